@@ -1,0 +1,61 @@
+/*
+ * Small definitions every module uses: byte slices, container_of, the aborting
+ * allocation wrappers and a monotonic clock.
+ *
+ * Out of memory is not an error path in fnd: every size driven by input is bounded
+ * before it is allocated, so a failed allocation means the machine is gone and the
+ * wrappers abort with a message (as redis's zmalloc does).
+ */
+#ifndef FND_COMMON_H
+#define FND_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#define FND_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FND_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* A borrowed run of bytes; never NUL-terminated by contract. The owner says how long
+ * the bytes stay valid. */
+struct slice {
+    const char *ptr;
+    size_t len;
+};
+
+#define SLICE_NULL ((struct slice){NULL, 0})
+#define SLICE_LIT(s) ((struct slice){(s), sizeof(s) - 1})
+
+static inline struct slice slice_from_cstr(const char *s)
+{
+    return (struct slice){s, s ? strlen(s) : 0};
+}
+
+/* Exact, case-sensitive comparison with a C string. */
+bool slice_eq(struct slice s, const char *cstr);
+/* ASCII case-insensitive comparison with a C string (header names). */
+bool slice_eq_nocase(struct slice s, const char *cstr);
+
+/* Allocation wrappers: never return NULL; abort on exhaustion. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t len);
+/* printf into a fresh allocation. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds and microseconds from CLOCK_MONOTONIC, and wall-clock milliseconds
+ * since the Unix epoch. */
+uint64_t clock_mono_ms(void);
+uint64_t clock_mono_us(void);
+int64_t clock_wall_ms(void);
+
+#endif

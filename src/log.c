@@ -1,0 +1,202 @@
+/*
+ * The daemon's log (include/fnd/log.h). Every line is formatted into one stack
+ * buffer and written with a single write(2), so lines from the daemon never
+ * interleave mid-line even when stderr is shared with other processes.
+ *
+ * The JSON format is produced from the same key=value pairs: callers write logfmt
+ * and the converter below re-emits the pairs as JSON members, so there is one way
+ * to log and two ways to read it.
+ */
+#include "fnd/log.h"
+
+#include "fnd/common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static enum log_level min_level = LOG_INFO;
+static enum log_format out_format = LOG_FORMAT_LOGFMT;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_setup(enum log_level min, enum log_format format)
+{
+    min_level = min;
+    out_format = format;
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+    if (strcmp(s, "logfmt") == 0)
+        *out = LOG_FORMAT_LOGFMT;
+    else if (strcmp(s, "json") == 0)
+        *out = LOG_FORMAT_JSON;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
+const char *log_quote(char *out, size_t size, const char *s, size_t len)
+{
+    bool plain = len > 0;
+    for (size_t i = 0; i < len && plain; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
+            plain = false;
+    }
+    size_t o = 0;
+    if (plain) {
+        o = FND_MIN(len, size - 1);
+        memcpy(out, s, o);
+        out[o] = '\0';
+        return out;
+    }
+    out[o++] = '"';
+    for (size_t i = 0; i < len && o + 6 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (c < ' ' || c == 0x7f) {
+            o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+/* Appends a JSON string literal for s[0..len) to line at *o. */
+static void json_string(char *line, size_t *o, const char *s, size_t len)
+{
+    size_t n = *o;
+    if (n < LOG_LINE_MAX - 2)
+        line[n++] = '"';
+    for (size_t i = 0; i < len && n < LOG_LINE_MAX - 8; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            line[n++] = '\\';
+            line[n++] = (char)c;
+        } else if (c < ' ') {
+            n += (size_t)snprintf(line + n, LOG_LINE_MAX - n, "\\u%04x", c);
+        } else {
+            line[n++] = (char)c;
+        }
+    }
+    line[n++] = '"';
+    *o = n;
+}
+
+/* Re-emits logfmt pairs as JSON members: key="quoted \" value" or key=bare. */
+static void kv_to_json(char *line, size_t *o, const char *kv)
+{
+    const char *p = kv;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *key = p;
+        while (*p && *p != '=' && *p != ' ')
+            p++;
+        size_t keylen = (size_t)(p - key);
+        if (keylen == 0)
+            break;
+        char val[LOG_LINE_MAX];
+        size_t vlen = 0;
+        if (*p == '=') {
+            p++;
+            if (*p == '"') {
+                p++;
+                while (*p && *p != '"' && vlen < sizeof(val) - 1) {
+                    if (*p == '\\' && p[1]) {
+                        p++;
+                        val[vlen++] = *p == 'n' ? '\n' : *p;
+                    } else {
+                        val[vlen++] = *p;
+                    }
+                    p++;
+                }
+                if (*p == '"')
+                    p++;
+            } else {
+                while (*p && *p != ' ' && vlen < sizeof(val) - 1)
+                    val[vlen++] = *p++;
+            }
+        }
+        if (*o < LOG_LINE_MAX - 16) {
+            line[(*o)++] = ',';
+            json_string(line, o, key, keylen);
+            line[(*o)++] = ':';
+            json_string(line, o, val, vlen);
+        }
+    }
+}
+
+void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
+{
+    if (level < min_level)
+        return;
+    char kv[LOG_LINE_MAX];
+    kv[0] = '\0';
+    if (kv_fmt && *kv_fmt) {
+        va_list ap;
+        va_start(ap, kv_fmt);
+        vsnprintf(kv, sizeof(kv), kv_fmt, ap);
+        va_end(ap);
+    }
+
+    char ts[40];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t tn = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + tn, sizeof(ts) - tn, ".%03ldZ", now.tv_nsec / 1000000);
+
+    char line[LOG_LINE_MAX + 64];
+    size_t o = 0;
+    if (out_format == LOG_FORMAT_JSON) {
+        o = (size_t)snprintf(line, LOG_LINE_MAX, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts,
+                             level_names[level]);
+        json_string(line, &o, msg, strlen(msg));
+        kv_to_json(line, &o, kv);
+        line[o++] = '}';
+    } else {
+        char qmsg[512];
+        o = (size_t)snprintf(line, LOG_LINE_MAX, "ts=%s level=%s msg=%s%s%s", ts,
+                             level_names[level], log_quote(qmsg, sizeof(qmsg), msg, strlen(msg)),
+                             kv[0] ? " " : "", kv);
+        if (o > LOG_LINE_MAX - 1)
+            o = LOG_LINE_MAX - 1;
+    }
+    line[o++] = '\n';
+    ssize_t rc;
+    do {
+        rc = write(STDERR_FILENO, line, o);
+    } while (rc < 0 && errno == EINTR);
+}
