@@ -1,0 +1,79 @@
+/*
+ * The daemon's settings, declared once in FND_SETTINGS: option name, type, default,
+ * bounds and help. The struct, the defaults, `fnd serve --help`, command-line parsing
+ * and `--print-config` are all generated from the table, so a setting cannot exist in
+ * one of them and be missing from another.
+ */
+#ifndef FND_CONFIG_H
+#define FND_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+/* type, field, option, default, min, max, help. Types: STR (char *), UINT (count),
+ * SIZE (bytes; accepts K/M/G suffixes), MS (milliseconds). */
+#define FND_SETTINGS(X)                                                                        \
+    X(STR, listen, "listen", "127.0.0.1:8080", 0, 0,                                           \
+      "address to serve on, HOST:PORT; port 0 picks a free port")                              \
+    X(STR, data_dir, "data", "fnd-data", 0, 0,                                                 \
+      "data folder for functions and logs (default: $FND_DATA, else ./fnd-data)")              \
+    X(STR, seed_dir, "seed", "", 0, 0,                                                         \
+      "at start-up, deploy each DIR/*/fnd.json whose function does not exist yet")             \
+    X(STR, runtime_dir, "runtime-dir", FND_RUNTIME_DIR, 0, 0,                                  \
+      "folder holding the python3/ and nodejs/ runtimes")                                      \
+    X(STR, python, "python", "/usr/bin/python3", 0, 0, "Python interpreter for python3")      \
+    X(STR, node, "node", "/usr/bin/node", 0, 0, "Node.js binary for nodejs")                   \
+    X(STR, region, "region", "us-east-1", 0, 0, "region reported to functions (AWS_REGION)")   \
+    X(STR, log_level, "log-level", "info", 0, 0, "debug, info, warn or error")                 \
+    X(STR, log_format, "log-format", "logfmt", 0, 0, "logfmt or json")                         \
+    X(SIZE, max_body, "max-body", 6 * MiB, 1 * KiB, 1 * GiB,                                   \
+      "largest request body; larger requests get 413")                                         \
+    X(SIZE, max_header_size, "max-header-size", 16 * KiB, 1 * KiB, 1 * MiB,                    \
+      "largest total of request header names and values; larger get 431")                     \
+    X(UINT, max_headers, "max-headers", 100, 1, 10000, "most request headers; more get 431")   \
+    X(SIZE, max_url, "max-url", 8 * KiB, 64, 1 * MiB, "longest request target; longer get 414") \
+    X(MS, idle_timeout, "idle-timeout", 60000, 10, 86400000,                                   \
+      "close a keep-alive connection idle this long")                                          \
+    X(MS, header_timeout, "header-timeout", 10000, 10, 3600000,                                \
+      "close a connection whose request headers take longer than this")                        \
+    X(MS, body_timeout, "body-timeout", 30000, 10, 3600000,                                    \
+      "close a connection whose request body stalls this long")                                \
+    X(UINT, max_connections, "max-connections", 10000, 1, 1000000,                             \
+      "most open client connections")                                                          \
+    X(SIZE, max_code_size, "max-code-size", 250 * MiB, 1 * KiB, 16 * GiB,                      \
+      "largest unpacked code bundle; larger deploys get 413")                                  \
+    X(UINT, max_code_files, "max-code-files", 20000, 1, 10000000,                              \
+      "most files and folders in a code bundle")                                               \
+    X(SIZE, max_response, "max-response", 6 * MiB, 1 * KiB, 1 * GiB,                           \
+      "largest result a function may return; a worker sending more is killed")                 \
+    X(MS, init_timeout, "init-timeout", 10000, 10, 600000,                                     \
+      "longest a new worker may take to load its handler")                                     \
+    X(UINT, max_workers, "max-workers", 256, 1, 100000, "most worker processes at once")
+
+struct config {
+#define FND_SETTING_STR(field) char *field;
+#define FND_SETTING_UINT(field) uint64_t field;
+#define FND_SETTING_SIZE(field) uint64_t field;
+#define FND_SETTING_MS(field) uint64_t field;
+#define FND_SETTING_MEMBER(type, field, opt, def, lo, hi, help) FND_SETTING_##type(field)
+    FND_SETTINGS(FND_SETTING_MEMBER)
+#undef FND_SETTING_MEMBER
+};
+
+/* Fills c with the defaults ($FND_DATA, when set, is the data folder's default). */
+void config_init(struct config *c);
+void config_release(struct config *c);
+/* Parses `--name value` and `--name=value` options from argv[first..argc). Returns 0,
+ * 1 when --help was given (help printed to out), or -EINVAL with the reason in err. */
+int config_parse_args(struct config *c, int argc, char **argv, int first, char *err,
+                      size_t errsize, FILE *out);
+/* Prints one line per option with its default and help. */
+void config_print_help(FILE *out);
+/* Prints the effective settings as `name = value` lines. */
+void config_print(const struct config *c, FILE *out);
+
+#endif

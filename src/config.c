@@ -1,0 +1,202 @@
+/*
+ * Daemon settings (include/fnd/config.h). The FND_SETTINGS table is expanded here
+ * into a descriptor array; defaults, parsing, bounds checks, help and printing all
+ * walk that array.
+ */
+#include "fnd/config.h"
+
+#include "fnd/common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type { SETTING_STR, SETTING_UINT, SETTING_SIZE, SETTING_MS };
+
+struct setting {
+    enum setting_type type;
+    const char *option;
+    size_t offset;
+    const char *def_str;
+    uint64_t def_num;
+    uint64_t lo, hi;
+    const char *help;
+};
+
+/* The STR rows carry their default as a string and the others as a number; the
+ * unused slot is filled with a dummy of the right type. */
+#define FND_DEF_STR(def) (def), 0
+#define FND_DEF_UINT(def) NULL, (uint64_t)(def)
+#define FND_DEF_SIZE(def) NULL, (uint64_t)(def)
+#define FND_DEF_MS(def) NULL, (uint64_t)(def)
+
+static const struct setting settings[] = {
+#define FND_SETTING_ROW(type, field, opt, def, lo, hi, help)                                   \
+    {SETTING_##type, opt, offsetof(struct config, field), FND_DEF_##type(def), lo, hi, help},
+    FND_SETTINGS(FND_SETTING_ROW)
+#undef FND_SETTING_ROW
+};
+
+static char **str_slot(struct config *c, const struct setting *s)
+{
+    return (char **)((char *)c + s->offset);
+}
+
+static uint64_t *num_slot(struct config *c, const struct setting *s)
+{
+    return (uint64_t *)((char *)c + s->offset);
+}
+
+void config_init(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        if (s->type == SETTING_STR)
+            *str_slot(c, s) = xstrdup(s->def_str);
+        else
+            *num_slot(c, s) = s->def_num;
+    }
+    const char *env_data = getenv("FND_DATA");
+    if (env_data && *env_data) {
+        free(c->data_dir);
+        c->data_dir = xstrdup(env_data);
+    }
+}
+
+void config_release(struct config *c)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        if (settings[i].type == SETTING_STR) {
+            free(*str_slot(c, &settings[i]));
+            *str_slot(c, &settings[i]) = NULL;
+        }
+    }
+}
+
+/* Parses a decimal number with an optional K/M/G (binary) suffix for sizes. */
+static int parse_number(const struct setting *s, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*text == '-' || *text == '\0')
+        return -EINVAL;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text)
+        return -EINVAL;
+    uint64_t mult = 1;
+    if (s->type == SETTING_SIZE && *end) {
+        switch (*end) {
+        case 'k': case 'K': mult = KiB; break;
+        case 'm': case 'M': mult = MiB; break;
+        case 'g': case 'G': mult = GiB; break;
+        default: return -EINVAL;
+        }
+        end++;
+        if (*end == 'i' && end[1] == 'B')
+            end += 2;
+        else if (*end == 'B')
+            end++;
+    }
+    if (*end != '\0' || v > UINT64_MAX / mult)
+        return -EINVAL;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
+static int set_value(struct config *c, const struct setting *s, const char *value, char *err,
+                     size_t errsize)
+{
+    if (s->type == SETTING_STR) {
+        free(*str_slot(c, s));
+        *str_slot(c, s) = xstrdup(value);
+        return 0;
+    }
+    uint64_t v;
+    if (parse_number(s, value, &v) < 0 || v < s->lo || v > s->hi) {
+        snprintf(err, errsize, "--%s: must be a number between %" PRIu64 " and %" PRIu64,
+                 s->option, s->lo, s->hi);
+        return -EINVAL;
+    }
+    *num_slot(c, s) = v;
+    return 0;
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, int first, char *err,
+                      size_t errsize, FILE *out)
+{
+    for (int i = first; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            config_print_help(out);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errsize, "unexpected argument '%s'", arg);
+            return -EINVAL;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t namelen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct setting *s = NULL;
+        for (size_t k = 0; k < ARRAY_SIZE(settings); k++) {
+            if (strlen(settings[k].option) == namelen &&
+                memcmp(settings[k].option, name, namelen) == 0) {
+                s = &settings[k];
+                break;
+            }
+        }
+        if (s == NULL) {
+            snprintf(err, errsize, "unknown option '--%.*s' (see --help)", (int)namelen, name);
+            return -EINVAL;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (value == NULL) {
+            if (i + 1 >= argc) {
+                snprintf(err, errsize, "--%s needs a value", s->option);
+                return -EINVAL;
+            }
+            value = argv[++i];
+        }
+        int rc = set_value(c, s, value, err, errsize);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void format_default(const struct setting *s, char *out, size_t size)
+{
+    if (s->type == SETTING_STR)
+        snprintf(out, size, "%s", *s->def_str ? s->def_str : "(none)");
+    else if (s->type == SETTING_SIZE && s->def_num % MiB == 0)
+        snprintf(out, size, "%" PRIu64 "M", s->def_num / MiB);
+    else if (s->type == SETTING_SIZE && s->def_num % KiB == 0)
+        snprintf(out, size, "%" PRIu64 "K", s->def_num / KiB);
+    else
+        snprintf(out, size, "%" PRIu64 "%s", s->def_num, s->type == SETTING_MS ? " ms" : "");
+}
+
+void config_print_help(FILE *out)
+{
+    static const char *const metavar[] = {"TEXT", "N", "BYTES", "MS"};
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        char left[64], def[64];
+        snprintf(left, sizeof(left), "--%s %s", s->option, metavar[s->type]);
+        format_default(s, def, sizeof(def));
+        fprintf(out, "  %-28s %s [%s]\n", left, s->help, def);
+    }
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        if (s->type == SETTING_STR)
+            fprintf(out, "%s = %s\n", s->option, *str_slot((struct config *)c, s));
+        else
+            fprintf(out, "%s = %" PRIu64 "\n", s->option, *num_slot((struct config *)c, s));
+    }
+}
