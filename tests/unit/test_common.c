@@ -1,0 +1,94 @@
+/* Unit tests for the small shared pieces: buf.c, common.c, log.c, invocation ids. */
+#include "fnd/buf.h"
+#include "fnd/invocation.h"
+#include "fnd/log.h"
+
+#include "test.h"
+
+#include <ctype.h>
+#include <errno.h>
+
+TEST(buf_appends_and_terminates)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    ASSERT_EQ(buf_append_str(&b, "hello"), 0);
+    ASSERT_EQ(buf_printf(&b, " %d", 42), 0);
+    ASSERT_STR_EQ(b.data, "hello 42");
+    ASSERT_EQ(b.len, 8);
+    buf_release(&b);
+}
+
+TEST(buf_limit_refuses_without_change)
+{
+    struct buf b;
+    buf_init(&b, 8);
+    ASSERT_EQ(buf_append(&b, "12345678", 8), 0);
+    ASSERT_EQ(buf_append(&b, "9", 1), -E2BIG);
+    ASSERT_EQ(b.len, 8);
+    ASSERT_EQ(buf_printf(&b, "%s", "x"), -E2BIG);
+    ASSERT_STR_EQ(b.data, "12345678");
+    buf_release(&b);
+}
+
+TEST(buf_move_and_steal)
+{
+    struct buf a, b;
+    buf_init(&a, 0);
+    buf_init(&b, 0);
+    buf_append_str(&a, "payload");
+    buf_move(&b, &a);
+    ASSERT_EQ(a.len, 0);
+    ASSERT(a.data == NULL);
+    ASSERT_STR_EQ(b.data, "payload");
+    size_t len;
+    char *p = buf_steal(&b, &len);
+    ASSERT_EQ(len, 7);
+    ASSERT_STR_EQ(p, "payload");
+    ASSERT(b.data == NULL);
+    free(p);
+    char *empty = buf_steal(&b, &len); /* never NULL */
+    ASSERT(empty != NULL);
+    ASSERT_EQ(len, 0);
+    free(empty);
+}
+
+TEST(log_quote_plain_and_escaped)
+{
+    char out[64];
+    ASSERT_STR_EQ(log_quote(out, sizeof(out), "plain", 5), "plain");
+    ASSERT_STR_EQ(log_quote(out, sizeof(out), "two words", 9), "\"two words\"");
+    ASSERT_STR_EQ(log_quote(out, sizeof(out), "a\"b\nc", 5), "\"a\\\"b\\nc\"");
+    ASSERT_STR_EQ(log_quote(out, sizeof(out), "", 0), "\"\"");
+    char tiny[8];
+    log_quote(tiny, sizeof(tiny), "a long value with spaces", 24);
+    ASSERT(strlen(tiny) < sizeof(tiny));
+}
+
+TEST(invocation_ids_are_uuid_v4_and_distinct)
+{
+    char a[INVOCATION_ID_LEN + 1], b[INVOCATION_ID_LEN + 1];
+    invocation_new_id(a);
+    invocation_new_id(b);
+    ASSERT_EQ(strlen(a), 36);
+    ASSERT(strcmp(a, b) != 0);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            ASSERT_EQ(a[i], '-');
+        else
+            ASSERT(isxdigit((unsigned char)a[i]) && !isupper((unsigned char)a[i]));
+    }
+    ASSERT_EQ(a[14], '4');
+    ASSERT(strchr("89ab", a[19]) != NULL);
+}
+
+TEST(slice_comparisons)
+{
+    struct slice s = {"Content-Length", 14};
+    ASSERT(slice_eq(s, "Content-Length"));
+    ASSERT(!slice_eq(s, "content-length"));
+    ASSERT(slice_eq_nocase(s, "content-length"));
+    ASSERT(!slice_eq_nocase(s, "content-lengt"));
+}
+
+TEST_MAIN()
