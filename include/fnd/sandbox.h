@@ -1,0 +1,39 @@
+/*
+ * Creating worker processes. sandbox_spawn() is the only way fnd starts code it did not
+ * write: it clones a child, walks the child through the isolation checklist in
+ * sandbox.c, and execs the runtime. Layers are applied once, when a worker is created,
+ * so warm invocations pay nothing for them.
+ */
+#ifndef FND_SANDBOX_H
+#define FND_SANDBOX_H
+
+#include <sys/types.h>
+
+struct sandbox_spec {
+    const char *path;   /* executable to run */
+    char *const *argv;  /* NULL-terminated */
+    char *const *envp;  /* NULL-terminated; the child's whole environment */
+    const char *cwd;    /* working folder (the function's code) */
+    int channel_fd;     /* becomes fd 3 in the child */
+    int stdout_fd;      /* becomes fd 1 */
+    int stderr_fd;      /* becomes fd 2 */
+};
+
+struct sandbox_process {
+    pid_t pid;  /* also the process group id: the child leads a new session */
+    int pidfd;  /* readable when the child exits; owned by the caller */
+};
+
+/* Starts the child and waits until its exec succeeded. 0 with *out filled, or a
+ * negative errno (the child's failing step is logged and the child reaped). */
+int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out);
+
+/* Kills every process of the child's group with SIGKILL. Safe to call repeatedly
+ * until the child has been reaped. */
+void sandbox_kill_group(const struct sandbox_process *p);
+
+/* Reaps the child after its pidfd turned readable. Returns the wait status (as
+ * waitpid(2) reports it), or a negative errno. */
+int sandbox_reap(const struct sandbox_process *p);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * Worker process creation: the path from clone to exec, as one checklist of named
+ * steps that run in the child (see child_main). Each step is a small function that
+ * returns 0 or an errno; the first failure is written to a close-on-exec pipe as
+ * (step, errno) and the child exits, so the parent learns exactly what failed. When
+ * exec succeeds the pipe closes empty.
+ *
+ * Why clone3 and not fork: clone3(CLONE_PIDFD) hands back a pidfd atomically, which the
+ * daemon polls for the child's exit (no SIGCHLD handler, no pid reuse races), and it
+ * is where namespace flags go. Because the daemon has threads (libuv's threadpool),
+ * the child may only make async-signal-safe calls between clone and exec: everything
+ * it needs (argv, envp, paths) is prepared by the parent beforehand, and no step
+ * allocates. Signals are blocked around the clone so that no handler of the daemon
+ * can run in the child before the child resets them all to their defaults.
+ *
+ * NEEDSWORK: the isolation layers of docs/sandbox.md (cgroups, namespaces, pivot_root,
+ * privilege drop, seccomp) join this checklist between child_place_fds and child_exec.
+ */
+#include "fnd/sandbox.h"
+
+#include "fnd/log.h"
+#include "fnd/protocol.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* The error pipe's write end sits here in the child, just above the protocol fd, so
+ * that closing every other descriptor keeps it until exec closes it. */
+#define CHILD_ERROR_FD (FND_CHANNEL_FD + 1)
+
+#define SANDBOX_STEPS(X)                                                                       \
+    X(RESET_SIGNALS, "reset signals")                                                          \
+    X(NEW_SESSION, "setsid")                                                                   \
+    X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
+    X(PLACE_FDS, "place descriptors")                                                          \
+    X(CLOSE_FDS, "close_range")                                                                \
+    X(UMASK, "umask")                                                                          \
+    X(CHDIR, "chdir")                                                                          \
+    X(EXEC, "execve")
+
+enum sandbox_step {
+#define SANDBOX_STEP_ENUM(id, name) STEP_##id,
+    SANDBOX_STEPS(SANDBOX_STEP_ENUM)
+#undef SANDBOX_STEP_ENUM
+};
+
+static const char *const step_names[] = {
+#define SANDBOX_STEP_NAME(id, name) name,
+    SANDBOX_STEPS(SANDBOX_STEP_NAME)
+#undef SANDBOX_STEP_NAME
+};
+
+struct child_report {
+    int32_t step;
+    int32_t err;
+};
+
+/* Everything the child needs, prepared by the parent. */
+struct child_plan {
+    const struct sandbox_spec *spec;
+    pid_t parent;
+    int error_fd;
+    int devnull_fd;
+};
+
+/* --- the child's steps ------------------------------------------------------------- */
+
+static int child_reset_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        sigaction(sig, &sa, NULL); /* fails harmlessly for the real-time signals glibc owns */
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? errno : 0;
+}
+
+static int child_new_session(void)
+{
+    /* The worker leads its own process group, so one kill(-pid) reaches everything it
+     * started, and no terminal signal of the daemon's session reaches it. */
+    return setsid() < 0 ? errno : 0;
+}
+
+static int child_die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return errno;
+    /* The parent may have died before the prctl took effect. */
+    if (getppid() != parent)
+        return ESRCH;
+    return 0;
+}
+
+/* Moves fd to target, clearing close-on-exec (dup2 onto itself would not). */
+static int place_fd(int fd, int target)
+{
+    if (fd == target)
+        return fcntl(fd, F_SETFD, 0) < 0 ? errno : 0;
+    return dup2(fd, target) < 0 ? errno : 0;
+}
+
+static int child_place_fds(struct child_plan *plan)
+{
+    const struct sandbox_spec *s = plan->spec;
+    /* Every source fd is >= 3 (the daemon keeps 0-2 open), but a source may sit on a
+     * target number of a later step, so first lift all of them above the targets. */
+    int err_fd = fcntl(plan->error_fd, F_DUPFD_CLOEXEC, 16);
+    int chan = fcntl(s->channel_fd, F_DUPFD_CLOEXEC, 16);
+    int out = fcntl(s->stdout_fd, F_DUPFD_CLOEXEC, 16);
+    int err = fcntl(s->stderr_fd, F_DUPFD_CLOEXEC, 16);
+    int null = fcntl(plan->devnull_fd, F_DUPFD_CLOEXEC, 16);
+    if (err_fd < 0 || chan < 0 || out < 0 || err < 0 || null < 0)
+        return errno;
+    plan->error_fd = err_fd;
+    int rc;
+    if ((rc = place_fd(null, STDIN_FILENO)) || (rc = place_fd(out, STDOUT_FILENO)) ||
+        (rc = place_fd(err, STDERR_FILENO)) || (rc = place_fd(chan, FND_CHANNEL_FD)))
+        return rc;
+    if (dup3(err_fd, CHILD_ERROR_FD, O_CLOEXEC) < 0)
+        return errno;
+    plan->error_fd = CHILD_ERROR_FD;
+    return 0;
+}
+
+static int child_close_fds(void)
+{
+    /* Nothing of the daemon's survives: listening sockets, client connections, other
+     * workers' channels, the data folder's files. */
+    return syscall(SYS_close_range, CHILD_ERROR_FD + 1, ~0U, 0) < 0 ? errno : 0;
+}
+
+static int child_umask(void)
+{
+    umask(077);
+    return 0;
+}
+
+static int child_chdir(const char *dir)
+{
+    return chdir(dir) < 0 ? errno : 0;
+}
+
+static void child_fail(const struct child_plan *plan, enum sandbox_step step, int err)
+{
+    struct child_report r = {step, err};
+    ssize_t n = write(plan->error_fd, &r, sizeof(r));
+    (void)n;
+    _exit(127);
+}
+
+/* The checklist. Each line is one layer; the order matters and is explained at each
+ * step. Never returns. */
+static void child_main(struct child_plan *plan)
+{
+    const struct sandbox_spec *s = plan->spec;
+    int rc;
+    if ((rc = child_reset_signals()))
+        child_fail(plan, STEP_RESET_SIGNALS, rc);
+    if ((rc = child_new_session()))
+        child_fail(plan, STEP_NEW_SESSION, rc);
+    if ((rc = child_die_with_parent(plan->parent)))
+        child_fail(plan, STEP_DIE_WITH_PARENT, rc);
+    if ((rc = child_place_fds(plan)))
+        child_fail(plan, STEP_PLACE_FDS, rc);
+    if ((rc = child_close_fds()))
+        child_fail(plan, STEP_CLOSE_FDS, rc);
+    if ((rc = child_umask()))
+        child_fail(plan, STEP_UMASK, rc);
+    if ((rc = child_chdir(s->cwd)))
+        child_fail(plan, STEP_CHDIR, rc);
+    execve(s->path, s->argv, s->envp);
+    child_fail(plan, STEP_EXEC, errno);
+}
+
+/* --- the parent's side ------------------------------------------------------------- */
+
+static pid_t clone_child(int *pidfd)
+{
+    struct clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
+{
+    int pipefd[2] = {-1, -1};
+    int devnull = -1;
+    int pidfd = -1;
+    int rc;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+        rc = -errno;
+        goto fail;
+    }
+
+    struct child_plan plan = {
+        .spec = spec, .parent = getpid(), .error_fd = pipefd[1], .devnull_fd = devnull};
+
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone_child(&pidfd);
+    if (pid == 0)
+        child_main(&plan); /* never returns */
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        rc = -clone_errno;
+        log_error("clone3 failed", "err=\"%s\"", strerror(clone_errno));
+        goto fail;
+    }
+
+    close(pipefd[1]);
+    pipefd[1] = -1;
+    /* Blocks until exec (a fraction of a millisecond) or the child's report, as
+     * libuv's uv_spawn does. */
+    struct child_report report;
+    ssize_t n;
+    do {
+        n = read(pipefd[0], &report, sizeof(report));
+    } while (n < 0 && errno == EINTR);
+
+    if (n == (ssize_t)sizeof(report)) {
+        int status;
+        waitpid(pid, &status, 0);
+        close(pidfd);
+        const char *step = report.step >= 0 && (size_t)report.step < sizeof(step_names) /
+                                                                          sizeof(step_names[0])
+                               ? step_names[report.step]
+                               : "?";
+        log_error("worker start failed", "step=\"%s\" path=%s err=\"%s\"", step, spec->path,
+                  strerror(report.err));
+        rc = report.err > 0 ? -report.err : -EIO;
+        goto fail;
+    }
+    close(pipefd[0]);
+    close(devnull);
+    out->pid = pid;
+    out->pidfd = pidfd;
+    return 0;
+
+fail:
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    if (devnull >= 0)
+        close(devnull);
+    return rc;
+}
+
+void sandbox_kill_group(const struct sandbox_process *p)
+{
+    /* Until the leader is reaped its pid cannot be reused, so the group id is still
+     * ours to signal. */
+    if (kill(-p->pid, SIGKILL) < 0 && errno == ESRCH)
+        kill(p->pid, SIGKILL);
+}
+
+int sandbox_reap(const struct sandbox_process *p)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    int rc;
+    do {
+        rc = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &info, WEXITED);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -errno;
+    if (info.si_code == CLD_EXITED)
+        return (info.si_status & 0xff) << 8;
+    return info.si_status & 0x7f; /* killed or dumped: the signal number */
+}
