@@ -1,0 +1,76 @@
+/*
+ * The worker protocol: frames exchanged between the daemon and a worker process over
+ * the stream socket the worker inherits as fd 3 (docs/protocol.md). Shared by the
+ * daemon and the native runtime, so it is header-only and depends on nothing.
+ *
+ *   frame   = header payload
+ *   header  = length:u32le type:u8 flags:u8 reserved:u16   (8 bytes)
+ *   INVOKE  payload = meta_len:u32le meta(JSON object) event(bytes)
+ *
+ * The daemon never trusts a worker's lengths: a frame longer than the daemon's
+ * limit, an unknown type, a non-zero reserved field or a frame the current state
+ * does not allow gets the worker killed.
+ */
+#ifndef FND_PROTOCOL_H
+#define FND_PROTOCOL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define FND_FRAME_HEADER_SIZE 8
+#define FND_CHANNEL_FD 3
+
+/* type, value, direction */
+#define FND_FRAME_TYPES(X)                                                                     \
+    X(READY, 1)      /* worker -> daemon: handler loaded; empty payload */                     \
+    X(INIT_ERROR, 2) /* worker -> daemon: loading failed; error JSON; worker exits */          \
+    X(INVOKE, 3)     /* daemon -> worker: meta_len, meta JSON, event */                        \
+    X(RESULT, 4)     /* worker -> daemon: the handler's response bytes */                      \
+    X(ERROR, 5)      /* worker -> daemon: {"errorType","errorMessage","stackTrace"} */
+
+enum fnd_frame_type {
+#define FND_FRAME_ENUM(name, value) FND_FRAME_##name = value,
+    FND_FRAME_TYPES(FND_FRAME_ENUM)
+#undef FND_FRAME_ENUM
+};
+
+struct fnd_frame_header {
+    uint32_t length; /* payload bytes that follow the header */
+    uint8_t type;
+    uint8_t flags;   /* 0 */
+    uint16_t reserved; /* 0 */
+};
+
+static inline void fnd_put_u32le(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t fnd_get_u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void fnd_frame_header_encode(unsigned char out[FND_FRAME_HEADER_SIZE],
+                                           uint8_t type, uint32_t length)
+{
+    fnd_put_u32le(out, length);
+    out[4] = type;
+    out[5] = 0;
+    out[6] = 0;
+    out[7] = 0;
+}
+
+static inline void fnd_frame_header_decode(const unsigned char in[FND_FRAME_HEADER_SIZE],
+                                           struct fnd_frame_header *h)
+{
+    h->length = fnd_get_u32le(in);
+    h->type = in[4];
+    h->flags = in[5];
+    h->reserved = (uint16_t)(in[6] | in[7] << 8);
+}
+
+#endif

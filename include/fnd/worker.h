@@ -1,0 +1,110 @@
+/*
+ * A worker: one warm process running one function version, driven over the framed
+ * protocol of include/fnd/protocol.h. The worker module owns the process and its
+ * pipes; the controller decides when to start, use and stop workers and hears back
+ * through struct worker_events.
+ *
+ * States: STARTING (spawned, loading the handler) -> IDLE <-> BUSY, and from any state
+ * -> STOPPING (asked to stop, timed out, crashed, broke the protocol) -> gone. Every
+ * invocation handed to worker_invoke() is reported back exactly once through
+ * on_finished, and every worker ends with exactly one on_gone, after which it is freed.
+ */
+#ifndef FND_WORKER_H
+#define FND_WORKER_H
+
+#include "fnd/invocation.h"
+#include "fnd/list.h"
+#include "fnd/registry.h"
+#include "fnd/runtime.h"
+#include "fnd/sandbox.h"
+
+#include <uv.h>
+
+#define WORKER_STATES(X)                                                                       \
+    X(STARTING, "starting")                                                                    \
+    X(IDLE, "idle")                                                                            \
+    X(BUSY, "busy")                                                                            \
+    X(STOPPING, "stopping")
+
+enum worker_state {
+#define WORKER_STATE_ENUM(id, name) WORKER_##id,
+    WORKER_STATES(WORKER_STATE_ENUM)
+#undef WORKER_STATE_ENUM
+        WORKER__STATES
+};
+
+struct worker;
+
+struct worker_events {
+    /* STARTING -> IDLE: the handler is loaded. */
+    void (*on_ready)(struct worker *w);
+    /* STARTING -> STOPPING: the worker could not start. error is a Lambda error object
+     * ({"errorType":"Runtime.ImportModuleError",...}), valid during the call. */
+    void (*on_start_failed)(struct worker *w, struct slice error);
+    /* An invocation ended. The worker is IDLE again after a result or function error,
+     * STOPPING after a timeout, crash or protocol violation. */
+    void (*on_finished)(struct worker *w, struct invocation *inv, const struct inv_result *res);
+    /* The process is reaped and every handle closed; w is freed when this returns. */
+    void (*on_gone)(struct worker *w);
+};
+
+struct worker_options {
+    const struct runtime_paths *paths;
+    uint64_t init_timeout_ms;
+    size_t max_response; /* largest RESULT/ERROR payload accepted */
+    const char *region;
+};
+
+struct worker {
+    struct list_node link;        /* the owner's list of its workers */
+    struct list_node idle_link;   /* the owner's idle list, most recently used first */
+    struct list_node lru_link;    /* the owner's global idle list, least recently used first */
+    void *owner;                  /* the controller's per-function state */
+    struct fn_version *version;   /* pinned for the worker's life */
+    enum worker_state state;
+    uint64_t tag;                 /* unique per daemon run, for logs */
+    uint64_t last_used_ms;        /* loop time when it last became idle */
+    struct invocation *current;   /* BUSY: the invocation it runs */
+    enum worker_state counted;    /* the state the owner last accounted it in */
+    uint64_t served;              /* invocations dispatched to it */
+    /* The rest is private to worker.c. */
+    const struct worker_events *ev;
+    const struct worker_options *opts;
+    uv_loop_t *loop;
+    struct sandbox_process proc;
+    uv_pipe_t channel;
+    uv_pipe_t out;
+    uv_pipe_t err;
+    uv_poll_t exit_watch;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    struct buf rx;          /* frame reassembly from the channel */
+    struct buf tx;          /* the INVOKE header and meta being written */
+    struct buf out_line;    /* partial stdout line */
+    struct buf err_line;    /* partial stderr line */
+    char last_request_id[INVOCATION_ID_LEN + 1];
+    uint64_t spawned_us;
+    uint64_t init_us;       /* spawn to READY */
+    int open_handles;
+    bool reported_start;    /* on_ready or on_start_failed was called */
+    bool stop_requested;    /* stop once the running invocation ends */
+    bool channel_closed;
+    bool exited;
+};
+
+/* Spawns a worker for v. 0 with *out set (state STARTING), or a negative errno (no
+ * callback will be called). */
+int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
+                 struct fn_version *v, const struct worker_events *ev, void *owner);
+/* Sends inv to an IDLE worker, which becomes BUSY. The invocation's payload must stay
+ * valid until on_finished. */
+void worker_invoke(struct worker *w, struct invocation *inv);
+/* Stops a worker: an idle or starting one at once, a busy one after its invocation
+ * finishes (the invocation is not interrupted). */
+void worker_stop(struct worker *w);
+/* Kills the worker's whole process group now; a running invocation ends as CANCELLED. */
+void worker_kill(struct worker *w);
+
+const char *worker_state_name(enum worker_state s);
+
+#endif

@@ -1,0 +1,619 @@
+/*
+ * Worker processes (include/fnd/worker.h).
+ *
+ * A worker is five libuv handles around one process: the protocol channel (fd 3 in
+ * the child), its stdout and stderr pipes, a poll handle on its pidfd (readable when
+ * the process exits) and one timer whose meaning follows the state: the init deadline
+ * while STARTING, the invocation deadline while BUSY, the kill grace while STOPPING.
+ *
+ * Ending a worker always goes the same way, whatever the cause: terminate() kills the
+ * process group and closes the channel *before* anyone is told, so nothing can write an
+ * invocation's payload after its submitter was answered; the pidfd then reports the
+ * exit, the process is reaped, its remaining output is drained into the log, every
+ * handle is closed, and the last close callback frees the worker after on_gone.
+ *
+ * The daemon never trusts a worker: frame lengths are checked against the response
+ * limit before any byte of the payload is buffered, frames that the current state does
+ * not allow end the worker, and error objects are validated before they are passed on.
+ */
+#include "fnd/worker.h"
+
+#include "fnd/log.h"
+#include "fnd/protocol.h"
+
+#include <assert.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define WORKER_READ_CHUNK (64 * 1024)
+#define WORKER_LINE_MAX (8 * 1024)    /* longer output lines are logged in pieces */
+#define WORKER_STOP_GRACE_MS 1000     /* an idle worker told to stop gets this long */
+#define WORKER_EOF_GRACE_MS 200       /* after closing its channel, time to exit on its own */
+#define WORKER_FRAME_SLACK 1024       /* room for error objects beyond max_response */
+
+static uint64_t next_tag = 1;
+
+const char *worker_state_name(enum worker_state s)
+{
+    static const char *const names[] = {
+#define WORKER_STATE_NAME(id, name) name,
+        WORKER_STATES(WORKER_STATE_NAME)
+#undef WORKER_STATE_NAME
+    };
+    return names[s];
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct worker *w = h->data;
+    if (--w->open_handles > 0)
+        return;
+    w->ev->on_gone(w);
+    close(w->proc.pidfd);
+    fn_version_unref(w->version);
+    buf_release(&w->rx);
+    buf_release(&w->tx);
+    buf_release(&w->out_line);
+    buf_release(&w->err_line);
+    free(w);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+}
+
+/* A Lambda-style error object {"errorType": ..., "errorMessage": ...}. */
+static void error_json(struct buf *out, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void error_json(struct buf *out, const char *type, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "errorType", type);
+    cJSON_AddStringToObject(o, "errorMessage", msg);
+    char *text = cJSON_PrintUnformatted(o);
+    buf_append_str(out, text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+static void finish(struct worker *w, enum inv_outcome outcome, struct slice body)
+{
+    struct invocation *inv = w->current;
+    w->current = NULL;
+    struct inv_result res = {
+        .outcome = outcome,
+        .body = body,
+        .cold_start = inv->cold_start,
+        .duration_us = clock_mono_us() - inv->dispatched_us,
+        .queued_us = inv->dispatched_us - inv->submitted_us,
+    };
+    if (w->state == WORKER_BUSY) {
+        uv_timer_stop(&w->timer);
+        w->last_used_ms = uv_now(w->loop);
+        w->state = WORKER_IDLE;
+        if (w->stop_requested)
+            worker_stop(w);
+    }
+    w->ev->on_finished(w, inv, &res);
+}
+
+/* Puts the worker out of service: kills its process group and closes the channel, so
+ * that nothing more is read from or written to it. Reports nothing. */
+static void shut(struct worker *w)
+{
+    w->state = WORKER_STOPPING;
+    if (!w->exited)
+        sandbox_kill_group(&w->proc);
+    if (!w->channel_closed) {
+        w->channel_closed = true;
+        close_handle((uv_handle_t *)&w->channel);
+    }
+    uv_timer_stop(&w->timer);
+}
+
+/* Ends the worker for cause: shut() first, then report the running invocation with
+ * outcome, or the failed start, with a Lambda error object of type and message. */
+static void terminate(struct worker *w, enum inv_outcome outcome, const char *type,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void terminate(struct worker *w, enum inv_outcome outcome, const char *type,
+                      const char *fmt, ...)
+{
+    enum worker_state was = w->state;
+    shut(w);
+    if (was != WORKER_BUSY && (was != WORKER_STARTING || w->reported_start))
+        return;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct buf body;
+    buf_init(&body, 0);
+    error_json(&body, type, "%s", msg);
+    if (was == WORKER_BUSY) {
+        log_info("invocation failed", "fn=%s request_id=%s outcome=%s error=%s", w->version->name,
+                 w->current->id, inv_outcome_word(outcome), type);
+        finish(w, outcome, buf_slice(&body));
+    } else {
+        w->reported_start = true;
+        log_warn("worker start failed", "fn=%s worker=%llu error=%s", w->version->name,
+                 (unsigned long long)w->tag, type);
+        w->ev->on_start_failed(w, buf_slice(&body));
+    }
+    buf_release(&body);
+}
+
+/* --- output capture ---------------------------------------------------------------- */
+
+static void emit_line(struct worker *w, const char *stream, const char *text, size_t len)
+{
+    if (!log_enabled(LOG_INFO))
+        return;
+    char quoted[WORKER_LINE_MAX + 64];
+    const char *rid = w->current ? w->current->id
+                                 : (w->last_request_id[0] ? w->last_request_id : "-");
+    log_info("function output", "fn=%s request_id=%s stream=%s text=%s", w->version->name, rid,
+             stream, log_quote(quoted, sizeof(quoted), text, len));
+}
+
+static void take_output(struct worker *w, struct buf *line, const char *stream, const char *data,
+                        size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        size_t take = nl ? (size_t)(nl - data) : len;
+        size_t room = WORKER_LINE_MAX - line->len;
+        if (take > room)
+            take = room;
+        buf_append(line, data, take);
+        data += take;
+        len -= take;
+        bool complete = nl && data == nl;
+        if (complete) {
+            data++;
+            len--;
+        }
+        if (complete || line->len >= WORKER_LINE_MAX) {
+            emit_line(w, stream, line->data, line->len);
+            buf_reset(line);
+        }
+    }
+}
+
+static void flush_output(struct worker *w, struct buf *line, const char *stream)
+{
+    if (line->len > 0) {
+        emit_line(w, stream, line->data, line->len);
+        buf_reset(line);
+    }
+}
+
+static void on_output_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    (void)suggested;
+    static char chunk[WORKER_READ_CHUNK]; /* consumed before the next read: one loop thread */
+    b->base = chunk;
+    b->len = sizeof(chunk);
+}
+
+static void on_output_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct worker *w = s->data;
+    bool is_out = s == (uv_stream_t *)&w->out;
+    struct buf *line = is_out ? &w->out_line : &w->err_line;
+    const char *stream = is_out ? "stdout" : "stderr";
+    if (nread > 0) {
+        take_output(w, line, stream, b->base, (size_t)nread);
+    } else if (nread < 0) {
+        flush_output(w, line, stream);
+        uv_read_stop(s);
+    }
+}
+
+/* Reads what is left in an output pipe once the process is gone. */
+static void drain_output(struct worker *w, uv_pipe_t *p)
+{
+    uv_os_fd_t fd;
+    if (uv_is_closing((uv_handle_t *)p) || uv_fileno((uv_handle_t *)p, &fd) != 0)
+        return;
+    char chunk[4096];
+    for (int rounds = 0; rounds < 64; rounds++) { /* bounded: someone may still write */
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n <= 0)
+            break;
+        uv_buf_t b = uv_buf_init(chunk, (unsigned)n);
+        on_output_read((uv_stream_t *)p, n, &b);
+    }
+    bool is_out = p == &w->out;
+    flush_output(w, is_out ? &w->out_line : &w->err_line, is_out ? "stdout" : "stderr");
+}
+
+/* --- the protocol channel ---------------------------------------------------------- */
+
+static void handle_error_frame(struct worker *w, struct slice payload)
+{
+    /* Pass on only a well-formed error object; anything else is replaced. */
+    cJSON *o = cJSON_ParseWithLength(payload.ptr, payload.len);
+    bool ok = cJSON_IsObject(o) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "errorType"));
+    cJSON_Delete(o);
+    if (ok) {
+        finish(w, INV_FUNCTION_ERROR, payload);
+        return;
+    }
+    struct buf body;
+    buf_init(&body, 0);
+    error_json(&body, "Runtime.InvalidError", "the runtime reported a malformed error");
+    finish(w, INV_FUNCTION_ERROR, buf_slice(&body));
+    buf_release(&body);
+}
+
+static void handle_frame(struct worker *w, uint8_t type, struct slice payload)
+{
+    switch (w->state) {
+    case WORKER_STARTING:
+        if (type == FND_FRAME_READY && payload.len == 0) {
+            uv_timer_stop(&w->timer);
+            w->init_us = clock_mono_us() - w->spawned_us;
+            w->state = WORKER_IDLE;
+            w->last_used_ms = uv_now(w->loop);
+            w->reported_start = true;
+            log_debug("worker ready", "fn=%s worker=%llu pid=%d init_us=%llu", w->version->name,
+                      (unsigned long long)w->tag, w->proc.pid, (unsigned long long)w->init_us);
+            w->ev->on_ready(w);
+            if (w->stop_requested && w->state == WORKER_IDLE)
+                worker_stop(w);
+            return;
+        }
+        if (type == FND_FRAME_INIT_ERROR) {
+            cJSON *o = cJSON_ParseWithLength(payload.ptr, payload.len);
+            bool ok = cJSON_IsObject(o);
+            cJSON_Delete(o);
+            w->reported_start = true;
+            shut(w);
+            struct buf body;
+            buf_init(&body, 0);
+            if (ok)
+                buf_append(&body, payload.ptr, payload.len);
+            else
+                error_json(&body, "Runtime.InitError", "the runtime failed to start");
+            log_warn("worker init failed", "fn=%s worker=%llu", w->version->name,
+                     (unsigned long long)w->tag);
+            w->ev->on_start_failed(w, buf_slice(&body));
+            buf_release(&body);
+            return;
+        }
+        break;
+    case WORKER_BUSY:
+        if (type == FND_FRAME_RESULT) {
+            finish(w, INV_SUCCESS, payload);
+            return;
+        }
+        if (type == FND_FRAME_ERROR) {
+            handle_error_frame(w, payload);
+            return;
+        }
+        break;
+    case WORKER_IDLE:
+    case WORKER_STOPPING:
+    default:
+        break;
+    }
+    terminate(w, INV_CRASH, "Runtime.ProtocolError",
+              "the runtime sent an unexpected frame (type %u) while %s", type,
+              worker_state_name(w->state));
+}
+
+static void on_eof_grace(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    terminate(w, INV_CRASH, "Runtime.ExitError", "Runtime closed its channel");
+}
+
+static void on_channel_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct worker *w = h->data;
+    buf_reserve(&w->rx, WORKER_READ_CHUNK); /* unbounded buf: frames are checked below */
+    b->base = w->rx.data + w->rx.len;
+    b->len = w->rx.cap - w->rx.len - 1;
+}
+
+/* Consumes every complete frame in w->rx. */
+static void parse_frames(struct worker *w)
+{
+    while (w->rx.len >= FND_FRAME_HEADER_SIZE && !w->channel_closed) {
+        struct fnd_frame_header h;
+        fnd_frame_header_decode((const unsigned char *)w->rx.data, &h);
+        if (h.flags != 0 || h.reserved != 0 || h.type == FND_FRAME_INVOKE || h.type == 0 ||
+            h.type > FND_FRAME_ERROR) {
+            terminate(w, INV_CRASH, "Runtime.ProtocolError",
+                      "the runtime sent a malformed frame header");
+            return;
+        }
+        if (h.length > w->opts->max_response + WORKER_FRAME_SLACK) {
+            terminate(w, INV_CRASH, "Function.ResponseSizeTooLarge",
+                      "Response payload size (%u bytes) exceeded maximum allowed payload size "
+                      "(%zu bytes).",
+                      h.length, w->opts->max_response);
+            return;
+        }
+        size_t total = FND_FRAME_HEADER_SIZE + (size_t)h.length;
+        if (w->rx.len < total)
+            return;
+        handle_frame(w, h.type, (struct slice){w->rx.data + FND_FRAME_HEADER_SIZE, h.length});
+        /* The payload slice was valid during the callback; drop the frame now. */
+        memmove(w->rx.data, w->rx.data + total, w->rx.len - total);
+        w->rx.len -= total;
+    }
+}
+
+static void on_channel_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct worker *w = s->data;
+    if (nread > 0) {
+        w->rx.len += (size_t)nread;
+        parse_frames(w);
+        return;
+    }
+    if (nread == 0)
+        return;
+    /* The runtime closed its end. Give it a moment to exit on its own so its exit
+     * status explains what happened; then kill it. */
+    uv_read_stop(s);
+    uv_timer_start(&w->timer, on_eof_grace, WORKER_EOF_GRACE_MS, 0);
+}
+
+/* --- process exit ------------------------------------------------------------------ */
+
+static void describe_status(int status, char *out, size_t size)
+{
+    if (WIFEXITED(status)) {
+        snprintf(out, size, "Runtime exited with error: exit status %d", WEXITSTATUS(status));
+    } else {
+        int sig = status & 0x7f;
+        char name[64];
+        snprintf(name, sizeof(name), "%s", strsignal(sig));
+        name[0] = (char)(name[0] >= 'A' && name[0] <= 'Z' ? name[0] + 32 : name[0]);
+        snprintf(out, size, "Runtime exited with error: signal: %s", name);
+    }
+}
+
+static void on_exit_readable(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct worker *w = p->data;
+    uv_poll_stop(p);
+    /* Leftovers of the group (a grandchild the function started) go with it. */
+    sandbox_kill_group(&w->proc);
+    int wstatus = sandbox_reap(&w->proc);
+    w->exited = true;
+    drain_output(w, &w->out);
+    drain_output(w, &w->err);
+
+    char why[160];
+    if (wstatus < 0)
+        snprintf(why, sizeof(why), "Runtime exited (wait failed: %s)", strerror(-wstatus));
+    else
+        describe_status(wstatus, why, sizeof(why));
+    log_debug("worker exited", "fn=%s worker=%llu pid=%d status=\"%s\"", w->version->name,
+              (unsigned long long)w->tag, w->proc.pid, why);
+    terminate(w, INV_CRASH, "Runtime.ExitError", "%s", why);
+
+    close_handle((uv_handle_t *)&w->out);
+    close_handle((uv_handle_t *)&w->err);
+    close_handle((uv_handle_t *)&w->timer);
+    close_handle((uv_handle_t *)&w->exit_watch);
+}
+
+/* --- timers ------------------------------------------------------------------------ */
+
+static void on_init_timeout(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    terminate(w, INV_INIT_ERROR, "Runtime.InitTimeout",
+              "the runtime did not become ready within %llu ms",
+              (unsigned long long)w->opts->init_timeout_ms);
+}
+
+static void on_invocation_timeout(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    terminate(w, INV_TIMEOUT, "TimeoutError", "Task timed out after %.2f seconds",
+              w->version->config.timeout_ms / 1000.0);
+}
+
+static void on_stop_grace(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    if (!w->exited)
+        sandbox_kill_group(&w->proc);
+}
+
+/* --- public ------------------------------------------------------------------------ */
+
+int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
+                 struct fn_version *v, const struct worker_events *ev, void *owner)
+{
+    int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    struct runtime_command cmd = {0};
+    int rc;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+        pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        rc = -errno;
+        log_error("worker pipes failed", "fn=%s err=\"%s\"", v->name, strerror(-rc));
+        goto fail;
+    }
+
+    struct worker *w = xcalloc(1, sizeof(*w));
+    w->tag = next_tag++;
+    runtime_command_build(&cmd, opts->paths, v, w->tag);
+    struct sandbox_spec spec = {
+        .path = cmd.path,
+        .argv = cmd.argv,
+        .envp = cmd.envp,
+        .cwd = cmd.cwd,
+        .channel_fd = sv[1],
+        .stdout_fd = outp[1],
+        .stderr_fd = errp[1],
+    };
+    w->spawned_us = clock_mono_us();
+    rc = sandbox_spawn(&spec, &w->proc);
+    runtime_command_release(&cmd);
+    if (rc < 0) {
+        free(w);
+        goto fail;
+    }
+    close(sv[1]);
+    close(outp[1]);
+    close(errp[1]);
+
+    list_init(&w->link);
+    list_init(&w->idle_link);
+    list_init(&w->lru_link);
+    w->owner = owner;
+    w->ev = ev;
+    w->opts = opts;
+    w->loop = loop;
+    w->version = v;
+    fn_version_ref(v);
+    w->state = WORKER_STARTING;
+    buf_init(&w->rx, 0);
+    buf_init(&w->tx, 0);
+    buf_init(&w->out_line, 0);
+    buf_init(&w->err_line, 0);
+
+    uv_pipe_init(loop, &w->channel, 0);
+    uv_pipe_init(loop, &w->out, 0);
+    uv_pipe_init(loop, &w->err, 0);
+    uv_poll_init(loop, &w->exit_watch, w->proc.pidfd);
+    uv_timer_init(loop, &w->timer);
+    w->open_handles = 5;
+    w->channel.data = w->out.data = w->err.data = w->exit_watch.data = w->timer.data = w;
+    w->write_req.data = w;
+    uv_pipe_open(&w->channel, sv[0]);
+    uv_pipe_open(&w->out, outp[0]);
+    uv_pipe_open(&w->err, errp[0]);
+
+    uv_read_start((uv_stream_t *)&w->channel, on_channel_alloc, on_channel_read);
+    uv_read_start((uv_stream_t *)&w->out, on_output_alloc, on_output_read);
+    uv_read_start((uv_stream_t *)&w->err, on_output_alloc, on_output_read);
+    uv_poll_start(&w->exit_watch, UV_READABLE, on_exit_readable);
+    uv_timer_start(&w->timer, on_init_timeout, opts->init_timeout_ms, 0);
+    log_debug("worker started", "fn=%s worker=%llu pid=%d", v->name, (unsigned long long)w->tag,
+              w->proc.pid);
+    *out = w;
+    return 0;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (sv[i] >= 0)
+            close(sv[i]);
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    return rc;
+}
+
+static void on_invoke_written(uv_write_t *req, int status)
+{
+    struct worker *w = req->data;
+    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY)
+        terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
+                  uv_strerror(status));
+}
+
+void worker_invoke(struct worker *w, struct invocation *inv)
+{
+    assert(w->state == WORKER_IDLE); /* the controller only hands work to idle workers */
+    w->state = WORKER_BUSY;
+    w->current = inv;
+    memcpy(w->last_request_id, inv->id, sizeof(w->last_request_id));
+    inv->dispatched_us = clock_mono_us();
+
+    /* meta: what the runtime needs per invocation; the rest is in its environment. */
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "request_id", inv->id);
+    cJSON_AddNumberToObject(meta, "deadline_ms",
+                            (double)(clock_wall_ms() + w->version->config.timeout_ms));
+    char *arn = runtime_function_arn(w->opts->region, w->version->name);
+    cJSON_AddStringToObject(meta, "invoked_function_arn", arn);
+    free(arn);
+    if (inv->trace_id)
+        cJSON_AddStringToObject(meta, "trace_id", inv->trace_id);
+    if (inv->client_context)
+        cJSON_AddStringToObject(meta, "client_context", inv->client_context);
+    char *meta_text = cJSON_PrintUnformatted(meta);
+    cJSON_Delete(meta);
+    size_t meta_len = strlen(meta_text);
+
+    buf_reset(&w->tx);
+    buf_reserve(&w->tx, FND_FRAME_HEADER_SIZE + 4 + meta_len);
+    unsigned char *p = (unsigned char *)w->tx.data;
+    fnd_frame_header_encode(p, FND_FRAME_INVOKE, (uint32_t)(4 + meta_len + inv->payload.len));
+    fnd_put_u32le(p + FND_FRAME_HEADER_SIZE, (uint32_t)meta_len);
+    memcpy(p + FND_FRAME_HEADER_SIZE + 4, meta_text, meta_len);
+    w->tx.len = FND_FRAME_HEADER_SIZE + 4 + meta_len;
+    cJSON_free(meta_text);
+
+    /* The event goes out straight from the invocation's buffer: no copy. */
+    uv_buf_t bufs[2] = {uv_buf_init(w->tx.data, (unsigned)w->tx.len),
+                        uv_buf_init(inv->payload.data, (unsigned)inv->payload.len)};
+    int rc = uv_write(&w->write_req, (uv_stream_t *)&w->channel, bufs, inv->payload.len ? 2 : 1,
+                      on_invoke_written);
+    uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
+    if (rc < 0)
+        terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
+                  uv_strerror(rc));
+}
+
+void worker_stop(struct worker *w)
+{
+    switch (w->state) {
+    case WORKER_BUSY:
+        w->stop_requested = true;
+        return;
+    case WORKER_STARTING:
+        w->stop_requested = true;
+        w->reported_start = true; /* asked for: not a failure to report */
+        shut(w);
+        return;
+    case WORKER_IDLE:
+        /* Closing the channel is the polite request: the runtime sees EOF and exits. */
+        w->state = WORKER_STOPPING;
+        if (!w->channel_closed) {
+            w->channel_closed = true;
+            close_handle((uv_handle_t *)&w->channel);
+        }
+        uv_timer_start(&w->timer, on_stop_grace, WORKER_STOP_GRACE_MS, 0);
+        return;
+    case WORKER_STOPPING:
+    default:
+        return;
+    }
+}
+
+void worker_kill(struct worker *w)
+{
+    w->reported_start = true;
+    terminate(w, INV_CANCELLED, "Runtime.Cancelled", "the invocation was cancelled");
+}
