@@ -1,0 +1,519 @@
+/*
+ * The invocation controller (include/fnd/controller.h; the policy is explained in
+ * docs/controller.md).
+ *
+ * Each function has a pool: its queue of waiting invocations, every worker it owns (of
+ * any version, until they are gone) and the subset that is idle and usable, most
+ * recently used first. The controller also threads every usable idle worker through
+ * one LRU list, for eviction when the daemon-wide worker limit is reached.
+ *
+ * A worker's state changes inside worker.c; the pool accounts it in worker->counted
+ * and brings its counters and idle lists up to date in account(), called from every
+ * worker event, so dispatch decisions read counters instead of walking lists.
+ *
+ * dispatch() is the single place where work meets workers: it pairs queued
+ * invocations with idle workers, then starts as many workers as the remaining queue
+ * needs beyond those already starting. It runs after anything that may have created
+ * an opportunity: a submit, a worker becoming ready or idle, a worker going away.
+ *
+ * A pool outlives its function when the function is deleted while workers still
+ * drain; it is freed when its last worker is gone.
+ */
+#include "fnd/controller.h"
+
+#include "fnd/log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+
+struct pool {
+    struct list_node link;      /* controller->pools */
+    struct controller *ctl;
+    struct function *fn;        /* NULL once the function was deleted */
+    char name[FN_NAME_MAX + 1];
+    struct fn_version *version; /* the current version (a reference) */
+    struct list_node queue;     /* waiting invocations, FIFO */
+    size_t queue_len;
+    struct list_node workers;   /* every worker not yet gone */
+    struct list_node idle;      /* usable idle workers, most recently used first */
+    size_t count[WORKER__STATES];
+    uv_timer_t idle_timer;      /* fires when the oldest idle worker expires */
+    bool warm_failed;           /* a min_warm start failed: wait for a deploy or a success */
+    bool freeing;
+    uint64_t invocations;
+    uint64_t errors;
+    uint64_t cold_starts;
+};
+
+struct controller {
+    uv_loop_t *loop;
+    struct controller_options opts;
+    struct list_node pools;
+    struct list_node lru;       /* every usable idle worker, least recently used first */
+    size_t workers;             /* processes not yet gone, all pools */
+    uint64_t invocations;
+    bool closing;
+    void (*on_closed)(void *);
+    void *closed_data;
+};
+
+static void dispatch(struct pool *p);
+static void dispatch_all(struct controller *ctl);
+static void maybe_free_pool(struct pool *p);
+static void maybe_finish_close(struct controller *ctl);
+static void on_idle_timer(uv_timer_t *t);
+
+static const struct worker_events pool_worker_events;
+
+static size_t pool_live(const struct pool *p)
+{
+    return p->count[WORKER_STARTING] + p->count[WORKER_IDLE] + p->count[WORKER_BUSY];
+}
+
+static bool usable(const struct pool *p, const struct worker *w)
+{
+    return w->state == WORKER_IDLE && w->version == p->version && !w->stop_requested &&
+           p->fn != NULL && !p->ctl->closing;
+}
+
+/* Brings the pool's books in line with w->state. A worker that just became usable
+ * goes to the front of the idle lists' recency order. */
+static void account(struct pool *p, struct worker *w)
+{
+    p->count[w->counted]--;
+    p->count[w->state]++;
+    w->counted = w->state;
+    if (usable(p, w)) {
+        if (list_unlinked(&w->idle_link)) {
+            list_push_front(&p->idle, &w->idle_link);
+            list_push_back(&p->ctl->lru, &w->lru_link);
+        }
+    } else if (!list_unlinked(&w->idle_link)) {
+        list_remove(&w->idle_link);
+        list_remove(&w->lru_link);
+    }
+}
+
+/* --- scale down -------------------------------------------------------------------- */
+
+/* Arms the pool's timer for the moment its least recently used idle worker expires. */
+static void arm_idle_timer(struct pool *p)
+{
+    if (list_empty(&p->idle)) {
+        uv_timer_stop(&p->idle_timer);
+        return;
+    }
+    struct worker *oldest = container_of(p->idle.prev, struct worker, idle_link);
+    uint64_t expires = oldest->last_used_ms + p->version->config.idle_timeout_ms;
+    uint64_t now = uv_now(p->ctl->loop);
+    uv_timer_start(&p->idle_timer, on_idle_timer, expires > now ? expires - now : 0, 0);
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    struct pool *p = container_of(t, struct pool, idle_timer);
+    uint64_t now = uv_now(p->ctl->loop);
+    uint64_t idle_ms = p->version->config.idle_timeout_ms;
+    /* Oldest first; never below min_warm. */
+    while (!list_empty(&p->idle) && pool_live(p) > p->version->config.min_warm) {
+        struct worker *w = container_of(p->idle.prev, struct worker, idle_link);
+        if (w->last_used_ms + idle_ms > now)
+            break;
+        log_debug("worker idle timeout", "fn=%s worker=%llu", p->name,
+                  (unsigned long long)w->tag);
+        worker_stop(w);
+        account(p, w);
+    }
+    arm_idle_timer(p);
+}
+
+/* --- scale up ---------------------------------------------------------------------- */
+
+static bool start_worker(struct pool *p)
+{
+    struct controller *ctl = p->ctl;
+    struct worker *w;
+    int rc = worker_start(&w, ctl->loop, &ctl->opts.worker, p->version, &pool_worker_events, p);
+    if (rc < 0) {
+        log_error("worker_start failed", "fn=%s err=\"%s\"", p->name, strerror(-rc));
+        return false;
+    }
+    w->counted = WORKER_STARTING;
+    p->count[WORKER_STARTING]++;
+    list_push_back(&p->workers, &w->link);
+    ctl->workers++;
+    return true;
+}
+
+/* Makes room for one more worker under max_workers by stopping the least recently
+ * used idle worker of another pool. The room appears when that worker is gone. */
+static bool evict_one(struct controller *ctl, const struct pool *for_pool)
+{
+    struct list_node *n;
+    for (n = ctl->lru.next; n != &ctl->lru; n = n->next) {
+        struct worker *w = container_of(n, struct worker, lru_link);
+        struct pool *owner = w->owner;
+        if (owner == for_pool)
+            continue;
+        log_debug("worker evicted", "fn=%s worker=%llu for=%s", owner->name,
+                  (unsigned long long)w->tag, for_pool->name);
+        worker_stop(w);
+        account(owner, w);
+        arm_idle_timer(owner);
+        return true;
+    }
+    return false;
+}
+
+/* Starts up to want workers, within the function's and the daemon's limits. */
+static void scale_up(struct pool *p, size_t want)
+{
+    struct controller *ctl = p->ctl;
+    size_t cap = p->version->config.max_instances;
+    size_t live = pool_live(p);
+    size_t n = want;
+    if (live >= cap)
+        return;
+    if (n > cap - live)
+        n = cap - live;
+    while (n > 0) {
+        if (ctl->workers >= ctl->opts.max_workers) {
+            /* Stopping workers still count until gone; evict only what is missing. */
+            size_t evicting = 0;
+            while (evicting < n && evict_one(ctl, p))
+                evicting++;
+            return;
+        }
+        if (!start_worker(p))
+            return;
+        n--;
+    }
+}
+
+static void ensure_min_warm(struct pool *p)
+{
+    if (p->fn == NULL || p->warm_failed || p->ctl->closing)
+        return;
+    size_t live = pool_live(p);
+    if (live < p->version->config.min_warm)
+        scale_up(p, p->version->config.min_warm - live);
+}
+
+/* --- dispatch ---------------------------------------------------------------------- */
+
+static void run_on(struct pool *p, struct worker *w, struct invocation *inv)
+{
+    inv->cold_start = w->served == 0;
+    w->served++;
+    worker_invoke(w, inv);
+    account(p, w);
+}
+
+static void dispatch(struct pool *p)
+{
+    if (p->ctl->closing)
+        return;
+    while (!list_empty(&p->queue) && !list_empty(&p->idle)) {
+        struct worker *w = container_of(p->idle.next, struct worker, idle_link);
+        struct invocation *inv = container_of(p->queue.next, struct invocation, link);
+        list_remove(&inv->link);
+        p->queue_len--;
+        run_on(p, w, inv);
+    }
+    arm_idle_timer(p);
+    size_t starting = p->count[WORKER_STARTING];
+    if (p->queue_len > starting && p->fn != NULL)
+        scale_up(p, p->queue_len - starting);
+}
+
+/* Capacity came free daemon-wide: let every pool with waiting work try again. */
+static void dispatch_all(struct controller *ctl)
+{
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &ctl->pools)
+    {
+        struct pool *p = container_of(n, struct pool, link);
+        if (p->queue_len > 0)
+            dispatch(p);
+    }
+}
+
+static void complete(struct pool *p, struct invocation *inv, const struct inv_result *res)
+{
+    p->invocations++;
+    p->ctl->invocations++;
+    if (res->outcome != INV_SUCCESS)
+        p->errors++;
+    inv->on_done(inv, res);
+}
+
+/* Ends a queued invocation without running it. */
+static void fail_queued(struct pool *p, struct invocation *inv, enum inv_outcome outcome,
+                        struct slice body)
+{
+    list_remove(&inv->link);
+    p->queue_len--;
+    inv->dispatched_us = clock_mono_us();
+    struct inv_result res = {.outcome = outcome, .body = body, .queued_us =
+                                 inv->dispatched_us - inv->submitted_us};
+    complete(p, inv, &res);
+}
+
+static void cancel_queue(struct pool *p, const char *why)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"errorType\":\"Runtime.Cancelled\",\"errorMessage\":\"%s\"}",
+             why);
+    while (!list_empty(&p->queue)) {
+        struct invocation *inv = container_of(p->queue.next, struct invocation, link);
+        fail_queued(p, inv, INV_CANCELLED, slice_from_cstr(body));
+    }
+}
+
+/* --- worker events ----------------------------------------------------------------- */
+
+static void on_worker_ready(struct worker *w)
+{
+    struct pool *p = w->owner;
+    p->cold_starts++;
+    p->warm_failed = false;
+    account(p, w);
+    dispatch(p);
+}
+
+static void on_worker_start_failed(struct worker *w, struct slice error)
+{
+    struct pool *p = w->owner;
+    account(p, w);
+    /* The invocation that waits longest gets the failure, as on Lambda where the
+     * invocation that caused a cold start sees its init error. The others keep
+     * waiting: dispatch() tries a fresh worker for them. */
+    if (!list_empty(&p->queue)) {
+        struct invocation *inv = container_of(p->queue.next, struct invocation, link);
+        fail_queued(p, inv, INV_INIT_ERROR, error);
+    } else {
+        p->warm_failed = true; /* a min_warm start: do not retry in a loop */
+    }
+}
+
+static void on_worker_finished(struct worker *w, struct invocation *inv,
+                               const struct inv_result *res)
+{
+    struct pool *p = w->owner;
+    if (w->state == WORKER_IDLE && !usable(p, w))
+        worker_stop(w); /* an old version's worker, or its function is gone */
+    account(p, w);
+    complete(p, inv, res);
+    dispatch(p);
+}
+
+static void on_worker_gone(struct worker *w)
+{
+    struct pool *p = w->owner;
+    struct controller *ctl = p->ctl;
+    w->state = WORKER_STOPPING; /* already; keeps account() honest */
+    account(p, w);
+    p->count[WORKER_STOPPING]--;
+    list_remove(&w->link);
+    ctl->workers--;
+    if (!ctl->closing) {
+        ensure_min_warm(p);
+        dispatch_all(ctl);
+    }
+    maybe_free_pool(p);
+    maybe_finish_close(ctl);
+}
+
+static const struct worker_events pool_worker_events = {
+    .on_ready = on_worker_ready,
+    .on_start_failed = on_worker_start_failed,
+    .on_finished = on_worker_finished,
+    .on_gone = on_worker_gone,
+};
+
+/* --- pools ------------------------------------------------------------------------- */
+
+static void on_pool_timer_closed(uv_handle_t *h)
+{
+    struct pool *p = container_of((uv_timer_t *)h, struct pool, idle_timer);
+    struct controller *ctl = p->ctl;
+    list_remove(&p->link);
+    if (p->version)
+        fn_version_unref(p->version);
+    free(p);
+    maybe_finish_close(ctl);
+}
+
+/* A pool goes once its function is gone and its last worker with it. */
+static void maybe_free_pool(struct pool *p)
+{
+    if (p->fn != NULL || !list_empty(&p->workers) || p->freeing)
+        return;
+    assert(list_empty(&p->queue));
+    p->freeing = true;
+    uv_close((uv_handle_t *)&p->idle_timer, on_pool_timer_closed);
+}
+
+static struct pool *pool_new(struct controller *ctl, struct function *fn)
+{
+    struct pool *p = xcalloc(1, sizeof(*p));
+    p->ctl = ctl;
+    p->fn = fn;
+    snprintf(p->name, sizeof(p->name), "%s", fn->name);
+    list_init(&p->queue);
+    list_init(&p->workers);
+    list_init(&p->idle);
+    uv_timer_init(ctl->loop, &p->idle_timer);
+    list_push_back(&ctl->pools, &p->link);
+    fn->ctl = p;
+    return p;
+}
+
+void controller_on_publish(struct controller *ctl, struct function *fn, struct fn_version *old)
+{
+    (void)old;
+    struct pool *p = fn->ctl ? fn->ctl : pool_new(ctl, fn);
+    struct fn_version *previous = p->version;
+    p->version = fn->current;
+    fn_version_ref(p->version);
+    p->warm_failed = false;
+    if (previous) {
+        /* Drain the previous version: idle and starting workers stop now, busy ones
+         * when their invocation ends (worker_stop), so no invocation mixes versions. */
+        struct list_node *n, *tmp;
+        list_for_each_safe(n, tmp, &p->workers)
+        {
+            struct worker *w = container_of(n, struct worker, link);
+            if (w->version != p->version) {
+                worker_stop(w);
+                account(p, w);
+            }
+        }
+        fn_version_unref(previous);
+    }
+    ensure_min_warm(p);
+    dispatch(p);
+}
+
+void controller_on_remove(struct controller *ctl, struct function *fn)
+{
+    struct pool *p = fn->ctl;
+    (void)ctl;
+    if (p == NULL)
+        return;
+    p->fn = NULL;
+    fn->ctl = NULL;
+    cancel_queue(p, "the function was deleted");
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &p->workers)
+    {
+        struct worker *w = container_of(n, struct worker, link);
+        worker_stop(w);
+        account(p, w);
+    }
+    uv_timer_stop(&p->idle_timer);
+    maybe_free_pool(p);
+}
+
+/* --- public ------------------------------------------------------------------------ */
+
+struct controller *controller_new(uv_loop_t *loop, const struct controller_options *opts)
+{
+    struct controller *ctl = xcalloc(1, sizeof(*ctl));
+    ctl->loop = loop;
+    ctl->opts = *opts;
+    list_init(&ctl->pools);
+    list_init(&ctl->lru);
+    return ctl;
+}
+
+int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv)
+{
+    struct pool *p = fn->ctl;
+    if (p == NULL || ctl->closing)
+        return -ESHUTDOWN;
+    /* An invocation that can run now never counts against the queue bound. */
+    if (list_empty(&p->idle) && p->queue_len >= p->version->config.max_queue)
+        return -EAGAIN;
+    inv->submitted_us = clock_mono_us();
+    inv->ctl_state = p;
+    list_push_back(&p->queue, &inv->link);
+    p->queue_len++;
+    dispatch(p);
+    return 0;
+}
+
+static void maybe_finish_close(struct controller *ctl)
+{
+    if (!ctl->closing || !list_empty(&ctl->pools))
+        return;
+    void (*cb)(void *) = ctl->on_closed;
+    void *data = ctl->closed_data;
+    free(ctl);
+    if (cb)
+        cb(data);
+}
+
+void controller_close(struct controller *ctl, void (*on_closed)(void *), void *data)
+{
+    ctl->closing = true;
+    ctl->on_closed = on_closed;
+    ctl->closed_data = data;
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &ctl->pools)
+    {
+        struct pool *p = container_of(n, struct pool, link);
+        if (p->fn) {
+            p->fn->ctl = NULL;
+            p->fn = NULL;
+        }
+        cancel_queue(p, "the daemon is stopping");
+        uv_timer_stop(&p->idle_timer);
+        struct list_node *wn, *wtmp;
+        list_for_each_safe(wn, wtmp, &p->workers)
+        {
+            struct worker *w = container_of(wn, struct worker, link);
+            worker_kill(w);
+            account(p, w);
+        }
+        maybe_free_pool(p);
+    }
+    maybe_finish_close(ctl);
+}
+
+static cJSON *instances_json(const size_t count[WORKER__STATES])
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int s = 0; s < WORKER__STATES; s++)
+        cJSON_AddNumberToObject(o, worker_state_name((enum worker_state)s), (double)count[s]);
+    return o;
+}
+
+void controller_function_state(struct controller *ctl, const struct function *fn, cJSON *obj)
+{
+    (void)ctl;
+    const struct pool *p = fn->ctl;
+    size_t zero[WORKER__STATES] = {0};
+    cJSON_AddItemToObject(obj, "instances", instances_json(p ? p->count : zero));
+    cJSON_AddNumberToObject(obj, "queue_depth", p ? (double)p->queue_len : 0);
+    cJSON_AddNumberToObject(obj, "cold_starts", p ? (double)p->cold_starts : 0);
+    cJSON_AddNumberToObject(obj, "invocations", p ? (double)p->invocations : 0);
+    cJSON_AddNumberToObject(obj, "errors", p ? (double)p->errors : 0);
+}
+
+void controller_stats(struct controller *ctl, cJSON *obj)
+{
+    size_t count[WORKER__STATES] = {0};
+    size_t queued = 0;
+    struct list_node *n;
+    for (n = ctl->pools.next; n != &ctl->pools; n = n->next) {
+        struct pool *p = container_of(n, struct pool, link);
+        for (int s = 0; s < WORKER__STATES; s++)
+            count[s] += p->count[s];
+        queued += p->queue_len;
+    }
+    cJSON_AddItemToObject(obj, "workers", instances_json(count));
+    cJSON_AddNumberToObject(obj, "queued", (double)queued);
+    cJSON_AddNumberToObject(obj, "invocations", (double)ctl->invocations);
+}
