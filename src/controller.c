@@ -39,6 +39,8 @@ struct pool {
     struct list_node idle;      /* usable idle workers, most recently used first */
     size_t count[WORKER__STATES];
     uv_timer_t idle_timer;      /* fires when the oldest idle worker expires */
+    uv_timer_t queue_timer;     /* fires when the oldest queued invocation waited too long */
+    int open_timers;
     bool warm_failed;           /* a min_warm start failed: wait for a deploy or a success */
     bool freeing;
     uint64_t invocations;
@@ -52,6 +54,8 @@ struct controller {
     struct list_node pools;
     struct list_node lru;       /* every usable idle worker, least recently used first */
     size_t workers;             /* processes not yet gone, all pools */
+    uint64_t memory_mb;         /* memory_mb summed over those processes */
+    size_t evicting;            /* workers stopped to make room, not yet gone */
     uint64_t invocations;
     bool closing;
     void (*on_closed)(void *);
@@ -63,6 +67,7 @@ static void dispatch_all(struct controller *ctl);
 static void maybe_free_pool(struct pool *p);
 static void maybe_finish_close(struct controller *ctl);
 static void on_idle_timer(uv_timer_t *t);
+static void on_queue_timer(uv_timer_t *t);
 
 static const struct worker_events pool_worker_events;
 
@@ -143,52 +148,64 @@ static bool start_worker(struct pool *p)
     p->count[WORKER_STARTING]++;
     list_push_back(&p->workers, &w->link);
     ctl->workers++;
+    ctl->memory_mb += p->version->config.memory_mb;
     return true;
 }
 
-/* Makes room for one more worker under max_workers by stopping the least recently
- * used idle worker of another pool. The room appears when that worker is gone. */
-static bool evict_one(struct controller *ctl, const struct pool *for_pool)
+/* Whether one more worker of mem_mb fits under the daemon-wide limits. */
+static bool has_room(const struct controller *ctl, uint64_t mem_mb)
+{
+    return ctl->workers < ctl->opts.max_workers &&
+           ctl->memory_mb + mem_mb <= ctl->opts.memory_budget_mb;
+}
+
+/* Stops w to make room for another pool; the room appears when w is gone. */
+static void evict(struct pool *owner, struct worker *w, const char *for_name)
+{
+    log_debug("worker evicted", "fn=%s worker=%llu for=%s", owner->name,
+              (unsigned long long)w->tag, for_name);
+    w->evicted = true;
+    owner->ctl->evicting++;
+    worker_stop(w);
+    account(owner, w);
+    arm_idle_timer(owner);
+}
+
+/* Stops the least recently used idle worker of a pool other than for_pool. */
+static bool evict_lru(struct controller *ctl, const struct pool *for_pool)
 {
     struct list_node *n;
     for (n = ctl->lru.next; n != &ctl->lru; n = n->next) {
         struct worker *w = container_of(n, struct worker, lru_link);
-        struct pool *owner = w->owner;
-        if (owner == for_pool)
-            continue;
-        log_debug("worker evicted", "fn=%s worker=%llu for=%s", owner->name,
-                  (unsigned long long)w->tag, for_pool->name);
-        worker_stop(w);
-        account(owner, w);
-        arm_idle_timer(owner);
-        return true;
+        if (w->owner != for_pool) {
+            evict(w->owner, w, for_pool->name);
+            return true;
+        }
     }
     return false;
 }
 
-/* Starts up to want workers, within the function's and the daemon's limits. */
+/* Starts up to want workers, within the function's and the daemon's limits. When the
+ * daemon is full, stops idle workers of other functions instead; the workers start
+ * when those are gone (on_worker_gone dispatches again). */
 static void scale_up(struct pool *p, size_t want)
 {
     struct controller *ctl = p->ctl;
     size_t cap = p->version->config.max_instances;
     size_t live = pool_live(p);
-    size_t n = want;
+    uint64_t mem = p->version->config.memory_mb;
     if (live >= cap)
         return;
-    if (n > cap - live)
-        n = cap - live;
-    while (n > 0) {
-        if (ctl->workers >= ctl->opts.max_workers) {
-            /* Stopping workers still count until gone; evict only what is missing. */
-            size_t evicting = 0;
-            while (evicting < n && evict_one(ctl, p))
-                evicting++;
-            return;
-        }
+    size_t n = FND_MIN(want, cap - live);
+    while (n > 0 && has_room(ctl, mem)) {
         if (!start_worker(p))
             return;
         n--;
     }
+    /* Workers already stopping for someone count against what is still missing, so
+     * a burst of submits does not evict the whole LRU list. */
+    while (n > ctl->evicting && evict_lru(ctl, p))
+        ;
 }
 
 static void ensure_min_warm(struct pool *p)
@@ -201,6 +218,20 @@ static void ensure_min_warm(struct pool *p)
 }
 
 /* --- dispatch ---------------------------------------------------------------------- */
+
+/* Arms the pool's queue timer for the moment its oldest invocation waited too long. */
+static void arm_queue_timer(struct pool *p)
+{
+    if (list_empty(&p->queue)) {
+        uv_timer_stop(&p->queue_timer);
+        return;
+    }
+    struct invocation *head = container_of(p->queue.next, struct invocation, link);
+    uint64_t deadline_us = head->submitted_us + p->version->config.max_queue_wait_ms * 1000u;
+    uint64_t now_us = clock_mono_us();
+    uint64_t wait_ms = deadline_us > now_us ? (deadline_us - now_us + 999) / 1000 : 0;
+    uv_timer_start(&p->queue_timer, on_queue_timer, wait_ms, 0);
+}
 
 static void run_on(struct pool *p, struct worker *w, struct invocation *inv)
 {
@@ -222,20 +253,50 @@ static void dispatch(struct pool *p)
         run_on(p, w, inv);
     }
     arm_idle_timer(p);
+    arm_queue_timer(p);
     size_t starting = p->count[WORKER_STARTING];
     if (p->queue_len > starting && p->fn != NULL)
         scale_up(p, p->queue_len - starting);
 }
 
-/* Capacity came free daemon-wide: let every pool with waiting work try again. */
+/* A pool with waiting work and no worker at all. */
+static bool starved(const struct pool *p)
+{
+    return p->queue_len > 0 && pool_live(p) == 0 && p->fn != NULL;
+}
+
+static bool any_starved(const struct controller *ctl, const struct pool *except)
+{
+    const struct list_node *n;
+    for (n = ctl->pools.next; n != &ctl->pools; n = n->next) {
+        const struct pool *p = container_of(n, struct pool, link);
+        if (p != except && starved(p))
+            return true;
+    }
+    return false;
+}
+
+/* Capacity came free daemon-wide: starved pools try first, then every pool with
+ * waiting work, each pass in round-robin order (the pools list rotates). */
 static void dispatch_all(struct controller *ctl)
 {
     struct list_node *n, *tmp;
     list_for_each_safe(n, tmp, &ctl->pools)
     {
         struct pool *p = container_of(n, struct pool, link);
+        if (starved(p))
+            dispatch(p);
+    }
+    list_for_each_safe(n, tmp, &ctl->pools)
+    {
+        struct pool *p = container_of(n, struct pool, link);
         if (p->queue_len > 0)
             dispatch(p);
+    }
+    if (!list_empty(&ctl->pools)) {
+        struct list_node *first = ctl->pools.next;
+        list_remove(first);
+        list_push_back(&ctl->pools, first);
     }
 }
 
@@ -271,6 +332,22 @@ static void cancel_queue(struct pool *p, const char *why)
     }
 }
 
+static void on_queue_timer(uv_timer_t *t)
+{
+    struct pool *p = container_of(t, struct pool, queue_timer);
+    uint64_t now_us = clock_mono_us();
+    uint64_t limit_us = p->version->config.max_queue_wait_ms * 1000u;
+    static const char body[] = "{\"errorType\":\"TooManyRequestsException\","
+                               "\"errorMessage\":\"no worker became free in time\"}";
+    while (!list_empty(&p->queue)) {
+        struct invocation *head = container_of(p->queue.next, struct invocation, link);
+        if (head->submitted_us + limit_us > now_us)
+            break;
+        fail_queued(p, head, INV_THROTTLED, SLICE_LIT(body));
+    }
+    arm_queue_timer(p);
+}
+
 /* --- worker events ----------------------------------------------------------------- */
 
 static void on_worker_ready(struct worker *w)
@@ -301,9 +378,16 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
                                const struct inv_result *res)
 {
     struct pool *p = w->owner;
+    struct controller *ctl = p->ctl;
     if (w->state == WORKER_IDLE && !usable(p, w))
         worker_stop(w); /* an old version's worker, or its function is gone */
     account(p, w);
+    /* When the daemon is full and another function waits with no worker at all, this
+     * worker goes to it rather than to our own queue: one hot function cannot starve
+     * the others. */
+    if (w->state == WORKER_IDLE && p->queue_len > 0 && ctl->evicting == 0 &&
+        !has_room(ctl, 0) && any_starved(ctl, p))
+        evict(p, w, "a starved function");
     complete(p, inv, res);
     dispatch(p);
 }
@@ -317,6 +401,9 @@ static void on_worker_gone(struct worker *w)
     p->count[WORKER_STOPPING]--;
     list_remove(&w->link);
     ctl->workers--;
+    ctl->memory_mb -= w->version->config.memory_mb;
+    if (w->evicted)
+        ctl->evicting--;
     if (!ctl->closing) {
         ensure_min_warm(p);
         dispatch_all(ctl);
@@ -336,7 +423,9 @@ static const struct worker_events pool_worker_events = {
 
 static void on_pool_timer_closed(uv_handle_t *h)
 {
-    struct pool *p = container_of((uv_timer_t *)h, struct pool, idle_timer);
+    struct pool *p = h->data;
+    if (--p->open_timers > 0)
+        return;
     struct controller *ctl = p->ctl;
     list_remove(&p->link);
     if (p->version)
@@ -353,6 +442,7 @@ static void maybe_free_pool(struct pool *p)
     assert(list_empty(&p->queue));
     p->freeing = true;
     uv_close((uv_handle_t *)&p->idle_timer, on_pool_timer_closed);
+    uv_close((uv_handle_t *)&p->queue_timer, on_pool_timer_closed);
 }
 
 static struct pool *pool_new(struct controller *ctl, struct function *fn)
@@ -365,6 +455,9 @@ static struct pool *pool_new(struct controller *ctl, struct function *fn)
     list_init(&p->workers);
     list_init(&p->idle);
     uv_timer_init(ctl->loop, &p->idle_timer);
+    uv_timer_init(ctl->loop, &p->queue_timer);
+    p->idle_timer.data = p->queue_timer.data = p;
+    p->open_timers = 2;
     list_push_back(&ctl->pools, &p->link);
     fn->ctl = p;
     return p;
@@ -405,6 +498,7 @@ void controller_on_remove(struct controller *ctl, struct function *fn)
     p->fn = NULL;
     fn->ctl = NULL;
     cancel_queue(p, "the function was deleted");
+    uv_timer_stop(&p->queue_timer);
     struct list_node *n, *tmp;
     list_for_each_safe(n, tmp, &p->workers)
     {
@@ -470,6 +564,7 @@ void controller_close(struct controller *ctl, void (*on_closed)(void *), void *d
         }
         cancel_queue(p, "the daemon is stopping");
         uv_timer_stop(&p->idle_timer);
+        uv_timer_stop(&p->queue_timer);
         struct list_node *wn, *wtmp;
         list_for_each_safe(wn, wtmp, &p->workers)
         {
@@ -515,5 +610,8 @@ void controller_stats(struct controller *ctl, cJSON *obj)
     }
     cJSON_AddItemToObject(obj, "workers", instances_json(count));
     cJSON_AddNumberToObject(obj, "queued", (double)queued);
+    cJSON_AddNumberToObject(obj, "memory_mb", (double)ctl->memory_mb);
+    cJSON_AddNumberToObject(obj, "memory_budget_mb", (double)ctl->opts.memory_budget_mb);
+    cJSON_AddNumberToObject(obj, "max_workers", (double)ctl->opts.max_workers);
     cJSON_AddNumberToObject(obj, "invocations", (double)ctl->invocations);
 }

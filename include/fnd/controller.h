@@ -6,12 +6,16 @@
  *   recently used first (so surplus workers age out), or waits in the queue.
  * - Scale up by queue depth: when invocations wait, as many workers start at once as
  *   the queue needs beyond those already starting, bounded by the function's
- *   max_instances and the daemon's max_workers. When max_workers is reached, idle
- *   workers of other functions are stopped, least recently used first.
+ *   max_instances and the daemon's max_workers and memory budget. When the daemon is
+ *   full, idle workers of other functions are stopped, least recently used first.
+ * - Fairness: when the daemon is full, a function with waiting work and no worker
+ *   takes the next worker that another function frees, and capacity that comes free
+ *   goes to such starved functions first.
  * - Scale down: a worker idle for idle_timeout_ms stops, never below min_warm; min_warm
  *   workers start at deploy and at daemon start and are replaced when they die.
  * - Back-pressure: a function's queue holds at most max_queue invocations; beyond it
- *   controller_submit refuses (429).
+ *   controller_submit refuses (429); an invocation that waits longer than
+ *   max_queue_wait_ms ends THROTTLED (429).
  * - A new version drains the old one: busy old workers finish what they run and stop,
  *   idle and starting ones stop at once, queued work runs on the new version.
  */
@@ -29,7 +33,8 @@ struct controller;
 
 struct controller_options {
     struct worker_options worker;
-    uint64_t max_workers; /* worker processes at once, all functions together */
+    uint64_t max_workers;      /* worker processes at once, all functions together */
+    uint64_t memory_budget_mb; /* sum of memory_mb over workers not yet gone */
 };
 
 struct controller *controller_new(uv_loop_t *loop, const struct controller_options *opts);

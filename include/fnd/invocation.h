@@ -25,6 +25,7 @@
     X(TIMEOUT, 504, "timeout")            /* ran past timeout_ms; the worker was killed */     \
     X(CRASH, 502, "crash")                /* the worker died or broke the protocol */          \
     X(INIT_ERROR, 502, "init_error")      /* the worker could not load the handler */          \
+    X(THROTTLED, 429, "throttled")        /* waited in the queue past max_queue_wait_ms */    \
     X(CANCELLED, 503, "cancelled")        /* the function was deleted or the daemon stopped */
 
 enum inv_outcome {

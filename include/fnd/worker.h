@@ -67,6 +67,7 @@ struct worker {
     struct invocation *current;   /* BUSY: the invocation it runs */
     enum worker_state counted;    /* the state the owner last accounted it in */
     uint64_t served;              /* invocations dispatched to it */
+    bool evicted;                 /* stopped by the owner to make room for another pool */
     /* The rest is private to worker.c. */
     const struct worker_events *ev;
     const struct worker_options *opts;

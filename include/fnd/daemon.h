@@ -1,0 +1,45 @@
+/*
+ * The daemon: one libuv loop that owns the gateway, the registry and the controller,
+ * wired together here. `fnd serve` builds a config and calls daemon_run().
+ */
+#ifndef FND_DAEMON_H
+#define FND_DAEMON_H
+
+#include "fnd/bundle.h"
+#include "fnd/config.h"
+#include "fnd/controller.h"
+#include "fnd/http.h"
+#include "fnd/registry.h"
+#include "fnd/runtime.h"
+
+#include <uv.h>
+
+struct daemon {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct registry *registry;
+    struct controller *controller;
+    struct gateway *gateway;
+    struct runtime_paths paths;
+    struct bundle_limits bundle_limits;
+    struct http_limits http_limits;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    size_t pending_seeds;   /* seed deploys still running; serving starts at zero */
+    int64_t started_ms;
+    bool stopping;
+    int exit_code;
+};
+
+/* Runs the daemon until SIGTERM or SIGINT. Returns the process exit code. */
+int daemon_run(const struct config *cfg);
+
+/* The API's request handler (api.c); data is the struct daemon. */
+void api_handle(struct http_request *req, void *data);
+
+/* Deploys every DIR/<sub>/fnd.json whose function does not exist yet (seed.c); each
+ * finished deploy calls daemon_seed_done(). Returns the number of deploys started. */
+size_t seed_start(struct daemon *d, const char *dir);
+void daemon_seed_done(struct daemon *d);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * The contract between the listener (gateway.c) and the connections it accepts
+ * (http_conn.c). Not used outside the HTTP layer; the rest of the daemon sees only
+ * include/fnd/http.h.
+ */
+#ifndef FND_HTTP_CONN_H
+#define FND_HTTP_CONN_H
+
+#include "fnd/http.h"
+#include "fnd/list.h"
+
+struct gateway {
+    uv_loop_t *loop;
+    uv_tcp_t server;
+    struct http_limits limits;
+    http_handler_fn *handler;
+    void *data;
+    struct list_node conns; /* every open connection */
+    size_t nconns;
+    int port;
+    bool closing;
+    int open_handles;
+    void (*on_closed)(void *);
+    void *closed_data;
+};
+
+/* Accepts one connection from gw->server and starts reading it. 0 or a libuv error. */
+int http_conn_accept(struct gateway *gw);
+/* Closes every connection of gw (for gateway_close). */
+void http_conn_close_all(struct gateway *gw);
+/* Called by http_conn.c when a connection is freed, so the gateway can finish
+ * closing. */
+void gateway_on_conn_freed(struct gateway *gw);
+
+#endif

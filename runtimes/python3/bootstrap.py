@@ -1,0 +1,139 @@
+"""fnd's Python runtime: loads a handler once per worker and serves invocations over
+the worker protocol (docs/protocol.md) on fd 3.
+
+The handler "pkg/module.function" (or "pkg.module.function") is imported once, so
+module-level state persists across the invocations a warm worker serves, as on
+Lambda. Each invocation is one INVOKE frame in and one RESULT or ERROR frame out.
+"""
+import importlib
+import json
+import os
+import struct
+import sys
+import traceback
+
+FD = 3
+HEADER = struct.Struct("<IBBH")
+READY, INIT_ERROR, INVOKE, RESULT, ERROR = 1, 2, 3, 4, 5
+
+
+def send(kind, payload=b""):
+    data = HEADER.pack(len(payload), kind, 0, 0) + payload
+    view = memoryview(data)
+    while view:
+        n = os.write(FD, view)
+        view = view[n:]
+
+
+def read_exact(n):
+    chunks = bytearray()
+    while len(chunks) < n:
+        part = os.read(FD, min(n - len(chunks), 1 << 20))
+        if not part:
+            return None
+        chunks += part
+    return bytes(chunks)
+
+
+def error_object(exc, kind=None):
+    frames = traceback.extract_tb(exc.__traceback__)
+    return {
+        "errorType": kind or type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": [line.rstrip("\n") for line in traceback.format_list(frames)],
+    }
+
+
+class Context:
+    """The Lambda context object."""
+
+    def __init__(self, meta):
+        env = os.environ
+        self.aws_request_id = meta["request_id"]
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        self.invoked_function_arn = meta.get("invoked_function_arn", "")
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        client_context = meta.get("client_context")
+        self.client_context = json.loads(client_context) if client_context else None
+        self._deadline_ms = meta["deadline_ms"]
+
+    def get_remaining_time_in_millis(self):
+        import time
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def load_handler():
+    spec = os.environ.get("_HANDLER", "")
+    module_path, _, function_name = spec.rpartition(".")
+    module_name = module_path.replace("/", ".")
+    root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except SyntaxError as exc:
+        return None, error_object(exc, "Runtime.UserCodeSyntaxError")
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported
+        obj = error_object(exc, "Runtime.ImportModuleError")
+        obj["errorMessage"] = f"Unable to import module '{module_name}': {exc}"
+        return None, obj
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        return None, {
+            "errorType": "Runtime.HandlerNotFound",
+            "errorMessage": f"Handler '{function_name}' missing on module '{module_name}'",
+            "stackTrace": [],
+        }
+    return handler, None
+
+
+def serve(handler):
+    while True:
+        header = read_exact(HEADER.size)
+        if header is None:
+            return
+        length, kind, _, _ = HEADER.unpack(header)
+        payload = read_exact(length) if length else b""
+        if payload is None or kind != INVOKE:
+            return
+        (meta_len,) = struct.unpack_from("<I", payload)
+        meta = json.loads(payload[4 : 4 + meta_len])
+        event_bytes = payload[4 + meta_len :]
+        if meta.get("trace_id"):
+            os.environ["_X_AMZN_TRACE_ID"] = meta["trace_id"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        try:
+            event = json.loads(event_bytes) if event_bytes else {}
+            result = handler(event, Context(meta))
+            try:
+                body = json.dumps(result).encode()
+            except (TypeError, ValueError) as exc:
+                reply = (ERROR, json.dumps(error_object(exc, "Runtime.MarshalError")).encode())
+            else:
+                reply = (RESULT, body)
+        except SystemExit as exc:
+            send(ERROR, json.dumps(error_object(exc, "Runtime.ExitError")).encode())
+            raise
+        except Exception as exc:  # noqa: BLE001 - every handler error is reported
+            reply = (ERROR, json.dumps(error_object(exc)).encode())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        send(*reply)
+
+
+def main():
+    handler, failure = load_handler()
+    if failure is not None:
+        print(f"[ERROR] {failure['errorType']}: {failure['errorMessage']}", file=sys.stderr)
+        send(INIT_ERROR, json.dumps(failure).encode())
+        sys.exit(1)
+    send(READY)
+    serve(handler)
+
+
+if __name__ == "__main__":
+    main()

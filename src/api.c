@@ -1,0 +1,395 @@
+/*
+ * The native HTTP API (/healthz and /v1/...): a route table and one handler per
+ * endpoint, translating between JSON over HTTP and the registry and controller.
+ * Every endpoint is documented in docs/api.md.
+ *
+ * Handlers that wait (deploy on the threadpool, invoke on a worker) keep the request
+ * and answer it from their completion callback; the gateway keeps the request valid
+ * until then.
+ */
+#include "fnd/daemon.h"
+
+#include "fnd/codec.h"
+#include "fnd/log.h"
+#include "fnd/router.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void respond_json(struct http_request *req, int status, cJSON *json)
+{
+    static const struct http_header content_type = {SLICE_LIT("Content-Type"),
+                                                    SLICE_LIT("application/json")};
+    char *text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    http_respond(req, status, &content_type, 1, text, strlen(text));
+    cJSON_free(text);
+}
+
+/* Validates the {name} capture; answers 400 and returns false when it is not a name. */
+static bool take_name(struct http_request *req, struct slice name, char out[FN_NAME_MAX + 1])
+{
+    if (!fn_name_valid(name)) {
+        http_respond_error(req, FND_E_BAD_REQUEST,
+                           "function names are 1 to 64 characters of A-Z, a-z, 0-9, _ and -");
+        return false;
+    }
+    memcpy(out, name.ptr, name.len);
+    out[name.len] = '\0';
+    return true;
+}
+
+static struct function *find_function(struct daemon *d, struct http_request *req,
+                                      struct slice name)
+{
+    char cname[FN_NAME_MAX + 1];
+    if (!take_name(req, name, cname))
+        return NULL;
+    struct function *fn = registry_lookup(d->registry, name);
+    if (fn == NULL)
+        http_respond_error(req, FND_E_NOT_FOUND, "function %s does not exist", cname);
+    return fn;
+}
+
+/* --- health and stats -------------------------------------------------------------- */
+
+static void on_healthz(struct http_request *req, const struct route_match *m, void *data)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    respond_json(req, 200, o);
+}
+
+static void on_stats(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", FND_VERSION);
+    cJSON_AddNumberToObject(o, "uptime_ms", (double)(clock_wall_ms() - d->started_ms));
+    cJSON_AddNumberToObject(o, "functions", (double)registry_count(d->registry));
+    cJSON_AddNumberToObject(o, "connections", (double)gateway_connections(d->gateway));
+    controller_stats(d->controller, o);
+    respond_json(req, 200, o);
+}
+
+/* --- registry endpoints ------------------------------------------------------------ */
+
+static cJSON *function_json(struct daemon *d, const struct function *fn, bool with_state)
+{
+    cJSON *o = fn_version_to_json(fn->current);
+    if (with_state) {
+        cJSON *state = cJSON_CreateObject();
+        controller_function_state(d->controller, fn, state);
+        cJSON_AddItemToObject(o, "state", state);
+    }
+    return o;
+}
+
+struct list_ctx {
+    struct daemon *d;
+    cJSON *array;
+};
+
+static void add_to_list(struct function *fn, void *data)
+{
+    struct list_ctx *lc = data;
+    cJSON_AddItemToArray(lc->array, function_json(lc->d, fn, false));
+}
+
+static void on_list(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct list_ctx lc = {data, cJSON_CreateArray()};
+    registry_foreach(lc.d->registry, add_to_list, &lc);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "functions", lc.array);
+    respond_json(req, 200, o);
+}
+
+static void on_get(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    struct function *fn = find_function(d, req, m->params[0]);
+    if (fn)
+        respond_json(req, 200, function_json(d, fn, true));
+}
+
+static void on_delete(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    struct function *fn = find_function(d, req, m->params[0]);
+    if (fn == NULL)
+        return;
+    char name[FN_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s", fn->name);
+    int rc = registry_delete(d->registry, fn);
+    if (rc == -EBUSY) {
+        http_respond_error(req, FND_E_CONFLICT, "a deploy of %s is in progress", name);
+    } else if (rc < 0) {
+        log_error("registry_delete failed", "fn=%s err=\"%s\"", name, strerror(-rc));
+        http_respond_error(req, FND_E_INTERNAL, "could not delete %s: %s", name, strerror(-rc));
+    } else {
+        log_info("function deleted", "fn=%s", name);
+        http_respond(req, 204, NULL, 0, NULL, 0);
+    }
+}
+
+static void on_deployed(int status, struct function *fn, bool created, const char *err,
+                        void *data)
+{
+    struct http_request *req = data;
+    struct daemon *d = req->data;
+    switch (status) {
+    case 0:
+        log_info("function deployed", "fn=%s version=%llu sha256=%.12s", fn->name,
+                 (unsigned long long)fn->current->number, fn->current->code_sha256);
+        respond_json(req, created ? 201 : 200, function_json(d, fn, false));
+        break;
+    case -EINVAL:
+        http_respond_error(req, FND_E_INVALID_PARAMETER, "code: %s", err);
+        break;
+    case -EFBIG:
+        http_respond_error(req, FND_E_PAYLOAD_TOO_LARGE, "code: %s", err);
+        break;
+    case -ENOENT:
+        http_respond_error(req, FND_E_NOT_FOUND, "%s", err && *err ? err : "no such function");
+        break;
+    default:
+        log_error("deploy failed", "err=\"%s\" detail=\"%s\"", strerror(-status), err ? err : "");
+        http_respond_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-status));
+        break;
+    }
+}
+
+/* Hands spec to the registry and answers when the deploy ends. */
+static void deploy(struct daemon *d, struct http_request *req, struct deploy_spec *spec)
+{
+    char name[FN_NAME_MAX + 1];
+    memcpy(name, spec->name, sizeof(name));
+    req->data = d;
+    int rc = registry_deploy(d->registry, spec, on_deployed, req);
+    if (rc == -EBUSY)
+        http_respond_error(req, FND_E_CONFLICT, "a deploy of %s is already in progress", name);
+    else if (rc == -ENOENT)
+        http_respond_error(req, FND_E_NOT_FOUND, "function %s does not exist", name);
+    else if (rc < 0)
+        http_respond_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-rc));
+}
+
+/* Reads the "code" member into spec: {"zip": base64} or {"dir": "/abs/path"}. */
+static int parse_code(struct daemon *d, const cJSON *code, struct deploy_spec *spec, char *err,
+                      size_t errsize)
+{
+    if (!cJSON_IsObject(code) || cJSON_GetArraySize(code) != 1) {
+        snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/path\"}");
+        return -EINVAL;
+    }
+    const cJSON *zip = cJSON_GetObjectItemCaseSensitive(code, "zip");
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(code, "dir");
+    if (cJSON_IsString(zip)) {
+        spec->code = DEPLOY_CODE_ZIP;
+        buf_init(&spec->zip, d->cfg->max_body);
+        if (base64_decode(&spec->zip, zip->valuestring, strlen(zip->valuestring)) < 0) {
+            buf_release(&spec->zip);
+            snprintf(err, errsize, "code.zip: must be base64 of a zip archive");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (cJSON_IsString(dir) && dir->valuestring[0] == '/') {
+        spec->code = DEPLOY_CODE_DIR;
+        spec->dir = xstrdup(dir->valuestring);
+        return 0;
+    }
+    snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/absolute/path\"}");
+    return -EINVAL;
+}
+
+static void on_put(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    struct deploy_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    if (!take_name(req, m->params[0], spec.name))
+        return;
+    cJSON *json = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        http_respond_error(req, FND_E_BAD_REQUEST, "the body must be a JSON object");
+        return;
+    }
+    char err[256];
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(json, "name");
+    if (name && !(cJSON_IsString(name) && strcmp(name->valuestring, spec.name) == 0)) {
+        snprintf(err, sizeof(err), "name: must match the name in the path");
+        goto invalid;
+    }
+    if (fn_config_parse(&spec.config, json, NULL, err, sizeof(err)) < 0)
+        goto invalid;
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(json, "code");
+    if (code == NULL) {
+        if (registry_lookup(d->registry, slice_from_cstr(spec.name)) == NULL) {
+            fn_config_release(&spec.config);
+            snprintf(err, sizeof(err), "code: required when creating a function");
+            goto invalid;
+        }
+        spec.code = DEPLOY_CODE_KEEP;
+    } else if (parse_code(d, code, &spec, err, sizeof(err)) < 0) {
+        fn_config_release(&spec.config);
+        goto invalid;
+    }
+    cJSON_Delete(json);
+    deploy(d, req, &spec);
+    return;
+
+invalid:
+    cJSON_Delete(json);
+    http_respond_error(req, FND_E_INVALID_PARAMETER, "%s", err);
+}
+
+static void on_put_code(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    struct function *fn = find_function(d, req, m->params[0]);
+    if (fn == NULL)
+        return;
+    struct deploy_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    snprintf(spec.name, sizeof(spec.name), "%s", fn->name);
+    fn_config_copy(&spec.config, &fn->current->config);
+    spec.code = DEPLOY_CODE_ZIP;
+    buf_init(&spec.zip, 0);
+    buf_move(&spec.zip, &req->body);
+    deploy(d, req, &spec);
+}
+
+/* --- invoke ------------------------------------------------------------------------ */
+
+struct api_invocation {
+    struct invocation inv;
+    struct http_request *req;
+    enum runtime runtime;
+    char name[FN_NAME_MAX + 1];
+};
+
+static void respond_throttled(struct http_request *req, const char *name);
+
+static void on_invocation_done(struct invocation *inv, const struct inv_result *res)
+{
+    struct api_invocation *ai = container_of(inv, struct api_invocation, inv);
+    if (res->outcome == INV_THROTTLED) {
+        respond_throttled(ai->req, ai->name);
+        invocation_release(inv);
+        free(ai);
+        return;
+    }
+    struct http_header headers[3];
+    size_t n = 0;
+    headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {inv->id, INVOCATION_ID_LEN}};
+    bool json = res->outcome != INV_SUCCESS || ai->runtime != RUNTIME_NATIVE;
+    headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
+                                        json ? SLICE_LIT("application/json")
+                                             : SLICE_LIT("application/octet-stream")};
+    if (res->outcome != INV_SUCCESS && res->outcome != INV_CANCELLED)
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Error"), SLICE_LIT("Unhandled")};
+    log_debug("invocation done", "request_id=%s outcome=%s duration_us=%llu queued_us=%llu cold=%d",
+              inv->id, inv_outcome_word(res->outcome), (unsigned long long)res->duration_us,
+              (unsigned long long)res->queued_us, res->cold_start);
+    http_respond(ai->req, inv_outcome_status(res->outcome), headers, n, res->body.ptr,
+                 res->body.len);
+    invocation_release(inv);
+    free(ai);
+}
+
+/* 429 with Retry-After: the error body of http_respond_error plus the header that
+ * tells well-behaved clients when to come back. */
+static void respond_throttled(struct http_request *req, const char *name)
+{
+    static const struct http_header headers[] = {
+        {SLICE_LIT("Content-Type"), SLICE_LIT("application/json")},
+        {SLICE_LIT("Retry-After"), SLICE_LIT("1")},
+    };
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s is at its concurrency and queue limits; retry later", name);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", fnd_error_code(FND_E_TOO_MANY_REQUESTS));
+    cJSON_AddStringToObject(e, "message", msg);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    http_respond(req, fnd_error_status(FND_E_TOO_MANY_REQUESTS), headers, ARRAY_SIZE(headers),
+                 text, strlen(text));
+    cJSON_free(text);
+}
+
+static void on_invoke(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    struct function *fn = find_function(d, req, m->params[0]);
+    if (fn == NULL)
+        return;
+    enum runtime rt = fn->current->config.runtime;
+    if (rt != RUNTIME_NATIVE) {
+        /* Interpreted runtimes receive the event as JSON; refuse what they could not
+         * parse here, where the caller learns why (Lambda does the same). */
+        if (req->body.len == 0) {
+            buf_append_str(&req->body, "{}");
+        } else {
+            cJSON *probe = cJSON_ParseWithLength(req->body.data, req->body.len);
+            bool ok = probe != NULL;
+            cJSON_Delete(probe);
+            if (!ok) {
+                http_respond_error(req, FND_E_BAD_REQUEST, "the event must be valid JSON");
+                return;
+            }
+        }
+    }
+    struct api_invocation *ai = xmalloc(sizeof(*ai));
+    invocation_init(&ai->inv, 0);
+    buf_move(&ai->inv.payload, &req->body);
+    ai->inv.on_done = on_invocation_done;
+    ai->req = req;
+    ai->runtime = rt;
+    snprintf(ai->name, sizeof(ai->name), "%s", fn->name);
+    int rc = controller_submit(d->controller, fn, &ai->inv);
+    if (rc < 0) {
+        invocation_release(&ai->inv);
+        free(ai);
+        if (rc == -EAGAIN)
+            respond_throttled(req, fn->name);
+        else
+            http_respond_error(req, FND_E_UNAVAILABLE, "the daemon is stopping");
+    }
+}
+
+/* --- dispatch ---------------------------------------------------------------------- */
+
+static const struct route routes[] = {
+    {"GET", "/healthz", on_healthz},
+    {"GET", "/v1/stats", on_stats},
+    {"GET", "/v1/functions", on_list},
+    {"GET", "/v1/functions/{name}", on_get},
+    {"PUT", "/v1/functions/{name}", on_put},
+    {"DELETE", "/v1/functions/{name}", on_delete},
+    {"PUT", "/v1/functions/{name}/code", on_put_code},
+    {"POST", "/v1/functions/{name}/invoke", on_invoke},
+};
+
+void api_handle(struct http_request *req, void *data)
+{
+    const struct route *route;
+    struct route_match match;
+    char allow[128];
+    int rc = router_match(routes, ARRAY_SIZE(routes), req->method_name, req->path, &route,
+                          &match, allow, sizeof(allow));
+    if (rc == -ENOENT) {
+        http_respond_error(req, FND_E_NOT_FOUND, "no such endpoint: %.*s", (int)req->path.len,
+                           req->path.ptr);
+        return;
+    }
+    if (rc == -EPERM) {
+        http_respond_method_not_allowed(req, allow);
+        return;
+    }
+    route->handler(req, &match, data);
+}

@@ -1,0 +1,283 @@
+/*
+ * The daemon's life: start-up in dependency order (data folder, registry, controller,
+ * seed deploys, then the listener), one libuv loop, and shutdown in reverse on SIGTERM
+ * or SIGINT (a second signal exits at once).
+ *
+ * Start-up refuses to run rather than run half-configured: an unusable data folder,
+ * an unreadable registry or a busy port end the process with a message that names
+ * the cause.
+ */
+#include "fnd/daemon.h"
+
+#include "fnd/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Splits "host:port" or "[v6]:port". 0 or -EINVAL. */
+static int parse_listen(const char *text, char *host, size_t hostsize, int *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL)
+        return -EINVAL;
+    const char *h = text;
+    size_t hlen = (size_t)(colon - text);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= hostsize)
+        return -EINVAL;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || colon[1] == '\0' || p < 0 || p > 65535)
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* A daemon started with a closed stdin/stdout/stderr would hand those numbers to its
+ * sockets, and a stray write to "stderr" would land in a client connection. */
+static void ensure_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            int nfd = open("/dev/null", O_RDWR);
+            if (nfd >= 0 && nfd != fd) {
+                dup2(nfd, fd);
+                close(nfd);
+            }
+        }
+    }
+}
+
+static int make_dirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+                return -errno;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* The native runtime is installed next to the fnd binary. */
+static char *native_runner_path(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return xstrdup("fnd-runtime-native");
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return xasprintf("%s/fnd-runtime-native", self);
+}
+
+/* --memory-budget, or three quarters of the machine's memory when unset. */
+static uint64_t memory_budget_mb(const struct config *cfg)
+{
+    if (cfg->memory_budget)
+        return cfg->memory_budget / MiB;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return 4096;
+    return (uint64_t)pages * (uint64_t)page / MiB * 3 / 4;
+}
+
+/* --- registry hooks ---------------------------------------------------------------- */
+
+static void on_publish(struct function *fn, struct fn_version *old, void *data)
+{
+    struct daemon *d = data;
+    if (d->controller)
+        controller_on_publish(d->controller, fn, old);
+}
+
+static void on_remove(struct function *fn, void *data)
+{
+    struct daemon *d = data;
+    if (d->controller)
+        controller_on_remove(d->controller, fn);
+}
+
+static void attach_function(struct function *fn, void *data)
+{
+    struct daemon *d = data;
+    controller_on_publish(d->controller, fn, NULL);
+}
+
+/* --- serving ----------------------------------------------------------------------- */
+
+static int start_serving(struct daemon *d)
+{
+    char host[256];
+    int port;
+    if (parse_listen(d->cfg->listen, host, sizeof(host), &port) < 0) {
+        log_error("bad listen address", "listen=%s hint=\"use HOST:PORT\"", d->cfg->listen);
+        return -EINVAL;
+    }
+    int rc = gateway_open(&d->gateway, d->loop, host, port, &d->http_limits, api_handle, d);
+    if (rc < 0) {
+        log_error("listen failed", "addr=%s err=\"%s\"", d->cfg->listen, uv_strerror(rc));
+        return rc;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    log_info("listening", "addr=%s%s%s:%d functions=%zu", v6 ? "[" : "", host, v6 ? "]" : "",
+             gateway_port(d->gateway), registry_count(d->registry));
+    return 0;
+}
+
+void daemon_seed_done(struct daemon *d)
+{
+    if (d->pending_seeds > 0 && --d->pending_seeds == 0 && !d->stopping) {
+        if (start_serving(d) < 0) {
+            d->exit_code = 1;
+            raise(SIGTERM);
+        }
+    }
+}
+
+/* --- shutdown ---------------------------------------------------------------------- */
+
+static void on_signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_controller_closed(void *data)
+{
+    struct daemon *d = data;
+    d->controller = NULL;
+    uv_close((uv_handle_t *)&d->sigterm, on_signal_closed);
+    uv_close((uv_handle_t *)&d->sigint, on_signal_closed);
+    log_info("stopped", "%s", "");
+}
+
+static void on_gateway_closed(void *data)
+{
+    struct daemon *d = data;
+    d->gateway = NULL;
+    controller_close(d->controller, on_controller_closed, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    if (d->stopping) {
+        log_warn("second signal, exiting now", "signal=%d", signum);
+        _exit(1);
+    }
+    d->stopping = true;
+    log_info("stopping", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (d->gateway)
+        gateway_close(d->gateway, on_gateway_closed, d);
+    else
+        on_gateway_closed(d);
+}
+
+/* --- run --------------------------------------------------------------------------- */
+
+int daemon_run(const struct config *cfg)
+{
+    struct daemon d;
+    memset(&d, 0, sizeof(d));
+    d.cfg = cfg;
+    d.started_ms = clock_wall_ms();
+
+    ensure_std_fds();
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error return, not death */
+
+    enum log_level level;
+    enum log_format format;
+    if (log_level_parse(cfg->log_level, &level) < 0 ||
+        log_format_parse(cfg->log_format, &format) < 0) {
+        fprintf(stderr, "fnd: --log-level takes debug|info|warn|error, --log-format "
+                        "logfmt|json\n");
+        return 2;
+    }
+    log_setup(level, format);
+
+    int rc = make_dirs(cfg->data_dir);
+    char data_dir[PATH_MAX];
+    if (rc < 0 || realpath(cfg->data_dir, data_dir) == NULL || access(data_dir, W_OK) != 0) {
+        log_error("data folder unusable", "path=%s err=\"%s\"", cfg->data_dir,
+                  strerror(rc < 0 ? -rc : errno));
+        return 1;
+    }
+
+    d.loop = uv_default_loop();
+    char *native = native_runner_path();
+    d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
+                                     cfg->region};
+    d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
+    d.http_limits = (struct http_limits){
+        .max_url = cfg->max_url,
+        .max_header_bytes = cfg->max_header_size,
+        .max_headers = cfg->max_headers,
+        .max_body = cfg->max_body,
+        .idle_timeout_ms = cfg->idle_timeout,
+        .header_timeout_ms = cfg->header_timeout,
+        .body_timeout_ms = cfg->body_timeout,
+        .max_connections = cfg->max_connections,
+    };
+
+    struct registry_hooks hooks = {on_publish, on_remove, &d};
+    char err[512] = "";
+    rc = registry_open(&d.registry, d.loop, data_dir, &d.bundle_limits, &hooks, err, sizeof(err));
+    if (rc < 0) {
+        log_error("registry_open failed", "path=%s err=\"%s\" detail=\"%s\"", data_dir,
+                  strerror(-rc), err);
+        free(native);
+        return 1;
+    }
+
+    struct controller_options copts = {
+        .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
+                   .max_response = cfg->max_response, .region = cfg->region},
+        .max_workers = cfg->max_workers,
+        .memory_budget_mb = memory_budget_mb(cfg),
+    };
+    d.controller = controller_new(d.loop, &copts);
+    registry_foreach(d.registry, attach_function, &d);
+
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+    log_info("starting", "version=%s data=%s pid=%d", FND_VERSION, data_dir, (int)getpid());
+    if (cfg->seed_dir[0])
+        d.pending_seeds = seed_start(&d, cfg->seed_dir);
+    if (d.pending_seeds == 0 && start_serving(&d) < 0) {
+        d.exit_code = 1;
+        on_signal(&d.sigterm, SIGTERM);
+    }
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+    registry_close(d.registry);
+    free(native);
+    rc = uv_loop_close(d.loop);
+    if (rc != 0)
+        log_warn("uv_loop_close failed", "err=\"%s\"", uv_strerror(rc));
+    return d.exit_code;
+}

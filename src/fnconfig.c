@@ -1,0 +1,314 @@
+/*
+ * Function configurations (include/fnd/fnconfig.h). Parsing, validation and JSON
+ * output walk the FN_LIMIT_FIELDS table, so adding a limit is one line in the header.
+ * Validation errors always start with the field's name, which the API passes on to
+ * the caller verbatim.
+ */
+#include "fnd/fnconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct limit_field {
+    const char *name;
+    size_t offset;
+    uint32_t def, lo, hi;
+};
+
+static const struct limit_field limit_fields[] = {
+#define FN_LIMIT_ROW(field, def, lo, hi, help) {#field, offsetof(struct fn_config, field), def, lo, hi},
+    FN_LIMIT_FIELDS(FN_LIMIT_ROW)
+#undef FN_LIMIT_ROW
+};
+
+static const char *const runtime_names[] = {
+#define FN_RUNTIME_NAME(id, name) name,
+    FN_RUNTIME_MAP(FN_RUNTIME_NAME)
+#undef FN_RUNTIME_NAME
+};
+
+/* Variables Lambda sets itself; a function may not override them. */
+static const char *const reserved_env[] = {"_HANDLER", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+                                           "AWS_REGION", "AWS_DEFAULT_REGION",
+                                           "AWS_EXECUTION_ENV"};
+
+static uint32_t *limit_slot(struct fn_config *c, const struct limit_field *f)
+{
+    return (uint32_t *)((char *)c + f->offset);
+}
+
+const char *runtime_name(enum runtime r)
+{
+    return r < RUNTIME__COUNT ? runtime_names[r] : "?";
+}
+
+int runtime_parse(const char *name, enum runtime *out)
+{
+    for (int r = 0; r < RUNTIME__COUNT; r++) {
+        if (strcmp(name, runtime_names[r]) == 0) {
+            *out = (enum runtime)r;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+bool fn_name_valid(struct slice name)
+{
+    if (name.len == 0 || name.len > FN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char c = (unsigned char)name.ptr[i];
+        if (!isalnum(c) && c != '_' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+void fn_config_init_defaults(struct fn_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->runtime = RUNTIME_PYTHON3;
+    for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++)
+        *limit_slot(c, &limit_fields[i]) = limit_fields[i].def;
+}
+
+void fn_config_release(struct fn_config *c)
+{
+    free(c->handler);
+    for (size_t i = 0; i < c->nenv; i++) {
+        free(c->env[i].name);
+        free(c->env[i].value);
+    }
+    free(c->env);
+    c->handler = NULL;
+    c->env = NULL;
+    c->nenv = 0;
+}
+
+void fn_config_copy(struct fn_config *dst, const struct fn_config *src)
+{
+    *dst = *src;
+    dst->handler = src->handler ? xstrdup(src->handler) : NULL;
+    dst->env = src->nenv ? xcalloc(src->nenv, sizeof(struct fn_env)) : NULL;
+    for (size_t i = 0; i < src->nenv; i++) {
+        dst->env[i].name = xstrdup(src->env[i].name);
+        dst->env[i].value = xstrdup(src->env[i].value);
+    }
+}
+
+static bool is_identifier(const char *s, size_t len)
+{
+    if (len == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return false;
+    return true;
+}
+
+/* "path/to/module.function": a relative path of plain parts, then an identifier. */
+static int validate_handler(const struct fn_config *c, char *err, size_t errsize)
+{
+    const char *h = c->handler;
+    if (h == NULL || *h == '\0') {
+        snprintf(err, errsize, "handler: required");
+        return -EINVAL;
+    }
+    size_t len = strlen(h);
+    const char *dot = strrchr(h, '.');
+    const char *why = NULL;
+    if (len > FN_HANDLER_MAX)
+        why = "too long";
+    else if (dot == NULL || dot == h)
+        why = "must be <file>.<function>";
+    else if (!is_identifier(dot + 1, strlen(dot + 1)))
+        why = "the function part must be an identifier";
+    else if (h[0] == '/')
+        why = "must be a relative path";
+    for (size_t i = 0; why == NULL && i < len; i++)
+        if (!isprint((unsigned char)h[i]) || h[i] == ' ' || h[i] == '\\')
+            why = "must be printable ASCII without spaces";
+    /* Every part of the module path (split on '/' and, for Python, '.') is non-empty
+     * and never "..". */
+    const char *p = h;
+    while (why == NULL && p < dot) {
+        const char *end = p;
+        while (end < dot && *end != '/' && !(c->runtime == RUNTIME_PYTHON3 && *end == '.'))
+            end++;
+        if (end == p || (end - p == 2 && p[0] == '.' && p[1] == '.') ||
+            (end - p == 1 && p[0] == '.'))
+            why = "the file path has an empty, '.' or '..' part";
+        p = end + 1;
+    }
+    if (why == NULL && strstr(h, "..") != NULL)
+        why = "the file path has an empty, '.' or '..' part";
+    if (why) {
+        snprintf(err, errsize, "handler: %s for %s", why, runtime_name(c->runtime));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int validate_env(const struct fn_config *c, char *err, size_t errsize)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < c->nenv; i++) {
+        const char *name = c->env[i].name;
+        if (!is_identifier(name, strlen(name))) {
+            snprintf(err, errsize, "env: %.64s is not a valid variable name", name);
+            return -EINVAL;
+        }
+        bool reserved = strncmp(name, "AWS_LAMBDA_", 11) == 0 || strncmp(name, "FND_", 4) == 0;
+        for (size_t k = 0; k < ARRAY_SIZE(reserved_env); k++)
+            reserved = reserved || strcmp(name, reserved_env[k]) == 0;
+        if (reserved) {
+            snprintf(err, errsize, "env: %.64s is reserved", name);
+            return -EINVAL;
+        }
+        total += strlen(name) + strlen(c->env[i].value);
+    }
+    if (total > FN_ENV_MAX_BYTES) {
+        snprintf(err, errsize, "env: more than %d bytes of names and values", FN_ENV_MAX_BYTES);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int fn_config_validate(const struct fn_config *c, char *err, size_t errsize)
+{
+    int rc = validate_handler(c, err, errsize);
+    if (rc == 0 && c->min_warm > c->max_instances) {
+        snprintf(err, errsize, "min_warm: must not exceed max_instances");
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = validate_env(c, err, errsize);
+    return rc;
+}
+
+static int env_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct fn_env *)a)->name, ((const struct fn_env *)b)->name);
+}
+
+static int parse_env(struct fn_config *out, const cJSON *env, char *err, size_t errsize)
+{
+    if (!cJSON_IsObject(env)) {
+        snprintf(err, errsize, "env: must be an object of strings");
+        return -EINVAL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(env);
+    if (n > FN_ENV_MAX_BYTES) {
+        snprintf(err, errsize, "env: too many variables");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < out->nenv; i++) {
+        free(out->env[i].name);
+        free(out->env[i].value);
+    }
+    free(out->env);
+    out->env = n ? xcalloc(n, sizeof(struct fn_env)) : NULL;
+    out->nenv = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, env)
+    {
+        if (!cJSON_IsString(item)) {
+            snprintf(err, errsize, "env: %.64s must be a string", item->string);
+            return -EINVAL;
+        }
+        out->env[out->nenv].name = xstrdup(item->string);
+        out->env[out->nenv].value = xstrdup(item->valuestring);
+        out->nenv++;
+    }
+    qsort(out->env, out->nenv, sizeof(struct fn_env), env_cmp);
+    for (size_t i = 1; i < out->nenv; i++) {
+        if (strcmp(out->env[i - 1].name, out->env[i].name) == 0) {
+            snprintf(err, errsize, "env: %.64s appears twice", out->env[i].name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int parse_member(struct fn_config *out, const cJSON *item, char *err, size_t errsize)
+{
+    const char *key = item->string;
+    if (strcmp(key, "name") == 0 || strcmp(key, "code") == 0)
+        return 0;
+    if (strcmp(key, "runtime") == 0) {
+        if (!cJSON_IsString(item) || runtime_parse(item->valuestring, &out->runtime) < 0) {
+            snprintf(err, errsize, "runtime: must be one of python3, nodejs, native");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "handler") == 0) {
+        if (!cJSON_IsString(item)) {
+            snprintf(err, errsize, "handler: must be a string");
+            return -EINVAL;
+        }
+        free(out->handler);
+        out->handler = xstrdup(item->valuestring);
+        return 0;
+    }
+    if (strcmp(key, "env") == 0)
+        return parse_env(out, item, err, errsize);
+    for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++) {
+        const struct limit_field *f = &limit_fields[i];
+        if (strcmp(key, f->name) != 0)
+            continue;
+        double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+        if (!(v >= f->lo && v <= f->hi) || floor(v) != v) {
+            snprintf(err, errsize, "%s: must be an integer between %u and %u", f->name, f->lo,
+                     f->hi);
+            return -EINVAL;
+        }
+        *limit_slot(out, f) = (uint32_t)v;
+        return 0;
+    }
+    snprintf(err, errsize, "%.64s: unknown field", key);
+    return -EINVAL;
+}
+
+int fn_config_parse(struct fn_config *out, const cJSON *json, const struct fn_config *base,
+                    char *err, size_t errsize)
+{
+    if (!cJSON_IsObject(json)) {
+        snprintf(err, errsize, "configuration: must be a JSON object");
+        return -EINVAL;
+    }
+    if (base)
+        fn_config_copy(out, base);
+    else
+        fn_config_init_defaults(out);
+    const cJSON *item;
+    int rc = 0;
+    cJSON_ArrayForEach(item, json)
+    {
+        rc = parse_member(out, item, err, errsize);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        rc = fn_config_validate(out, err, errsize);
+    if (rc < 0)
+        fn_config_release(out);
+    return rc;
+}
+
+void fn_config_to_json(const struct fn_config *c, cJSON *obj)
+{
+    cJSON_AddStringToObject(obj, "runtime", runtime_name(c->runtime));
+    cJSON_AddStringToObject(obj, "handler", c->handler ? c->handler : "");
+    for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++)
+        cJSON_AddNumberToObject(obj, limit_fields[i].name,
+                                *limit_slot((struct fn_config *)c, &limit_fields[i]));
+    cJSON *env = cJSON_AddObjectToObject(obj, "env");
+    for (size_t i = 0; i < c->nenv; i++)
+        cJSON_AddStringToObject(env, c->env[i].name, c->env[i].value);
+}

@@ -1,0 +1,573 @@
+/*
+ * One HTTP/1.1 connection: llhttp parsing, limits, timeouts, and responses in request
+ * order (include/fnd/http.h has the contract with the API layer).
+ *
+ * The connection parses from an input buffer. When a request is complete the parser
+ * pauses, reading stops and the handler runs; when the handler answers, the response
+ * is written, and parsing resumes over bytes that were already buffered (pipelined
+ * requests) before reading again. So at most one request per connection is in flight,
+ * responses leave in order, and a client cannot make the daemon buffer more than one
+ * read's worth of requests ahead.
+ *
+ * Header bytes arrive as slices that may span reads; they are copied into one
+ * per-request buffer as offsets, and turned into slices when the headers are
+ * complete. Every limit is checked in the callback where the bytes arrive, before
+ * anything grows. A limit or parse error answers with the JSON error and closes.
+ *
+ * One timer per connection: idle (no request started), header (request started,
+ * headers incomplete), body (no body progress); none runs while the handler works.
+ *
+ * Lifetime: the struct is freed when both handles are closed and no handler holds its
+ * request; a handler answering after the peer left only releases memory.
+ */
+#include "fnd/http_conn.h"
+
+#include "fnd/log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define READ_CHUNK (64 * 1024)
+
+enum phase { PHASE_IDLE, PHASE_HEAD, PHASE_BODY, PHASE_HANDLER, PHASE_WRITING };
+
+struct header_offsets {
+    size_t name_off, name_len, value_off, value_len;
+};
+
+struct http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct list_node link;
+    struct gateway *gw;
+    llhttp_t parser;
+    struct buf in;        /* read but not yet parsed: in.data[parsed..in.len) */
+    size_t parsed;
+    struct buf head;      /* the URL and header bytes of the current request */
+    size_t url_len;
+    struct header_offsets *hoffs; /* limits.max_headers entries */
+    size_t nheaders;
+    bool in_value;        /* the last header callback was a value */
+    struct http_request req;
+    enum phase phase;
+    int error;            /* an fnd_error + 1 to answer with, set by callbacks */
+    bool closed;          /* handles are closing */
+    bool close_after;     /* close once the current response is written */
+    int open_handles;
+    uv_write_t write_req;
+    struct buf whead;
+    struct buf wbody;
+};
+
+static llhttp_settings_t parser_settings;
+static void parse(struct http_conn *c);
+static void write_response(struct http_conn *c, int status, const struct http_header *headers,
+                           size_t nheaders, struct buf *body);
+
+/* --- lifetime ---------------------------------------------------------------------- */
+
+static void maybe_free(struct http_conn *c)
+{
+    if (c->open_handles > 0 || c->phase == PHASE_HANDLER || c->phase == PHASE_WRITING)
+        return;
+    struct gateway *gw = c->gw;
+    list_remove(&c->link);
+    gw->nconns--;
+    buf_release(&c->in);
+    buf_release(&c->head);
+    buf_release(&c->req.body);
+    buf_release(&c->whead);
+    buf_release(&c->wbody);
+    free(c->req.headers);
+    free(c->hoffs);
+    free(c);
+    gateway_on_conn_freed(gw);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct http_conn *c = h->data;
+    c->open_handles--;
+    maybe_free(c);
+}
+
+static void conn_close(struct http_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+void http_conn_close_all(struct gateway *gw)
+{
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &gw->conns)
+    {
+        conn_close(container_of(n, struct http_conn, link));
+    }
+}
+
+/* --- timers ------------------------------------------------------------------------ */
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct http_conn *c = t->data;
+    log_debug("connection timed out", "phase=%d", (int)c->phase);
+    conn_close(c);
+}
+
+static void arm_timer(struct http_conn *c)
+{
+    const struct http_limits *l = &c->gw->limits;
+    uint64_t ms = c->phase == PHASE_IDLE   ? l->idle_timeout_ms
+                  : c->phase == PHASE_HEAD ? l->header_timeout_ms
+                  : c->phase == PHASE_BODY ? l->body_timeout_ms
+                                           : 0;
+    if (ms == 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    /* The header deadline runs from the request's first byte: do not push it back. */
+    if (c->phase == PHASE_HEAD && uv_is_active((uv_handle_t *)&c->timer))
+        return;
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+/* --- parser callbacks -------------------------------------------------------------- */
+
+static struct http_conn *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int fail(struct http_conn *c, enum fnd_error kind)
+{
+    c->error = (int)kind + 1;
+    return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct http_conn *c = conn_of(p);
+    buf_reset(&c->head);
+    buf_reset(&c->req.body);
+    c->url_len = 0;
+    c->nheaders = 0;
+    c->in_value = false;
+    c->req.started_us = clock_mono_us();
+    c->phase = PHASE_HEAD;
+    uv_timer_stop(&c->timer);
+    arm_timer(c);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    if (c->url_len + len > c->gw->limits.max_url)
+        return fail(c, FND_E_URI_TOO_LONG);
+    buf_append(&c->head, at, len);
+    c->url_len += len;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    const struct http_limits *l = &c->gw->limits;
+    if (c->head.len - c->url_len + len > l->max_header_bytes)
+        return fail(c, FND_E_HEADERS_TOO_LARGE);
+    if (c->nheaders == 0 || c->in_value) {
+        if (c->nheaders == l->max_headers)
+            return fail(c, FND_E_HEADERS_TOO_LARGE);
+        c->hoffs[c->nheaders++] = (struct header_offsets){c->head.len, 0, 0, 0};
+        c->in_value = false;
+    }
+    c->hoffs[c->nheaders - 1].name_len += len;
+    buf_append(&c->head, at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    if (c->head.len - c->url_len + len > c->gw->limits.max_header_bytes)
+        return fail(c, FND_E_HEADERS_TOO_LARGE);
+    struct header_offsets *h = &c->hoffs[c->nheaders - 1];
+    if (!c->in_value) {
+        h->value_off = c->head.len;
+        c->in_value = true;
+    }
+    h->value_len += len;
+    buf_append(&c->head, at, len);
+    return 0;
+}
+
+static void on_continue_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_conn *c = conn_of(p);
+    struct http_request *r = &c->req;
+    /* The head buffer is complete: offsets become slices now. */
+    for (size_t i = 0; i < c->nheaders; i++) {
+        struct header_offsets *h = &c->hoffs[i];
+        r->headers[i].name = (struct slice){c->head.data + h->name_off, h->name_len};
+        r->headers[i].value = (struct slice){h->value_len ? c->head.data + h->value_off : "",
+                                             h->value_len};
+    }
+    r->nheaders = c->nheaders;
+    r->target = (struct slice){c->head.data ? c->head.data : "", c->url_len};
+    const char *q = memchr(r->target.ptr, '?', r->target.len);
+    r->path = (struct slice){r->target.ptr, q ? (size_t)(q - r->target.ptr) : r->target.len};
+    r->query = q ? (struct slice){q + 1, r->target.len - r->path.len - 1} : SLICE_LIT("");
+    r->method = llhttp_get_method(p);
+    r->method_name = llhttp_method_name((llhttp_method_t)r->method);
+
+    bool has_length = (p->flags & F_CONTENT_LENGTH) != 0;
+    if (has_length && p->content_length > c->gw->limits.max_body)
+        return fail(c, FND_E_PAYLOAD_TOO_LARGE);
+    struct slice expect = http_request_header(r, "Expect");
+    if (expect.len && slice_eq_nocase(expect, "100-continue") && p->http_minor >= 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_write_t *w = xmalloc(sizeof(*w));
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+        if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_continue_written) < 0)
+            free(w);
+    }
+    c->phase = PHASE_BODY;
+    uv_timer_stop(&c->timer);
+    arm_timer(c);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    if (buf_append(&c->req.body, at, len) < 0)
+        return fail(c, FND_E_PAYLOAD_TOO_LARGE);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct http_conn *c = conn_of(p);
+    c->req.keep_alive = llhttp_should_keep_alive(p) != 0;
+    c->phase = PHASE_HANDLER;
+    return HPE_PAUSED;
+}
+
+/* --- reading and parsing ----------------------------------------------------------- */
+
+static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg)
+{
+    c->close_after = true;
+    struct buf body;
+    buf_init(&body, 0);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", fnd_error_code(kind));
+    cJSON_AddStringToObject(e, "message", msg);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    buf_append_str(&body, text);
+    cJSON_free(text);
+    static const struct http_header ct = {SLICE_LIT("Content-Type"),
+                                          SLICE_LIT("application/json")};
+    c->phase = PHASE_WRITING;
+    write_response(c, fnd_error_status(kind), &ct, 1, &body);
+}
+
+static void parse(struct http_conn *c)
+{
+    while (!c->closed && c->phase != PHASE_HANDLER && c->phase != PHASE_WRITING) {
+        size_t avail = c->in.len - c->parsed;
+        if (avail == 0)
+            break;
+        const char *start = c->in.data + c->parsed;
+        llhttp_errno_t err = llhttp_execute(&c->parser, start, avail);
+        if (err == HPE_OK) {
+            c->parsed = c->in.len;
+            break;
+        }
+        if (err == HPE_PAUSED) {
+            c->parsed += (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            uv_timer_stop(&c->timer);
+            c->req.conn = c;
+            c->gw->handler(&c->req, c->gw->data);
+            return;
+        }
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_stop(&c->timer);
+        if (c->error) {
+            enum fnd_error kind = (enum fnd_error)(c->error - 1);
+            send_error(c, kind,
+                       kind == FND_E_URI_TOO_LONG          ? "the request target is too long"
+                       : kind == FND_E_HEADERS_TOO_LARGE   ? "the request headers are too large"
+                       : kind == FND_E_PAYLOAD_TOO_LARGE   ? "the request body is too large"
+                                                           : "bad request");
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "malformed request: %s", llhttp_get_error_reason(&c->parser));
+            send_error(c, FND_E_BAD_REQUEST, msg);
+        }
+        return;
+    }
+    /* Everything buffered was parsed: drop it and wait for more. */
+    if (c->parsed == c->in.len) {
+        c->in.len = 0;
+        c->parsed = 0;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct http_conn *c = h->data;
+    (void)suggested;
+    if (c->parsed > 0) { /* compact what is left of earlier reads */
+        memmove(c->in.data, c->in.data + c->parsed, c->in.len - c->parsed);
+        c->in.len -= c->parsed;
+        c->parsed = 0;
+    }
+    buf_reserve(&c->in, READ_CHUNK);
+    b->base = c->in.data + c->in.len;
+    b->len = c->in.cap - c->in.len - 1;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct http_conn *c = s->data;
+    (void)b;
+    if (nread < 0) {
+        conn_close(c); /* EOF or reset: nothing is waiting for us */
+        return;
+    }
+    c->in.len += (size_t)nread;
+    if (c->phase == PHASE_BODY)
+        arm_timer(c); /* progress: the body timer restarts */
+    parse(c);
+}
+
+/* --- responses --------------------------------------------------------------------- */
+
+const char *http_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static const char *http_date(void)
+{
+    static char cached[40];
+    static time_t cached_at;
+    time_t now = time(NULL);
+    if (now != cached_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(cached, sizeof(cached), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_at = now;
+    }
+    return cached;
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct http_conn *c = w->data;
+    buf_reset(&c->whead);
+    buf_release(&c->wbody);
+    c->phase = PHASE_IDLE;
+    if (c->closed) {
+        maybe_free(c);
+        return;
+    }
+    if (status < 0 || c->close_after) {
+        conn_close(c);
+        return;
+    }
+    /* Next request: first from what is already buffered, then from the socket. */
+    llhttp_resume(&c->parser);
+    c->req.data = NULL;
+    parse(c);
+    if (!c->closed && c->phase == PHASE_IDLE) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        arm_timer(c);
+    }
+}
+
+static void write_response(struct http_conn *c, int status, const struct http_header *headers,
+                           size_t nheaders, struct buf *body)
+{
+    struct buf *h = &c->whead;
+    buf_reset(h);
+    buf_printf(h, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status));
+    for (size_t i = 0; i < nheaders; i++)
+        buf_printf(h, "%.*s: %.*s\r\n", (int)headers[i].name.len, headers[i].name.ptr,
+                   (int)headers[i].value.len, headers[i].value.ptr);
+    bool head_only = c->req.method == HTTP_HEAD;
+    buf_printf(h, "Content-Length: %zu\r\nDate: %s\r\nServer: fnd\r\n", body->len, http_date());
+    if (c->close_after || c->gw->closing)
+        buf_append_str(h, "Connection: close\r\n");
+    else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
+        buf_append_str(h, "Connection: keep-alive\r\n");
+    buf_append_str(h, "\r\n");
+    buf_move(&c->wbody, body);
+    uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
+                        uv_buf_init(c->wbody.data, (unsigned)c->wbody.len)};
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs,
+                      (head_only || c->wbody.len == 0) ? 1 : 2, on_written);
+    if (rc < 0) {
+        c->phase = PHASE_IDLE;
+        conn_close(c);
+    }
+}
+
+void http_respond_buf(struct http_request *req, int status, const struct http_header *headers,
+                      size_t nheaders, struct buf *body)
+{
+    struct http_conn *c = req->conn;
+    if (c->closed) {
+        /* The peer left while the handler worked: nothing to write. */
+        buf_release(body);
+        c->phase = PHASE_IDLE;
+        maybe_free(c);
+        return;
+    }
+    if (!req->keep_alive)
+        c->close_after = true;
+    c->phase = PHASE_WRITING;
+    write_response(c, status, headers, nheaders, body);
+}
+
+void http_respond(struct http_request *req, int status, const struct http_header *headers,
+                  size_t nheaders, const void *body, size_t len)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    if (len)
+        buf_append(&b, body, len);
+    http_respond_buf(req, status, headers, nheaders, &b);
+}
+
+void http_respond_error(struct http_request *req, enum fnd_error kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", fnd_error_code(kind));
+    cJSON_AddStringToObject(e, "message", msg);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    static const struct http_header ct = {SLICE_LIT("Content-Type"),
+                                          SLICE_LIT("application/json")};
+    http_respond(req, fnd_error_status(kind), &ct, 1, text, strlen(text));
+    cJSON_free(text);
+}
+
+void http_respond_method_not_allowed(struct http_request *req, const char *allow)
+{
+    struct http_header headers[2] = {
+        {SLICE_LIT("Content-Type"), SLICE_LIT("application/json")},
+        {SLICE_LIT("Allow"), slice_from_cstr(allow)},
+    };
+    char text[256];
+    snprintf(text, sizeof(text),
+             "{\"error\":{\"code\":\"%s\",\"message\":\"allowed methods: %s\"}}",
+             fnd_error_code(FND_E_METHOD_NOT_ALLOWED), allow);
+    http_respond(req, 405, headers, 2, text, strlen(text));
+}
+
+struct slice http_request_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (slice_eq_nocase(req->headers[i].name, name))
+            return req->headers[i].value;
+    return SLICE_NULL;
+}
+
+/* --- accepting --------------------------------------------------------------------- */
+
+static void init_settings(void)
+{
+    if (parser_settings.on_message_begin)
+        return;
+    llhttp_settings_init(&parser_settings);
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+}
+
+int http_conn_accept(struct gateway *gw)
+{
+    init_settings();
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    c->gw = gw;
+    uv_tcp_init(gw->loop, &c->tcp);
+    uv_timer_init(gw->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    list_push_back(&gw->conns, &c->link);
+    gw->nconns++;
+    buf_init(&c->in, 0);
+    buf_init(&c->head, 0);
+    buf_init(&c->req.body, gw->limits.max_body);
+    buf_init(&c->whead, 0);
+    buf_init(&c->wbody, 0);
+    c->hoffs = xcalloc(gw->limits.max_headers, sizeof(*c->hoffs));
+    c->req.headers = xcalloc(gw->limits.max_headers, sizeof(*c->req.headers));
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    int rc = uv_accept((uv_stream_t *)&gw->server, (uv_stream_t *)&c->tcp);
+    if (rc < 0 || gw->nconns > gw->limits.max_connections || gw->closing) {
+        conn_close(c);
+        return rc < 0 ? rc : UV_EMFILE;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->phase = PHASE_IDLE;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    arm_timer(c);
+    return 0;
+}

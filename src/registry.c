@@ -1,0 +1,701 @@
+/*
+ * The registry (include/fnd/registry.h has the on-disk layout and the guarantees).
+ *
+ * Functions live in an array sorted by name (binary search; listing is a walk).
+ * Deploys run on the threadpool: hash, unpack beside the old code, fsync, rename into
+ * code/<sha256>, then write function.json through a rename — the commit point. Back on
+ * the loop the new version becomes current.
+ *
+ * Code folders are shared, refcounted objects: versions with the same code share one.
+ * When the last version using a folder goes, the folder goes too — except while a
+ * deploy of that function is in flight, since that deploy may be about to reuse the
+ * very folder; such folders wait in a graveyard, and the sweep after the deploy either
+ * revives them or removes them. Removal runs on the loop; it is rare and bounded by the
+ * bundle size limit.
+ */
+#include "fnd/registry.h"
+
+#include "fnd/codec.h"
+#include "fnd/list.h"
+#include "fnd/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FUNCTION_JSON_MAX (64 * 1024)
+
+struct code_dir {
+    struct list_node link; /* registry->code_dirs (live) or registry->graveyard */
+    struct registry *reg;
+    unsigned refs;
+    char *path;
+    char name[FN_NAME_MAX + 1];
+};
+
+struct registry {
+    uv_loop_t *loop;
+    char *functions_dir;
+    struct bundle_limits limits;
+    struct registry_hooks hooks;
+    struct function **fns; /* sorted by name */
+    size_t nfns, capfns;
+    struct list_node code_dirs;
+    struct list_node graveyard;
+    size_t live_code_dirs;
+    char (*creating)[FN_NAME_MAX + 1]; /* names whose first deploy is in flight */
+    size_t ncreating, capcreating;
+    bool closed;
+};
+
+/* --- helpers ----------------------------------------------------------------------- */
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int write_file_durably(const char *path, const char *text, size_t len)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    size_t off = 0;
+    while (off < len && rc == 0) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno != EINTR)
+            rc = -errno;
+        else if (n > 0)
+            off += (size_t)n;
+    }
+    if (rc == 0 && fdatasync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        unlink(tmp);
+        return rc;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return fsync_path(dir);
+}
+
+static size_t find_index(const struct registry *reg, struct slice name, bool *found)
+{
+    size_t lo = 0, hi = reg->nfns;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *n = reg->fns[mid]->name;
+        size_t nlen = strlen(n);
+        int c = memcmp(n, name.ptr, FND_MIN(nlen, name.len));
+        if (c == 0)
+            c = nlen < name.len ? -1 : nlen > name.len ? 1 : 0;
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static void insert_function(struct registry *reg, struct function *fn)
+{
+    bool found;
+    size_t at = find_index(reg, slice_from_cstr(fn->name), &found);
+    if (reg->nfns == reg->capfns) {
+        reg->capfns = reg->capfns ? reg->capfns * 2 : 16;
+        reg->fns = xrealloc(reg->fns, reg->capfns * sizeof(*reg->fns));
+    }
+    memmove(&reg->fns[at + 1], &reg->fns[at], (reg->nfns - at) * sizeof(*reg->fns));
+    reg->fns[at] = fn;
+    reg->nfns++;
+}
+
+static size_t creating_index(const struct registry *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->ncreating; i++)
+        if (strcmp(reg->creating[i], name) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+static bool deploying(const struct registry *reg, const char *name)
+{
+    bool found;
+    size_t at = find_index(reg, slice_from_cstr(name), &found);
+    return (found && reg->fns[at]->deploying) || creating_index(reg, name) != SIZE_MAX;
+}
+
+/* --- code folders ------------------------------------------------------------------ */
+
+static void registry_free(struct registry *reg)
+{
+    free(reg->creating);
+    free(reg->fns);
+    free(reg->functions_dir);
+    free(reg);
+}
+
+static void code_dir_destroy(struct code_dir *cd)
+{
+    struct registry *reg = cd->reg;
+    list_remove(&cd->link);
+    int rc = bundle_remove_tree(cd->path);
+    if (rc < 0)
+        log_warn("code removal failed", "path=%s err=\"%s\"", cd->path, strerror(-rc));
+    /* Remove code/ and the function's folder when they became empty (a deleted
+     * function); rmdir fails harmlessly otherwise. */
+    char *slash = strrchr(cd->path, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(cd->path);
+        slash = strrchr(cd->path, '/');
+        if (slash) {
+            *slash = '\0';
+            rmdir(cd->path);
+        }
+    }
+    free(cd->path);
+    free(cd);
+    if (--reg->live_code_dirs == 0 && reg->closed)
+        registry_free(reg);
+}
+
+static struct code_dir *code_dir_get(struct registry *reg, const char *name, const char *path)
+{
+    struct list_node *lists[] = {&reg->code_dirs, &reg->graveyard};
+    for (size_t i = 0; i < 2; i++) {
+        for (struct list_node *n = lists[i]->next; n != lists[i]; n = n->next) {
+            struct code_dir *cd = container_of(n, struct code_dir, link);
+            if (strcmp(cd->path, path) == 0) {
+                if (i == 1) { /* revived */
+                    list_remove(&cd->link);
+                    list_push_back(&reg->code_dirs, &cd->link);
+                }
+                cd->refs++;
+                return cd;
+            }
+        }
+    }
+    struct code_dir *cd = xcalloc(1, sizeof(*cd));
+    cd->reg = reg;
+    cd->refs = 1;
+    cd->path = xstrdup(path);
+    snprintf(cd->name, sizeof(cd->name), "%s", name);
+    list_push_back(&reg->code_dirs, &cd->link);
+    reg->live_code_dirs++;
+    return cd;
+}
+
+static void code_dir_unref(struct code_dir *cd)
+{
+    if (--cd->refs > 0)
+        return;
+    list_remove(&cd->link);
+    if (!cd->reg->closed && deploying(cd->reg, cd->name)) {
+        list_push_back(&cd->reg->graveyard, &cd->link); /* the deploy may reuse it */
+        return;
+    }
+    list_push_back(&cd->reg->code_dirs, &cd->link);
+    if (cd->reg->closed) {
+        /* After close the files stay: the next start-up cleans what no one uses. */
+        struct registry *reg = cd->reg;
+        list_remove(&cd->link);
+        free(cd->path);
+        free(cd);
+        if (--reg->live_code_dirs == 0)
+            registry_free(reg);
+        return;
+    }
+    code_dir_destroy(cd);
+}
+
+static void sweep_graveyard(struct registry *reg, const char *name)
+{
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &reg->graveyard)
+    {
+        struct code_dir *cd = container_of(n, struct code_dir, link);
+        if (strcmp(cd->name, name) == 0)
+            code_dir_destroy(cd);
+    }
+}
+
+/* --- versions ---------------------------------------------------------------------- */
+
+void fn_version_ref(struct fn_version *v)
+{
+    v->refs++;
+}
+
+void fn_version_unref(struct fn_version *v)
+{
+    if (--v->refs > 0)
+        return;
+    code_dir_unref(v->code);
+    fn_config_release(&v->config);
+    free(v->name);
+    free(v);
+}
+
+cJSON *fn_version_to_json(const struct fn_version *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", v->name);
+    cJSON_AddNumberToObject(o, "version", (double)v->number);
+    cJSON_AddStringToObject(o, "code_sha256", v->code_sha256);
+    cJSON_AddNumberToObject(o, "code_size", (double)v->code_size);
+    char when[40];
+    time_t secs = (time_t)(v->modified_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(v->modified_ms % 1000));
+    cJSON_AddStringToObject(o, "modified", when);
+    fn_config_to_json(&v->config, o);
+    return o;
+}
+
+static struct fn_version *version_new(struct registry *reg, const char *name, uint64_t number,
+                                      const struct fn_config *config, const char *sha,
+                                      uint64_t size, int64_t modified_ms)
+{
+    struct fn_version *v = xcalloc(1, sizeof(*v));
+    v->refs = 1;
+    v->name = xstrdup(name);
+    v->number = number;
+    fn_config_copy(&v->config, config);
+    snprintf(v->code_sha256, sizeof(v->code_sha256), "%s", sha);
+    v->code_size = size;
+    v->modified_ms = modified_ms;
+    char *path = xasprintf("%s/%s/code/%s", reg->functions_dir, name, sha);
+    v->code = code_dir_get(reg, name, path);
+    free(path);
+    v->code_dir = v->code->path;
+    return v;
+}
+
+static char *function_json_text(const struct fn_version *v, int64_t created_ms)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", v->name);
+    cJSON_AddNumberToObject(o, "version", (double)v->number);
+    cJSON_AddNumberToObject(o, "created_ms", (double)created_ms);
+    cJSON_AddNumberToObject(o, "modified_ms", (double)v->modified_ms);
+    cJSON_AddStringToObject(o, "code_sha256", v->code_sha256);
+    cJSON_AddNumberToObject(o, "code_size", (double)v->code_size);
+    cJSON *config = cJSON_AddObjectToObject(o, "config");
+    fn_config_to_json(&v->config, config);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* --- loading ----------------------------------------------------------------------- */
+
+/* Removes what an interrupted deploy or delete left in a function's folder: tmp.*
+ * folders and code/ folders other than keep_sha. */
+static void clean_function_dir(const char *dir, const char *keep_sha)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "tmp.", 4) == 0 || strcmp(de->d_name, "function.json.tmp") == 0) {
+            char *p = xasprintf("%s/%s", dir, de->d_name);
+            bundle_remove_tree(p);
+            free(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    char *code = xasprintf("%s/code", dir);
+    d = opendir(code);
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] != '.' && (keep_sha == NULL || strcmp(de->d_name, keep_sha) != 0)) {
+            char *p = xasprintf("%s/%s", code, de->d_name);
+            bundle_remove_tree(p);
+            free(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(code);
+}
+
+static int load_function(struct registry *reg, const char *name, char *err, size_t errsize)
+{
+    char *dir = xasprintf("%s/%s", reg->functions_dir, name);
+    char *path = xasprintf("%s/function.json", dir);
+    int rc = 0;
+    struct buf text;
+    buf_init(&text, FUNCTION_JSON_MAX);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        /* No commit point: an interrupted create or a finished delete. */
+        if (errno == ENOENT)
+            bundle_remove_tree(dir);
+        else
+            rc = -errno;
+        goto out;
+    }
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        if (buf_append(&text, chunk, (size_t)n) < 0)
+            break;
+    close(fd);
+
+    cJSON *o = cJSON_ParseWithLength(text.data ? text.data : "", text.len);
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(o, "version");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(o, "code_sha256");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "code_size");
+    const cJSON *created = cJSON_GetObjectItemCaseSensitive(o, "created_ms");
+    const cJSON *modified = cJSON_GetObjectItemCaseSensitive(o, "modified_ms");
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(o, "config");
+    struct fn_config c;
+    char cerr[256];
+    if (!cJSON_IsNumber(version) || !cJSON_IsString(sha) || strlen(sha->valuestring) != 64 ||
+        !cJSON_IsNumber(size) || !cJSON_IsNumber(created) || !cJSON_IsNumber(modified) ||
+        fn_config_parse(&c, config, NULL, cerr, sizeof(cerr)) < 0) {
+        snprintf(err, errsize, "%s: not a valid function record", path);
+        cJSON_Delete(o);
+        rc = -EINVAL;
+        goto out;
+    }
+    clean_function_dir(dir, sha->valuestring);
+    struct function *fn = xcalloc(1, sizeof(*fn));
+    snprintf(fn->name, sizeof(fn->name), "%s", name);
+    fn->created_ms = (int64_t)created->valuedouble;
+    fn->current = version_new(reg, name, (uint64_t)version->valuedouble, &c, sha->valuestring,
+                              (uint64_t)size->valuedouble, (int64_t)modified->valuedouble);
+    fn_config_release(&c);
+    cJSON_Delete(o);
+    struct stat st;
+    if (stat(fn->current->code_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errsize, "%s: its code folder is missing", path);
+        fn_version_unref(fn->current);
+        free(fn);
+        rc = -ENOENT;
+        goto out;
+    }
+    insert_function(reg, fn);
+out:
+    buf_release(&text);
+    free(path);
+    free(dir);
+    return rc;
+}
+
+int registry_open(struct registry **out, uv_loop_t *loop, const char *data_dir,
+                  const struct bundle_limits *limits, const struct registry_hooks *hooks,
+                  char *err, size_t errsize)
+{
+    struct registry *reg = xcalloc(1, sizeof(*reg));
+    reg->loop = loop;
+    reg->limits = *limits;
+    reg->hooks = *hooks;
+    list_init(&reg->code_dirs);
+    list_init(&reg->graveyard);
+    reg->functions_dir = xasprintf("%s/functions", data_dir);
+    if (mkdir(reg->functions_dir, 0700) < 0 && errno != EEXIST) {
+        int rc = -errno;
+        snprintf(err, errsize, "mkdir %s: %s", reg->functions_dir, strerror(errno));
+        registry_free(reg);
+        return rc;
+    }
+    DIR *d = opendir(reg->functions_dir);
+    if (d == NULL) {
+        int rc = -errno;
+        snprintf(err, errsize, "opendir %s: %s", reg->functions_dir, strerror(errno));
+        registry_free(reg);
+        return rc;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (!fn_name_valid(slice_from_cstr(de->d_name))) {
+            log_warn("stray entry in the data folder", "name=%s", de->d_name);
+            continue;
+        }
+        rc = load_function(reg, de->d_name, err, errsize);
+    }
+    closedir(d);
+    if (rc < 0) {
+        reg->closed = true;
+        registry_close(reg);
+        return rc;
+    }
+    *out = reg;
+    return 0;
+}
+
+void registry_close(struct registry *reg)
+{
+    for (size_t i = 0; i < reg->nfns; i++) {
+        struct function *fn = reg->fns[i];
+        reg->fns[i] = NULL;
+        reg->closed = true;
+        fn_version_unref(fn->current);
+        free(fn);
+    }
+    reg->nfns = 0;
+    reg->closed = true;
+    if (reg->live_code_dirs == 0)
+        registry_free(reg);
+}
+
+struct function *registry_lookup(struct registry *reg, struct slice name)
+{
+    bool found;
+    size_t at = find_index(reg, name, &found);
+    return found ? reg->fns[at] : NULL;
+}
+
+size_t registry_count(const struct registry *reg)
+{
+    return reg->nfns;
+}
+
+void registry_foreach(struct registry *reg, void (*fn)(struct function *, void *), void *data)
+{
+    for (size_t i = 0; i < reg->nfns; i++)
+        fn(reg->fns[i], data);
+}
+
+/* --- deploy ------------------------------------------------------------------------ */
+
+struct deploy_job {
+    uv_work_t work;
+    struct registry *reg;
+    struct deploy_spec spec;
+    registry_deploy_cb *cb;
+    void *data;
+    /* filled on the loop before, read on the threadpool */
+    char keep_sha[65];
+    uint64_t keep_size;
+    uint64_t number;
+    int64_t created_ms;
+    /* filled on the threadpool */
+    int status;
+    char err[512];
+    char sha[65];
+    uint64_t code_size;
+    struct fn_version *staged; /* the new version, built on the loop afterwards */
+    int64_t modified_ms;
+};
+
+static void on_deploy_work(uv_work_t *w)
+{
+    struct deploy_job *job = container_of(w, struct deploy_job, work);
+    struct registry *reg = job->reg;
+    struct deploy_spec *spec = &job->spec;
+    char *fdir = xasprintf("%s/%s", reg->functions_dir, spec->name);
+    char *cdir = xasprintf("%s/code", fdir);
+    char *code = NULL;
+    int rc = 0;
+
+    if ((mkdir(fdir, 0700) < 0 && errno != EEXIST) || (mkdir(cdir, 0755) < 0 && errno != EEXIST)) {
+        rc = -errno;
+        snprintf(job->err, sizeof(job->err), "mkdir %s: %s", fdir, strerror(errno));
+        goto out;
+    }
+    if (spec->code == DEPLOY_CODE_DIR) {
+        buf_init(&spec->zip, 0);
+        struct bundle_limits zl = reg->limits;
+        rc = bundle_zip_dir(spec->dir, &spec->zip, &zl, job->err, sizeof(job->err));
+        if (rc < 0)
+            goto out;
+    }
+    if (spec->code == DEPLOY_CODE_KEEP) {
+        memcpy(job->sha, job->keep_sha, sizeof(job->sha));
+        job->code_size = job->keep_size;
+    } else {
+        unsigned char digest[32];
+        sha256(spec->zip.data ? spec->zip.data : "", spec->zip.len, digest);
+        hex_encode(job->sha, digest, 32);
+        job->code_size = spec->zip.len;
+        code = xasprintf("%s/%s", cdir, job->sha);
+        struct stat st;
+        if (stat(code, &st) < 0) {
+            /* Unpack beside the old code; the rename publishes it whole. */
+            unsigned char rnd[8];
+            char rhex[17];
+            if (getrandom(rnd, sizeof(rnd), 0) < 0)
+                memset(rnd, 0, sizeof(rnd));
+            hex_encode(rhex, rnd, sizeof(rnd));
+            char *tmp = xasprintf("%s/tmp.%s", fdir, rhex);
+            rc = bundle_unpack_zip(spec->zip.data, spec->zip.len, tmp, &reg->limits, job->err,
+                                   sizeof(job->err));
+            if (rc == 0 && rename(tmp, code) < 0) {
+                rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -errno;
+                if (rc < 0)
+                    snprintf(job->err, sizeof(job->err), "rename %s: %s", tmp, strerror(-rc));
+                bundle_remove_tree(tmp);
+            }
+            free(tmp);
+            if (rc == 0)
+                rc = fsync_path(cdir);
+            if (rc < 0)
+                goto out;
+        }
+    }
+    /* The commit point: function.json names the new version. */
+    job->modified_ms = clock_wall_ms();
+    struct fn_version tmpv = {.name = spec->name, .number = job->number, .config = spec->config,
+                              .code_size = job->code_size, .modified_ms = job->modified_ms};
+    memcpy(tmpv.code_sha256, job->sha, sizeof(tmpv.code_sha256));
+    char *text = function_json_text(&tmpv, job->created_ms);
+    char *path = xasprintf("%s/function.json", fdir);
+    rc = write_file_durably(path, text, strlen(text));
+    if (rc < 0)
+        snprintf(job->err, sizeof(job->err), "write %s: %s", path, strerror(-rc));
+    free(path);
+    cJSON_free(text);
+out:
+    job->status = rc;
+    free(code);
+    free(cdir);
+    free(fdir);
+}
+
+static void on_deploy_done(uv_work_t *w, int status)
+{
+    struct deploy_job *job = container_of(w, struct deploy_job, work);
+    struct registry *reg = job->reg;
+    struct deploy_spec *spec = &job->spec;
+    if (status < 0 && job->status == 0)
+        job->status = status;
+    size_t ci = creating_index(reg, spec->name);
+    if (ci != SIZE_MAX)
+        memmove(&reg->creating[ci], &reg->creating[ci + 1],
+                (--reg->ncreating - ci) * sizeof(*reg->creating));
+    struct function *fn = registry_lookup(reg, slice_from_cstr(spec->name));
+    bool created = false;
+    if (job->status == 0) {
+        if (fn == NULL) {
+            fn = xcalloc(1, sizeof(*fn));
+            snprintf(fn->name, sizeof(fn->name), "%s", spec->name);
+            fn->created_ms = job->created_ms;
+            insert_function(reg, fn);
+            created = true;
+        }
+        struct fn_version *old = fn->current;
+        fn->current = version_new(reg, spec->name, job->number, &spec->config, job->sha,
+                                  job->code_size, job->modified_ms);
+        fn->deploying = false;
+        if (reg->hooks.on_publish)
+            reg->hooks.on_publish(fn, old, reg->hooks.data);
+        if (old)
+            fn_version_unref(old);
+    } else if (fn) {
+        fn->deploying = false;
+    }
+    sweep_graveyard(reg, spec->name);
+    if (job->status != 0 && fn == NULL) {
+        /* A failed create leaves no function folder behind. */
+        char *fdir = xasprintf("%s/%s", reg->functions_dir, spec->name);
+        char *fjson = xasprintf("%s/function.json", fdir);
+        if (access(fjson, F_OK) != 0)
+            bundle_remove_tree(fdir);
+        free(fjson);
+        free(fdir);
+    }
+    job->cb(job->status, job->status == 0 ? fn : NULL, created, job->err, job->data);
+    fn_config_release(&spec->config);
+    buf_release(&spec->zip);
+    free(spec->dir);
+    free(job);
+}
+
+int registry_deploy(struct registry *reg, struct deploy_spec *spec, registry_deploy_cb *cb,
+                    void *data)
+{
+    struct function *fn = registry_lookup(reg, slice_from_cstr(spec->name));
+    int rc = 0;
+    if (deploying(reg, spec->name))
+        rc = -EBUSY;
+    else if (fn == NULL && spec->code == DEPLOY_CODE_KEEP)
+        rc = -ENOENT;
+    if (rc < 0) {
+        fn_config_release(&spec->config);
+        buf_release(&spec->zip);
+        free(spec->dir);
+        return rc;
+    }
+    struct deploy_job *job = xcalloc(1, sizeof(*job));
+    job->reg = reg;
+    job->spec = *spec;
+    memset(spec, 0, sizeof(*spec));
+    job->cb = cb;
+    job->data = data;
+    if (fn) {
+        fn->deploying = true;
+        job->number = fn->current->number + 1;
+        job->created_ms = fn->created_ms;
+        memcpy(job->keep_sha, fn->current->code_sha256, sizeof(job->keep_sha));
+        job->keep_size = fn->current->code_size;
+    } else {
+        job->number = 1;
+        job->created_ms = clock_wall_ms();
+        if (reg->ncreating == reg->capcreating) {
+            reg->capcreating = reg->capcreating ? reg->capcreating * 2 : 4;
+            reg->creating = xrealloc(reg->creating, reg->capcreating * sizeof(*reg->creating));
+        }
+        memcpy(reg->creating[reg->ncreating++], job->spec.name, FN_NAME_MAX + 1);
+    }
+    uv_queue_work(reg->loop, &job->work, on_deploy_work, on_deploy_done);
+    return 0;
+}
+
+int registry_delete(struct registry *reg, struct function *fn)
+{
+    if (fn->deploying)
+        return -EBUSY;
+    char *fdir = xasprintf("%s/%s", reg->functions_dir, fn->name);
+    char *path = xasprintf("%s/function.json", fdir);
+    int rc = unlink(path) < 0 ? -errno : 0;
+    if (rc == 0)
+        rc = fsync_path(fdir);
+    free(path);
+    free(fdir);
+    if (rc < 0)
+        return rc;
+    if (reg->hooks.on_remove)
+        reg->hooks.on_remove(fn, reg->hooks.data);
+    bool found;
+    size_t at = find_index(reg, slice_from_cstr(fn->name), &found);
+    if (found) {
+        memmove(&reg->fns[at], &reg->fns[at + 1], (reg->nfns - at - 1) * sizeof(*reg->fns));
+        reg->nfns--;
+    }
+    fn_version_unref(fn->current);
+    free(fn);
+    return 0;
+}
