@@ -1,0 +1,38 @@
+# Thin wrapper over CMake for the two everyday commands:
+#   make run    build, then start the daemon on 127.0.0.1:8080 with the examples deployed
+#   make test   build and run the whole suite, then again under ASan+UBSan
+JOBS ?= $(shell nproc)
+DATA ?= fnd-data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: all deps build run test test-release test-sanitize bench clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j $(JOBS)
+
+run: build
+	./build/fnd serve --listen $(LISTEN) --data $(DATA) --seed build/examples
+
+test: test-release test-sanitize
+
+test-release: deps
+	cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFND_WERROR=ON >/dev/null
+	cmake --build build-ci -j $(JOBS)
+	cd build-ci && ctest --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFND_WERROR=ON -DFND_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	/usr/bin/python3 tests/bench/invoke_latency.py --fnd build/fnd
+
+clean:
+	rm -rf build build-ci build-asan
