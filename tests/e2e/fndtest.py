@@ -1,0 +1,190 @@
+"""Helpers for fnd's end-to-end tests: start the real daemon on a free loopback port
+with a temporary data folder, talk HTTP to it, build zip bundles, and check its log for
+sanitizer reports. Every wait is bounded; the daemon is always stopped by its PID."""
+import base64
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("FND_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
+BUILD_DIR = os.environ.get("FND_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+FND_BIN = os.environ.get("FND_BIN", os.path.join(BUILD_DIR, "fnd"))
+FUNCTIONS = os.path.join(HERE, "functions")
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class Daemon:
+    """One fnd process. Use as a context manager or call stop()."""
+
+    def __init__(self, data, args=()):
+        self.data = data
+        self.args = list(args)
+        self.log_path = os.path.join(os.path.dirname(data), os.path.basename(data) + ".log")
+        self.proc = None
+        self.port = None
+        self.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
+        self.log_file = open(self.log_path, "ab")
+        offset = self.log_file.tell()
+        self.proc = subprocess.Popen(
+            [FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data, *self.args],
+            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=env)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                m = re.search(rb"msg=listening addr=127\.0\.0\.1:(\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fnd exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.02)
+        else:
+            self.stop()
+            raise RuntimeError(f"fnd did not start listening:\n{self.log()}")
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/healthz").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("fnd did not answer /healthz")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+        self.log_file.close()
+        log = self.log()
+        for mark in SANITIZER_MARKS:
+            assert mark not in log, f"sanitizer report in the daemon log:\n{log[-6000:]}"
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    # --- HTTP ------------------------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+            elif isinstance(body, str):
+                body = body.encode()
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def deploy(self, name, runtime, handler, code, **config):
+        """code: a folder path, or bytes of a zip."""
+        body = {"runtime": runtime, "handler": handler, **config}
+        if isinstance(code, (bytes, bytearray)):
+            body["code"] = {"zip": base64.b64encode(code).decode()}
+        elif code is not None:
+            body["code"] = {"dir": os.path.abspath(code)}
+        return self.request("PUT", f"/v1/functions/{name}", body)
+
+    def invoke(self, name, event=None, raw=None, timeout=30, headers=None):
+        body = raw if raw is not None else json.dumps(event if event is not None else {})
+        return self.request("POST", f"/v1/functions/{name}/invoke", body, headers, timeout)
+
+    def raw(self, data, read_until_close=True, timeout=5):
+        """Sends bytes on a fresh connection; returns what came back before close or timeout."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            out = b""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if not read_until_close and out.count(b"HTTP/1.1 ") and b"\r\n\r\n" in out:
+                    break
+            return out
+
+
+def zip_bytes(files, symlinks=None, modes=None):
+    """A zip from {name: content}; symlinks {name: target}; modes {name: st_mode}."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            mode = (modes or {}).get(name, 0o100644)
+            info.external_attr = mode << 16
+            z.writestr(info, content)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = 0o120777 << 16
+            z.writestr(info, target)
+    return out.getvalue()
+
+
+def zip_dir(folder):
+    files = {}
+    for root, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                files[os.path.relpath(p, folder)] = f.read()
+    return zip_bytes(files)
+
+
+def alive(pid):
+    """Running or sleeping; a zombie waiting for its reaper counts as dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False

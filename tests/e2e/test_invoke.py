@@ -1,0 +1,188 @@
+"""Invoking functions of every runtime: results, warm reuse, errors, timeouts,
+crashes, init failures, concurrency and output capture."""
+import concurrent.futures
+import os
+import re
+import time
+
+from fndtest import BUILD_DIR, FUNCTIONS, alive
+
+PY = os.path.join(FUNCTIONS, "py")
+NODE = os.path.join(FUNCTIONS, "node")
+NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def deploy(d, name, runtime, handler, code, **config):
+    r = d.deploy(name, runtime, handler, code, **config)
+    assert r.status == 201, r
+
+
+def test_examples_all_runtimes(daemon):
+    ex = os.path.join(BUILD_DIR, "examples")
+    deploy(daemon, "hp", "python3", "handler.handler", os.path.join(ex, "hello-python"))
+    deploy(daemon, "hn", "nodejs", "index.handler", os.path.join(ex, "hello-node"))
+    deploy(daemon, "hc", "native", "hello.handler", os.path.join(ex, "hello-c"))
+    r = daemon.invoke("hp", {"name": "py"})
+    assert r.status == 200 and r.json()["message"] == "Hello, py!"
+    assert UUID.match(r.headers["x-request-id"]) and r.json()["request_id"] == r.headers["x-request-id"]
+    r = daemon.invoke("hn", {"name": "node"})
+    assert r.status == 200 and r.json()["message"] == "Hello, node!"
+    assert r.json()["requestId"] == r.headers["x-request-id"]
+    r = daemon.invoke("hc", raw="c")
+    assert r.status == 200 and r.json() == {"message": "Hello, c!", "function": "hc"}
+
+
+def test_python_context_and_env(daemon):
+    deploy(daemon, "ctx", "python3", "app.echo", PY, env={"GREETING": "hi"}, memory_mb=256)
+    r = daemon.invoke("ctx", {"k": [1, 2]})
+    body = r.json()
+    assert body["event"] == {"k": [1, 2]}
+    assert body["function_name"] == "ctx" and body["memory"] == 256
+    assert body["arn"].endswith(":function:ctx")
+    assert 0 < body["remaining"] <= 3000
+    assert body["env"] == {"GREETING": "hi", "HOME": "/tmp", "AWS_REGION": "us-east-1"}
+    assert daemon.invoke("ctx", raw="").json()["event"] == {}
+    r = daemon.invoke("ctx", raw="{broken")
+    assert r.status == 400
+
+
+def test_warm_reuse_keeps_module_state(daemon):
+    deploy(daemon, "st", "python3", "app.state", PY)
+    a, b, c = (daemon.invoke("st").json() for _ in range(3))
+    assert a["pid"] == b["pid"] == c["pid"]
+    assert [a["calls"], b["calls"], c["calls"]] == [1, 2, 3]
+    deploy(daemon, "nst", "nodejs", "index.state", NODE)
+    a, b = daemon.invoke("nst").json(), daemon.invoke("nst").json()
+    assert a["pid"] == b["pid"] and b["calls"] == a["calls"] + 1
+    state = daemon.get("/v1/functions/st").json()["state"]
+    assert state["cold_starts"] == 1 and state["invocations"] == 3
+    assert state["instances"]["idle"] == 1
+
+
+def test_handler_exceptions(daemon):
+    deploy(daemon, "pyboom", "python3", "app.boom", PY)
+    r = daemon.invoke("pyboom", {"why": "test"})
+    assert r.status == 500 and r.headers["fn-error"] == "Unhandled"
+    body = r.json()
+    assert body["errorType"] == "ValueError" and body["errorMessage"] == "bad value: test"
+    assert any("boom" in line for line in body["stackTrace"])
+    deploy(daemon, "nboom", "nodejs", "index.boom", NODE)
+    r = daemon.invoke("nboom")
+    assert r.status == 500 and r.json()["errorType"] == "TypeError"
+    assert r.json()["errorMessage"] == "node went boom"
+    deploy(daemon, "cfail", "native", "probe.fail", NATIVE)
+    r = daemon.invoke("cfail", raw="xyz")
+    assert r.status == 500 and r.json() == {"errorType": "ProbeError",
+                                             "errorMessage": "failed on xyz", "stackTrace": []}
+    # the worker survives a handled error
+    assert daemon.invoke("pyboom").status == 500
+    assert daemon.get("/v1/functions/pyboom").json()["state"]["cold_starts"] == 1
+
+
+def test_node_styles(daemon):
+    deploy(daemon, "ncb", "nodejs", "index.callback", NODE)
+    assert daemon.invoke("ncb", {"a": 1}).json() == {"style": "callback", "event": {"a": 1}}
+    deploy(daemon, "nesm", "nodejs", "esm.handler", NODE)
+    assert daemon.invoke("nesm", {"b": 2}).json() == {"module": "esm", "event": {"b": 2}}
+
+
+def test_timeout_kills_the_group_and_recovers(daemon, tmp_path):
+    deploy(daemon, "slow", "python3", "app.orphan", PY, timeout_ms=1000)
+    pidfile = tmp_path / "grandchild.pid"
+    t0 = time.monotonic()
+    r = daemon.invoke("slow", {"pidfile": str(pidfile)})
+    took = time.monotonic() - t0
+    assert r.status == 504, r
+    assert r.headers["fn-error"] == "Unhandled"
+    assert r.json()["errorType"] == "TimeoutError"
+    assert r.json()["errorMessage"] == "Task timed out after 1.00 seconds"
+    assert 0.9 < took < 2.5
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(grandchild), "a process the function started survived the timeout"
+    deploy(daemon, "quick", "python3", "app.sleep", PY, timeout_ms=1000)
+    assert daemon.invoke("quick", {"ms": 10}).status == 200
+    r = daemon.request("PUT", "/v1/functions/slow",
+                       {"runtime": "python3", "handler": "app.sleep", "timeout_ms": 1000})
+    assert r.status == 200
+    assert daemon.invoke("slow", {"ms": 10}).status == 200  # fresh worker after the kill
+
+
+def test_crash_then_recover(daemon):
+    deploy(daemon, "pycrash", "python3", "app.crash", PY)
+    r = daemon.invoke("pycrash")
+    assert r.status == 502 and r.headers["fn-error"] == "Unhandled"
+    assert r.json()["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in r.json()["errorMessage"]
+    deploy(daemon, "ccrash", "native", "probe.crash", NATIVE)
+    r = daemon.invoke("ccrash")
+    assert r.status == 502 and "signal: aborted" in r.json()["errorMessage"], r
+    # recovery: the same function keeps serving on a fresh worker
+    deploy(daemon, "cnap", "native", "probe.nap", NATIVE)
+    first = daemon.invoke("cnap", raw="1").body
+    assert daemon.invoke("ccrash").status == 502
+    assert daemon.invoke("cnap", raw="1").body == first  # an unrelated warm worker is untouched
+    r = daemon.request("PUT", "/v1/functions/pycrash",
+                       {"runtime": "python3", "handler": "app.state"})
+    assert daemon.invoke("pycrash").status == 200
+
+
+def test_init_errors(daemon):
+    broken = os.path.join(FUNCTIONS, "broken")
+    deploy(daemon, "imp", "python3", "app.handler", broken)
+    r = daemon.invoke("imp")
+    assert r.status == 502 and r.json()["errorType"] == "Runtime.ImportModuleError", r
+    assert "no_such_module_anywhere" in r.json()["errorMessage"]
+    deploy(daemon, "syn", "python3", "syntax.handler", broken)
+    assert daemon.invoke("syn").json()["errorType"] == "Runtime.UserCodeSyntaxError"
+    deploy(daemon, "nohandler", "python3", "app.nope", PY)
+    assert daemon.invoke("nohandler").json()["errorType"] == "Runtime.HandlerNotFound"
+    deploy(daemon, "nosym", "native", "probe.nope", NATIVE)
+    assert daemon.invoke("nosym").json()["errorType"] == "Runtime.HandlerNotFound"
+    deploy(daemon, "nomod", "nodejs", "missing.handler", NODE)
+    assert daemon.invoke("nomod").json()["errorType"] == "Runtime.ImportModuleError"
+    assert daemon.get("/healthz").status == 200
+
+
+def test_concurrency_bounded_by_max_instances(daemon):
+    deploy(daemon, "par", "native", "probe.nap", NATIVE, max_instances=2)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        t0 = time.monotonic()
+        results = list(pool.map(lambda _: daemon.invoke("par", raw="300"), range(4)))
+        took = time.monotonic() - t0
+    assert all(r.status == 200 for r in results)
+    pids = {r.body for r in results}
+    assert len(pids) == 2  # two workers, each reused
+    assert 0.55 < took < 2.0  # two rounds of 300 ms, not one and not four
+
+
+def test_output_is_attributed(daemon):
+    deploy(daemon, "talk", "python3", "app.talk", PY)
+    r = daemon.invoke("talk", {"tag": "t-123"})
+    rid = r.headers["x-request-id"]
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and "t-123" not in daemon.log():
+        time.sleep(0.05)
+    lines = [l for l in daemon.log().splitlines() if "t-123" in l]
+    assert any("stream=stdout" in l and f"request_id={rid}" in l and "fn=talk" in l for l in lines)
+    assert any("stream=stderr" in l and f"request_id={rid}" in l for l in lines)
+
+
+def test_threads_and_subprocesses_work(daemon):
+    deploy(daemon, "thr", "python3", "app.threads", PY)
+    assert daemon.invoke("thr").json() == {"squares": [0, 1, 4, 9], "subprocess": "sub"}
+
+
+def test_redeploy_drains_old_version(daemon):
+    deploy(daemon, "rd", "native", "probe.nap", NATIVE)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(daemon.invoke, "rd", None, "400")
+        time.sleep(0.15)
+        r = daemon.request("PUT", "/v1/functions/rd",
+                           {"runtime": "native", "handler": "probe.echo"})
+        assert r.status == 200
+        assert slow.result().status == 200  # in-flight finished on the old code
+    assert daemon.invoke("rd", raw="new code").body == b"new code"
