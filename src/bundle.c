@@ -157,10 +157,11 @@ static int extract_file(struct unpack *u, struct archive *a, int dirfd, const ch
     if (fd < 0)
         return fail(u, errno == EEXIST || errno == ELOOP ? -EINVAL : -errno, name,
                     errno == EEXIST ? "duplicate entry" : strerror(errno));
-    static char chunk[COPY_CHUNK]; /* the threadpool runs one unpack per deploy at a time */
+    /* Per call: deploys of different functions run side by side on the threadpool. */
+    char *chunk = xmalloc(COPY_CHUNK);
     int rc = 0;
     for (;;) {
-        la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
+        la_ssize_t n = archive_read_data(a, chunk, COPY_CHUNK);
         if (n == 0)
             break;
         if (n < 0) {
@@ -178,6 +179,7 @@ static int extract_file(struct unpack *u, struct archive *a, int dirfd, const ch
             break;
         }
     }
+    free(chunk);
     close(fd);
     return rc;
 }
@@ -311,15 +313,16 @@ static int pack_entry(struct pack *pk, const char *rel, const struct stat *st, c
     }
     if (archive_write_header(pk->a, e) != ARCHIVE_OK)
         rc = fail(&pk->u, -EFBIG, rel, archive_error_string(pk->a));
-    static char chunk[COPY_CHUNK];
+    char *chunk = fd >= 0 ? xmalloc(COPY_CHUNK) : NULL;
     ssize_t n;
-    while (rc == 0 && fd >= 0 && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+    while (rc == 0 && fd >= 0 && (n = read(fd, chunk, COPY_CHUNK)) != 0) {
         if (n < 0) {
             rc = fail(&pk->u, -errno, rel, strerror(errno));
         } else if (archive_write_data(pk->a, chunk, (size_t)n) != n) {
             rc = fail(&pk->u, -EFBIG, rel, archive_error_string(pk->a));
         }
     }
+    free(chunk);
     archive_entry_free(e);
     return rc;
 }

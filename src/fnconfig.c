@@ -225,7 +225,8 @@ static int parse_env(struct fn_config *out, const cJSON *env, char *err, size_t 
         out->env[out->nenv].value = xstrdup(item->valuestring);
         out->nenv++;
     }
-    qsort(out->env, out->nenv, sizeof(struct fn_env), env_cmp);
+    if (out->nenv > 1)
+        qsort(out->env, out->nenv, sizeof(struct fn_env), env_cmp);
     for (size_t i = 1; i < out->nenv; i++) {
         if (strcmp(out->env[i - 1].name, out->env[i].name) == 0) {
             snprintf(err, errsize, "env: %.64s appears twice", out->env[i].name);

@@ -458,16 +458,17 @@ int registry_open(struct registry **out, uv_loop_t *loop, const char *data_dir,
 
 void registry_close(struct registry *reg)
 {
+    reg->closed = true;
+    /* Hold the registry while dropping versions: the last code folder's unref would
+     * otherwise free it in the middle of this loop. */
+    reg->live_code_dirs++;
     for (size_t i = 0; i < reg->nfns; i++) {
         struct function *fn = reg->fns[i];
-        reg->fns[i] = NULL;
-        reg->closed = true;
         fn_version_unref(fn->current);
         free(fn);
     }
     reg->nfns = 0;
-    reg->closed = true;
-    if (reg->live_code_dirs == 0)
+    if (--reg->live_code_dirs == 0)
         registry_free(reg);
 }
 
