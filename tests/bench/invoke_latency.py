@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Warm and cold invocation latency per runtime, next to baselines measured in the
+same run: fork+exec of /bin/true, `python3 -c pass`, `node -e 0`.
+
+Prints a table; never passes or fails. Usage:
+    invoke_latency.py [--fnd BUILD/fnd] [--quick]
+
+Warm: N sequential invocations of a no-op on one keep-alive connection (after one
+warm-up). Cold: each sample redeploys the function with a changed environment variable
+(a new version, so the next invocation needs a new worker) and times that invocation
+only. Everything talks to 127.0.0.1.
+"""
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import fndtest  # noqa: E402
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
+
+
+def pct(samples, p):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def time_command(argv, n):
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def write_functions(root):
+    py = os.path.join(root, "py")
+    node = os.path.join(root, "node")
+    os.makedirs(py)
+    os.makedirs(node)
+    with open(os.path.join(py, "app.py"), "w") as f:
+        f.write("def handler(event, context):\n    return None\n")
+    with open(os.path.join(node, "index.js"), "w") as f:
+        f.write("exports.handler = async () => null;\n")
+    native = os.path.join(fndtest.BUILD_DIR, "tests", "functions", "native")
+    return {"native": (native, "probe.echo"), "python3": (py, "app.handler"),
+            "nodejs": (node, "index.handler")}
+
+
+def warm(d, name, n):
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+    path = f"/v1/functions/{name}/invoke"
+    out = []
+    for i in range(n + 1):
+        t0 = time.perf_counter()
+        conn.request("POST", path, body=b"{}")
+        r = conn.getresponse()
+        r.read()
+        if i:
+            out.append((time.perf_counter() - t0) * 1000)
+        assert r.status == 200, r.status
+    conn.close()
+    return out
+
+
+def cold(d, name, runtime, handler, n):
+    out = []
+    for i in range(n):
+        r = d.request("PUT", f"/v1/functions/{name}",
+                      {"runtime": runtime, "handler": handler, "env": {"SAMPLE": str(i)}})
+        assert r.status == 200, r
+        t0 = time.perf_counter()
+        r = d.invoke(name, raw="{}")
+        out.append((time.perf_counter() - t0) * 1000)
+        assert r.status == 200, r
+    return out
+
+
+def row(label, samples, base=None):
+    p50, p99 = pct(samples, 50), pct(samples, 99)
+    ratio = f"{p50 / pct(base, 50):7.2f}x" if base else "        "
+    print(f"  {label:<34} p50 {p50:8.3f} ms   p99 {p99:8.3f} ms  {ratio}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fnd", default=fndtest.FND_BIN)
+    ap.add_argument("--quick", action="store_true", help="a few seconds, for CI")
+    args = ap.parse_args()
+    fndtest.FND_BIN = os.path.abspath(args.fnd)
+    fndtest.BUILD_DIR = os.path.dirname(fndtest.FND_BIN)
+    n_warm, n_cold, n_base = (50, 5, 5) if args.quick else (2000, 50, 50)
+
+    print(f"fnd invoke latency ({'quick' if args.quick else 'full'} run, {os.cpu_count()} cpus)")
+    print("baselines (same run):")
+    b_exec = time_command(["/bin/true"], n_base)
+    b_py = time_command(["/usr/bin/python3", "-c", "pass"], n_base)
+    b_node = time_command(["node", "-e", "0"], n_base)
+    row("fork+exec /bin/true", b_exec)
+    row("python3 -c pass", b_py)
+    row("node -e 0", b_node)
+    baseline = {"native": b_exec, "python3": b_py, "nodejs": b_node}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = fndtest.Daemon(os.path.join(tmp, "data"))
+        try:
+            fns = write_functions(tmp)
+            for runtime, (code, handler) in fns.items():
+                r = d.deploy(f"noop-{runtime}", runtime, handler, code)
+                assert r.status == 201, r
+            print(f"warm invoke, {n_warm} sequential on one connection:")
+            for runtime in fns:
+                row(f"{runtime} no-op", warm(d, f"noop-{runtime}", n_warm))
+            print(f"cold start to first response, {n_cold} samples (ratio vs its baseline):")
+            for runtime, (code, handler) in fns.items():
+                row(f"{runtime} cold", cold(d, f"noop-{runtime}", runtime, handler, n_cold),
+                    baseline[runtime])
+        finally:
+            d.stop()
+
+
+if __name__ == "__main__":
+    main()
