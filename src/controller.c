@@ -105,14 +105,17 @@ static void account(struct pool *p, struct worker *w)
 /* Arms the pool's timer for the moment its least recently used idle worker expires. */
 static void arm_idle_timer(struct pool *p)
 {
-    if (list_empty(&p->idle)) {
+    /* At min_warm nothing may stop, so nothing needs waking for. */
+    if (list_empty(&p->idle) || pool_live(p) <= p->version->config.min_warm) {
         uv_timer_stop(&p->idle_timer);
         return;
     }
     struct worker *oldest = container_of(p->idle.prev, struct worker, idle_link);
     uint64_t expires = oldest->last_used_ms + p->version->config.idle_timeout_ms;
     uint64_t now = uv_now(p->ctl->loop);
-    uv_timer_start(&p->idle_timer, on_idle_timer, expires > now ? expires - now : 0, 0);
+    /* Never 0: a timer re-armed at 0 from its own callback would run again in the same
+     * pass of the loop, forever. */
+    uv_timer_start(&p->idle_timer, on_idle_timer, expires > now ? expires - now : 1, 0);
 }
 
 static void on_idle_timer(uv_timer_t *t)
@@ -229,7 +232,7 @@ static void arm_queue_timer(struct pool *p)
     struct invocation *head = container_of(p->queue.next, struct invocation, link);
     uint64_t deadline_us = head->submitted_us + p->version->config.max_queue_wait_ms * 1000u;
     uint64_t now_us = clock_mono_us();
-    uint64_t wait_ms = deadline_us > now_us ? (deadline_us - now_us + 999) / 1000 : 0;
+    uint64_t wait_ms = deadline_us > now_us ? (deadline_us - now_us + 999) / 1000 : 1;
     uv_timer_start(&p->queue_timer, on_queue_timer, wait_ms, 0);
 }
 

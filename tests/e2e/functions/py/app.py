@@ -60,3 +60,10 @@ def threads(event, context):
         w.join()
     out = subprocess.run(["echo", "sub"], capture_output=True, text=True).stdout.strip()
     return {"squares": sorted(results), "subprocess": out}
+
+
+def version(event, context):
+    """Reports the version variable at the start and the end of a short run."""
+    first = os.environ.get("V")
+    time.sleep(event.get("ms", 0) / 1000)
+    return {"start": first, "end": os.environ.get("V"), "pid": os.getpid()}

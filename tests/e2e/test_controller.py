@@ -1,0 +1,150 @@
+"""The invocation controller: scaling by queue depth, idle scale-down, min_warm,
+back-pressure, fairness under a daemon-wide budget, and redeploys under load."""
+import concurrent.futures
+import os
+import signal
+import time
+
+from fndtest import BUILD_DIR, FUNCTIONS, alive
+
+NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
+PY = os.path.join(FUNCTIONS, "py")
+
+
+def state(d, name):
+    return d.get(f"/v1/functions/{name}").json()["state"]
+
+
+def live(st):
+    i = st["instances"]
+    return i["starting"] + i["idle"] + i["busy"]
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    return pred()
+
+
+def burst(d, name, n, raw):
+    pool = concurrent.futures.ThreadPoolExecutor(n)
+    futures = [pool.submit(d.invoke, name, None, raw) for _ in range(n)]
+    return pool, futures
+
+
+def test_burst_scales_in_one_step_and_runs_in_rounds(daemon):
+    r = daemon.deploy("burst", "native", "probe.nap", NATIVE, max_instances=4)
+    assert r.status == 201
+    t0 = time.monotonic()
+    pool, futures = burst(daemon, "burst", 10, "400")
+    # all four workers are asked for at once, before the first one is even ready
+    seen = wait_for(lambda: live(state(daemon, "burst")) == 4, timeout=1.0)
+    assert seen, state(daemon, "burst")
+    results = [f.result() for f in futures]
+    took = time.monotonic() - t0
+    pool.shutdown()
+    assert all(r.status == 200 for r in results)
+    assert len({r.body for r in results}) == 4  # exactly max_instances workers served
+    assert 1.15 < took < 2.5, took  # ceil(10 / 4) = 3 rounds of 400 ms
+    st = state(daemon, "burst")
+    assert st["cold_starts"] == 4 and st["invocations"] == 10
+
+
+def test_idle_workers_stop_down_to_min_warm(daemon):
+    daemon.deploy("idle", "native", "probe.nap", NATIVE, max_instances=3, min_warm=1,
+                  idle_timeout_ms=300)
+    pool, futures = burst(daemon, "idle", 3, "200")
+    assert all(f.result().status == 200 for f in futures)
+    pool.shutdown()
+    assert live(state(daemon, "idle")) == 3
+    assert wait_for(lambda: live(state(daemon, "idle")) == 1, timeout=3)
+    time.sleep(0.5)  # and it stays at min_warm
+    st = state(daemon, "idle")
+    assert live(st) == 1 and st["instances"]["idle"] == 1
+
+
+def test_min_warm_at_deploy_after_crash_and_after_restart(daemon):
+    daemon.deploy("warm", "native", "probe.nap", NATIVE, min_warm=2)
+    assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
+    assert state(daemon, "warm")["invocations"] == 0  # started before any invocation
+    pid = int(daemon.invoke("warm", raw="1").body)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid))
+    assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
+    assert state(daemon, "warm")["cold_starts"] == 3
+    daemon.restart()
+    assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
+
+
+def test_full_queue_gets_429_with_retry_after(daemon):
+    daemon.deploy("narrow", "native", "probe.nap", NATIVE, max_instances=1, max_queue=2)
+    pool, futures = burst(daemon, "narrow", 6, "500")
+    results = [f.result() for f in futures]
+    pool.shutdown()
+    codes = sorted(r.status for r in results)
+    assert codes.count(200) == 3 and codes.count(429) == 3, codes  # 1 running + 2 queued
+    throttled = [r for r in results if r.status == 429][0]
+    assert throttled.headers["retry-after"] == "1"
+    assert throttled.json()["error"]["code"] == "too_many_requests"
+
+
+def test_queue_wait_limit(daemon):
+    daemon.deploy("patient", "native", "probe.nap", NATIVE, max_instances=1,
+                  max_queue_wait_ms=200)
+    pool, futures = burst(daemon, "patient", 2, "800")
+    codes = sorted(f.result().status for f in futures)
+    pool.shutdown()
+    assert codes == [200, 429], codes
+
+
+def test_second_function_served_while_first_is_saturated(start_daemon):
+    d = start_daemon("--max-workers", "2")
+    d.deploy("hog", "native", "probe.nap", NATIVE, max_instances=4)
+    d.deploy("other", "native", "probe.nap", NATIVE)
+    pool, futures = burst(d, "hog", 8, "700")
+    assert wait_for(lambda: state(d, "hog")["instances"]["busy"] == 2, timeout=2)
+    t0 = time.monotonic()
+    r = d.invoke("other", raw="1")
+    waited = time.monotonic() - t0
+    assert r.status == 200
+    # one hog worker is handed over when it finishes (about 700 ms), not after the
+    # hog's whole queue (four rounds, about 2.8 s)
+    assert waited < 1.8, waited
+    assert all(f.result().status == 200 for f in futures)
+    pool.shutdown()
+    stats = d.get("/v1/stats").json()
+    assert stats["workers"]["starting"] + stats["workers"]["idle"] + stats["workers"]["busy"] <= 2
+
+
+def test_redeploy_under_load_loses_nothing_and_mixes_nothing(daemon):
+    daemon.deploy("rolling", "python3", "app.version", PY, env={"V": "1"}, max_instances=3)
+    stop = time.monotonic() + 2.0
+    results = []
+
+    def client():
+        out = []
+        while time.monotonic() < stop:
+            out.append(daemon.invoke("rolling", {"ms": 20}))
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        clients = [pool.submit(client) for _ in range(3)]
+        time.sleep(0.5)
+        for v in ("2", "3"):
+            r = daemon.request("PUT", "/v1/functions/rolling",
+                               {"runtime": "python3", "handler": "app.version",
+                                "env": {"V": v}, "max_instances": 3})
+            assert r.status == 200
+            time.sleep(0.4)
+        for c in clients:
+            results.extend(c.result())
+    assert results and all(r.status == 200 for r in results), \
+        [r for r in results if r.status != 200][:3]
+    bodies = [r.json() for r in results]
+    assert all(b["start"] == b["end"] for b in bodies)
+    assert {b["start"] for b in bodies} >= {"1", "3"}
+    assert daemon.invoke("rolling", {"ms": 0}).json()["start"] == "3"
