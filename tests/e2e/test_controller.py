@@ -148,3 +148,20 @@ def test_redeploy_under_load_loses_nothing_and_mixes_nothing(daemon):
     assert all(b["start"] == b["end"] for b in bodies)
     assert {b["start"] for b in bodies} >= {"1", "3"}
     assert daemon.invoke("rolling", {"ms": 0}).json()["start"] == "3"
+
+
+def test_memory_budget_evicts_least_recently_used_idle_workers(start_daemon):
+    d = start_daemon("--memory-budget", "256M")
+    d.deploy("old", "native", "probe.nap", NATIVE, memory_mb=128)
+    d.deploy("new", "native", "probe.nap", NATIVE, memory_mb=128)
+    pool, futures = burst(d, "old", 2, "200")
+    old_pids = {f.result().body for f in futures}
+    pool.shutdown()
+    assert len(old_pids) == 2 and live(state(d, "old")) == 2  # the budget is now full
+    stats = d.get("/v1/stats").json()
+    assert stats["memory_mb"] == 256 and stats["memory_budget_mb"] == 256
+    r = d.invoke("new", raw="1")  # needs room: one idle worker of "old" is evicted
+    assert r.status == 200
+    assert live(state(d, "old")) == 1 and live(state(d, "new")) == 1
+    assert d.get("/v1/stats").json()["memory_mb"] <= 256
+    assert d.invoke("old", raw="1").status == 200  # old still serves on its last worker
