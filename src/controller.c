@@ -530,8 +530,10 @@ int controller_submit(struct controller *ctl, struct function *fn, struct invoca
     struct pool *p = fn->ctl;
     if (p == NULL || ctl->closing)
         return -ESHUTDOWN;
-    /* An invocation that can run now never counts against the queue bound. */
-    if (list_empty(&p->idle) && p->queue_len >= p->version->config.max_queue)
+    /* max_queue bounds the invocations that no worker is on its way for: one that can
+     * run now, or that a starting worker will take, does not count against it. */
+    size_t waiting = p->queue_len - FND_MIN(p->queue_len, p->count[WORKER_STARTING]);
+    if (list_empty(&p->idle) && waiting >= p->version->config.max_queue)
         return -EAGAIN;
     inv->submitted_us = clock_mono_us();
     inv->ctl_state = p;

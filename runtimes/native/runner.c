@@ -190,26 +190,30 @@ int main(void)
     size_t payload_cap = 0;
     char memory[32];
     snprintf(memory, sizeof(memory), "%s", getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") ?: "128");
+    int status = 1;
     for (;;) {
         unsigned char header[FND_FRAME_HEADER_SIZE];
         int rc = read_all(header, sizeof(header));
-        if (rc != 0)
-            return rc > 0 ? 0 : 1;
+        if (rc != 0) {
+            status = rc > 0 ? 0 : 1; /* EOF is the daemon's way of saying stop */
+            break;
+        }
         struct fnd_frame_header h;
         fnd_frame_header_decode(header, &h);
         if (h.type != FND_FRAME_INVOKE || h.length < 4)
-            return 1;
+            break;
         if (h.length + 1 > payload_cap) {
-            payload_cap = h.length + 1;
-            payload = realloc(payload, payload_cap);
-            if (payload == NULL)
-                return 1;
+            char *grown = realloc(payload, (size_t)h.length + 1);
+            if (grown == NULL)
+                break;
+            payload = grown;
+            payload_cap = (size_t)h.length + 1;
         }
         if (read_all(payload, h.length) != 0)
-            return 1;
+            break;
         uint32_t meta_len = fnd_get_u32le((unsigned char *)payload);
         if (meta_len > h.length - 4)
-            return 1;
+            break;
         cJSON *meta = cJSON_ParseWithLength(payload + 4, meta_len);
         const cJSON *deadline = cJSON_GetObjectItemCaseSensitive(meta, "deadline_ms");
         struct fnd_context ctx = {
@@ -241,4 +245,8 @@ int main(void)
             send_error(FND_FRAME_ERROR, "HandlerError", msg);
         }
     }
+    free(payload);
+    free(res.data);
+    dlclose(lib);
+    return status;
 }
