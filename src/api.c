@@ -301,25 +301,12 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
     free(ai);
 }
 
-/* 429 with Retry-After: the error body of http_respond_error plus the header that
- * tells well-behaved clients when to come back. */
+/* 429 with Retry-After, which tells well-behaved clients when to come back. */
 static void respond_throttled(struct http_request *req, const char *name)
 {
-    static const struct http_header headers[] = {
-        {SLICE_LIT("Content-Type"), SLICE_LIT("application/json")},
-        {SLICE_LIT("Retry-After"), SLICE_LIT("1")},
-    };
-    char msg[128];
-    snprintf(msg, sizeof(msg), "%s is at its concurrency and queue limits; retry later", name);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(e, "code", fnd_error_code(FND_E_TOO_MANY_REQUESTS));
-    cJSON_AddStringToObject(e, "message", msg);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    http_respond(req, fnd_error_status(FND_E_TOO_MANY_REQUESTS), headers, ARRAY_SIZE(headers),
-                 text, strlen(text));
-    cJSON_free(text);
+    static const struct http_header retry = {SLICE_LIT("Retry-After"), SLICE_LIT("1")};
+    http_respond_error_headers(req, FND_E_TOO_MANY_REQUESTS, &retry, 1,
+                               "%s is at its concurrency and queue limits; retry later", name);
 }
 
 static void on_invoke(struct http_request *req, const struct route_match *m, void *data)

@@ -270,23 +270,31 @@ static int on_message_complete(llhttp_t *p)
 
 /* --- reading and parsing ----------------------------------------------------------- */
 
-static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg)
+/* The JSON error body every error answer carries: {"error": {"code", "message"}}. */
+static void error_body(struct buf *out, enum fnd_error kind, const char *msg)
 {
-    c->close_after = true;
-    struct buf body;
-    buf_init(&body, 0);
     cJSON *o = cJSON_CreateObject();
     cJSON *e = cJSON_AddObjectToObject(o, "error");
     cJSON_AddStringToObject(e, "code", fnd_error_code(kind));
     cJSON_AddStringToObject(e, "message", msg);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    buf_append_str(&body, text);
+    buf_append_str(out, text);
     cJSON_free(text);
-    static const struct http_header ct = {SLICE_LIT("Content-Type"),
-                                          SLICE_LIT("application/json")};
+}
+
+static const struct http_header json_type = {SLICE_LIT("Content-Type"),
+                                             SLICE_LIT("application/json")};
+
+/* An error found by the gateway itself: answer it and close the connection. */
+static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg)
+{
+    c->close_after = true;
+    struct buf body;
+    buf_init(&body, 0);
+    error_body(&body, kind, msg);
     c->phase = PHASE_WRITING;
-    write_response(c, fnd_error_status(kind), &ct, 1, &body);
+    write_response(c, fnd_error_status(kind), &json_type, 1, &body);
 }
 
 static void parse(struct http_conn *c)
@@ -484,23 +492,39 @@ void http_respond(struct http_request *req, int status, const struct http_header
     http_respond_buf(req, status, headers, nheaders, &b);
 }
 
-void http_respond_error(struct http_request *req, enum fnd_error kind, const char *fmt, ...)
+static void respond_error_v(struct http_request *req, enum fnd_error kind,
+                            const struct http_header *headers, size_t nheaders, const char *fmt,
+                            va_list ap)
 {
     char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    struct http_header all[8];
+    size_t n = 0;
+    all[n++] = json_type;
+    for (size_t i = 0; i < nheaders && n < ARRAY_SIZE(all); i++)
+        all[n++] = headers[i];
+    struct buf body;
+    buf_init(&body, 0);
+    error_body(&body, kind, msg);
+    http_respond_buf(req, fnd_error_status(kind), all, n, &body);
+}
+
+void http_respond_error(struct http_request *req, enum fnd_error kind, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    respond_error_v(req, kind, NULL, 0, fmt, ap);
     va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(e, "code", fnd_error_code(kind));
-    cJSON_AddStringToObject(e, "message", msg);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    static const struct http_header ct = {SLICE_LIT("Content-Type"),
-                                          SLICE_LIT("application/json")};
-    http_respond(req, fnd_error_status(kind), &ct, 1, text, strlen(text));
-    cJSON_free(text);
+}
+
+void http_respond_error_headers(struct http_request *req, enum fnd_error kind,
+                                const struct http_header *headers, size_t nheaders,
+                                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_error_v(req, kind, headers, nheaders, fmt, ap);
+    va_end(ap);
 }
 
 void http_respond_method_not_allowed(struct http_request *req, const char *allow)

@@ -84,6 +84,10 @@ void http_respond_buf(struct http_request *req, int status, const struct http_he
  * status of kind (error.h). */
 void http_respond_error(struct http_request *req, enum fnd_error kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Like http_respond_error, with extra headers (such as Retry-After) before the body. */
+void http_respond_error_headers(struct http_request *req, enum fnd_error kind,
+                                const struct http_header *headers, size_t nheaders,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Answers 405 with an Allow header listing the allowed methods ("GET, PUT"). */
 void http_respond_method_not_allowed(struct http_request *req, const char *allow);
 
