@@ -186,3 +186,41 @@ def test_redeploy_drains_old_version(daemon):
         assert r.status == 200
         assert slow.result().status == 200  # in-flight finished on the old code
     assert daemon.invoke("rd", raw="new code").body == b"new code"
+
+
+def test_large_events_and_results(daemon):
+    deploy(daemon, "cecho", "native", "probe.echo", NATIVE)
+    payload = os.urandom(5 * 1024 * 1024)
+    r = daemon.invoke("cecho", raw=payload)
+    assert r.status == 200 and r.body == payload
+    deploy(daemon, "pyecho", "python3", "app.echo", PY)
+    event = {"blob": "y" * (4 * 1024 * 1024)}
+    r = daemon.invoke("pyecho", event)
+    assert r.status == 200 and r.json()["event"] == event
+    # one byte over the default 6 MiB: refused from the headers, before the body
+    out = daemon.raw(b"POST /v1/functions/cecho/invoke HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (6 * 1024 * 1024 + 1))
+    assert out.startswith(b"HTTP/1.1 413"), out
+
+
+def test_result_over_the_limit(daemon):
+    deploy(daemon, "cbig", "native", "probe.big", NATIVE)
+    r = daemon.invoke("cbig", raw=str(6 * 1024 * 1024 - 100))
+    assert r.status == 200 and len(r.body) == 6 * 1024 * 1024 - 100
+    r = daemon.invoke("cbig", raw=str(6 * 1024 * 1024 + 20000))
+    assert r.status == 502 and r.json()["errorType"] == "Function.ResponseSizeTooLarge", r
+    assert daemon.invoke("cbig", raw="10").body == b"x" * 10
+
+
+def test_malicious_worker_is_killed(daemon):
+    deploy(daemon, "evil", "native", "probe.garbage", NATIVE)
+    for event in ("junk", "huge"):
+        t0 = time.monotonic()
+        r = daemon.invoke("evil", raw=event)
+        assert r.status == 502, r
+        assert r.json()["errorType"] in ("Runtime.ProtocolError",
+                                         "Function.ResponseSizeTooLarge"), r
+        assert time.monotonic() - t0 < 2
+    st = daemon.get("/v1/functions/evil").json()["state"]
+    assert st["cold_starts"] == 2  # each violation cost the worker its life
+    assert daemon.get("/healthz").status == 200
