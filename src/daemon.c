@@ -249,9 +249,18 @@ int daemon_run(const struct config *cfg)
         return 1;
     }
 
+    /* The sandbox: say once, at start-up, which layers are active and why any is not. */
+    cgroup_setup(&d.cgroups);
+    if (!d.cgroups.enabled)
+        log_warn("sandbox layer unavailable", "layer=cgroups reason=\"%s\" effect=\"no memory "
+                 "or pids limit per worker\"", d.cgroups.reason);
+    log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on",
+             d.cgroups.enabled ? "v1" : "off");
+
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
-                   .max_response = cfg->max_response, .region = cfg->region},
+                   .max_response = cfg->max_response, .region = cfg->region,
+                   .cgroups = &d.cgroups, .pids_max = (unsigned)cfg->worker_pids},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
     };
@@ -275,6 +284,7 @@ int daemon_run(const struct config *cfg)
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     registry_close(d.registry);
+    cgroup_teardown(&d.cgroups);
     free(native);
     rc = uv_loop_close(d.loop);
     if (rc != 0)

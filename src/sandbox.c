@@ -13,8 +13,11 @@
  * allocates. Signals are blocked around the clone so that no handler of the daemon
  * can run in the child before the child resets them all to their defaults.
  *
- * NEEDSWORK: the isolation layers of docs/sandbox.md (cgroups, namespaces, pivot_root,
- * privilege drop, seccomp) join this checklist between child_place_fds and child_exec.
+ * Layers applied today: descriptor and environment hygiene, a new session, death with
+ * the daemon, the worker's cgroups (joined first, so that everything the child does
+ * counts), resource limits, and no_new_privs.
+ * NEEDSWORK: namespaces, pivot_root, the privilege drop and seccomp (docs/sandbox.md)
+ * join this checklist between child_rlimits and child_exec.
  */
 #include "fnd/sandbox.h"
 
@@ -28,6 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,10 +47,13 @@
 
 #define SANDBOX_STEPS(X)                                                                       \
     X(RESET_SIGNALS, "reset signals")                                                          \
+    X(JOIN_CGROUPS, "join cgroups")                                                            \
     X(NEW_SESSION, "setsid")                                                                   \
     X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
     X(PLACE_FDS, "place descriptors")                                                          \
     X(CLOSE_FDS, "close_range")                                                                \
+    X(RLIMITS, "setrlimit")                                                                    \
+    X(NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)")                                              \
     X(UMASK, "umask")                                                                          \
     X(CHDIR, "chdir")                                                                          \
     X(EXEC, "execve")
@@ -91,6 +98,16 @@ static int child_reset_signals(void)
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? errno : 0;
+}
+
+static int child_join_cgroups(const struct sandbox_spec *s)
+{
+    /* "0" moves the writer itself; done first so that every process the worker ever
+     * starts is inside its limits and within reach of teardown. */
+    for (int i = 0; i < 2; i++)
+        if (s->cgroup_fds[i] >= 0 && write(s->cgroup_fds[i], "0", 1) != 1)
+            return errno;
+    return 0;
 }
 
 static int child_new_session(void)
@@ -148,6 +165,26 @@ static int child_close_fds(void)
     return syscall(SYS_close_range, CHILD_ERROR_FD + 1, ~0U, 0) < 0 ? errno : 0;
 }
 
+static int child_rlimits(const struct sandbox_spec *s)
+{
+    struct rlimit none = {0, 0};
+    struct rlimit files = {s->max_open_files, s->max_open_files};
+    struct rlimit size = {s->max_file_size, s->max_file_size};
+    /* No core dumps (they would land in the code folder, and leak memory to disk); a
+     * backstop on descriptors and on the size of any one file. Never RLIMIT_AS: V8
+     * reserves far more address space than it uses. */
+    if (setrlimit(RLIMIT_CORE, &none) < 0 || setrlimit(RLIMIT_NOFILE, &files) < 0 ||
+        setrlimit(RLIMIT_FSIZE, &size) < 0)
+        return errno;
+    return 0;
+}
+
+static int child_no_new_privs(void)
+{
+    /* From here on no exec can gain privileges (setuid binaries, file capabilities). */
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? errno : 0;
+}
+
 static int child_umask(void)
 {
     umask(077);
@@ -175,6 +212,8 @@ static void child_main(struct child_plan *plan)
     int rc;
     if ((rc = child_reset_signals()))
         child_fail(plan, STEP_RESET_SIGNALS, rc);
+    if ((rc = child_join_cgroups(s)))
+        child_fail(plan, STEP_JOIN_CGROUPS, rc);
     if ((rc = child_new_session()))
         child_fail(plan, STEP_NEW_SESSION, rc);
     if ((rc = child_die_with_parent(plan->parent)))
@@ -183,6 +222,10 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_PLACE_FDS, rc);
     if ((rc = child_close_fds()))
         child_fail(plan, STEP_CLOSE_FDS, rc);
+    if ((rc = child_rlimits(s)))
+        child_fail(plan, STEP_RLIMITS, rc);
+    if ((rc = child_no_new_privs()))
+        child_fail(plan, STEP_NO_NEW_PRIVS, rc);
     if ((rc = child_umask()))
         child_fail(plan, STEP_UMASK, rc);
     if ((rc = child_chdir(s->cwd)))

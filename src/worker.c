@@ -57,6 +57,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--w->open_handles > 0)
         return;
     w->ev->on_gone(w);
+    cgroup_destroy(&w->cg);
     close(w->proc.pidfd);
     fn_version_unref(w->version);
     buf_release(&w->rx);
@@ -119,6 +120,7 @@ static void shut(struct worker *w)
     w->state = WORKER_STOPPING;
     if (!w->exited)
         sandbox_kill_group(&w->proc);
+    cgroup_kill_all(&w->cg); /* also what left the session (setsid, double fork) */
     if (!w->channel_closed) {
         w->channel_closed = true;
         close_handle((uv_handle_t *)&w->channel);
@@ -400,8 +402,10 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     (void)events;
     struct worker *w = p->data;
     uv_poll_stop(p);
-    /* Leftovers of the group (a grandchild the function started) go with it. */
+    /* Leftovers (a grandchild the function started, even one in its own session) go
+     * with it. */
     sandbox_kill_group(&w->proc);
+    cgroup_kill_all(&w->cg);
     int wstatus = sandbox_reap(&w->proc);
     w->exited = true;
     drain_output(w, &w->out);
@@ -414,7 +418,11 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
         describe_status(wstatus, why, sizeof(why));
     log_debug("worker exited", "fn=%s worker=%llu pid=%d status=\"%s\"", w->version->name,
               (unsigned long long)w->tag, w->proc.pid, why);
-    terminate(w, INV_CRASH, "Runtime.ExitError", "%s", why);
+    if (cgroup_oom_killed(&w->cg))
+        terminate(w, INV_CRASH, "Runtime.OutOfMemory", "%s (out of memory: limit %u MB)", why,
+                  w->version->config.memory_mb);
+    else
+        terminate(w, INV_CRASH, "Runtime.ExitError", "%s", why);
 
     close_handle((uv_handle_t *)&w->out);
     close_handle((uv_handle_t *)&w->err);
@@ -464,6 +472,16 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
 
     struct worker *w = xcalloc(1, sizeof(*w));
     w->tag = next_tag++;
+    int join[2] = {-1, -1};
+    rc = cgroup_create(opts->cgroups, &w->cg, w->tag, (uint64_t)v->config.memory_mb << 20,
+                       opts->pids_max);
+    if (rc == 0)
+        rc = cgroup_open_join(&w->cg, join);
+    if (rc < 0) {
+        cgroup_destroy(&w->cg);
+        free(w);
+        goto fail;
+    }
     runtime_command_build(&cmd, opts->paths, v, w->tag);
     struct sandbox_spec spec = {
         .path = cmd.path,
@@ -473,11 +491,18 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .channel_fd = sv[1],
         .stdout_fd = outp[1],
         .stderr_fd = errp[1],
+        .cgroup_fds = {join[0], join[1]},
+        .max_open_files = 1024,
+        .max_file_size = UINT64_C(4) << 30,
     };
     w->spawned_us = clock_mono_us();
     rc = sandbox_spawn(&spec, &w->proc);
     runtime_command_release(&cmd);
+    for (int i = 0; i < 2; i++)
+        if (join[i] >= 0)
+            close(join[i]);
     if (rc < 0) {
+        cgroup_destroy(&w->cg);
         free(w);
         goto fail;
     }

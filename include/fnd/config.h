@@ -53,6 +53,8 @@
     X(MS, init_timeout, "init-timeout", 10000, 10, 600000,                                     \
       "longest a new worker may take to load its handler")                                     \
     X(UINT, max_workers, "max-workers", 256, 1, 100000, "most worker processes at once")        \
+    X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
+      "most processes and threads in one worker (its cgroup's pids.max)")                      \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \
       "most memory_mb summed over live workers; 0 means three quarters of the RAM")
 

@@ -6,6 +6,7 @@
 #define FND_DAEMON_H
 
 #include "fnd/bundle.h"
+#include "fnd/cgroup.h"
 #include "fnd/config.h"
 #include "fnd/controller.h"
 #include "fnd/http.h"
@@ -23,6 +24,7 @@ struct daemon {
     struct runtime_paths paths;
     struct bundle_limits bundle_limits;
     struct http_limits http_limits;
+    struct cgroup_root cgroups;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

@@ -7,6 +7,7 @@
 #ifndef FND_SANDBOX_H
 #define FND_SANDBOX_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sandbox_spec {
@@ -17,6 +18,9 @@ struct sandbox_spec {
     int channel_fd;     /* becomes fd 3 in the child */
     int stdout_fd;      /* becomes fd 1 */
     int stderr_fd;      /* becomes fd 2 */
+    int cgroup_fds[2];  /* cgroup.procs files the child joins before anything else; -1 */
+    uint64_t max_open_files; /* RLIMIT_NOFILE */
+    uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
 };
 
 struct sandbox_process {

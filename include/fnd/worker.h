@@ -12,6 +12,7 @@
 #ifndef FND_WORKER_H
 #define FND_WORKER_H
 
+#include "fnd/cgroup.h"
 #include "fnd/invocation.h"
 #include "fnd/list.h"
 #include "fnd/registry.h"
@@ -53,6 +54,8 @@ struct worker_options {
     uint64_t init_timeout_ms;
     size_t max_response; /* largest RESULT/ERROR payload accepted */
     const char *region;
+    const struct cgroup_root *cgroups;
+    unsigned pids_max;        /* processes and threads per worker */
 };
 
 struct worker {
@@ -73,6 +76,7 @@ struct worker {
     const struct worker_options *opts;
     uv_loop_t *loop;
     struct sandbox_process proc;
+    struct cgroup cg;
     uv_pipe_t channel;
     uv_pipe_t out;
     uv_pipe_t err;

@@ -1,0 +1,47 @@
+"""Hostile Python functions for the sandbox tests: each makes one named attack and
+reports what happened, so that the test can assert the contained outcome."""
+import os
+import signal
+import time
+
+
+def forks(event, context):
+    """Forks up to event["n"] sleeping children; reports how many forks succeeded."""
+    made, error = [], None
+    for _ in range(event["n"]):
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            error = exc.strerror
+            break
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        made.append(pid)
+    for pid in made:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return {"forked": len(made), "error": error}
+
+
+def memory(event, context):
+    """Holds event["mb"] MiB of touched memory."""
+    blocks = []
+    for _ in range(event["mb"]):
+        blocks.append(bytearray(1024 * 1024))
+    return {"held_mb": len(blocks)}
+
+
+def escape(event, context):
+    """Double-forks a process into its own session that ignores SIGTERM; returns its pid."""
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.write(w, str(os.getpid()).encode())
+            time.sleep(120)
+            os._exit(0)
+        os._exit(0)
+    pid = int(os.read(r, 32))
+    return {"pid": pid}
