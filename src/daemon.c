@@ -254,13 +254,18 @@ int daemon_run(const struct config *cfg)
     if (!d.cgroups.enabled)
         log_warn("sandbox layer unavailable", "layer=cgroups reason=\"%s\" effect=\"no memory "
                  "or pids limit per worker\"", d.cgroups.reason);
-    log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on",
-             d.cgroups.enabled ? "v1" : "off");
+    seccomp_policy_build(&d.seccomp);
+    if (!d.seccomp.enabled)
+        log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
+                 "system call is open to functions\"", d.seccomp.reason);
+    log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s",
+             d.cgroups.enabled ? "v1" : "off", d.seccomp.enabled ? "on" : "off");
 
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
                    .max_response = cfg->max_response, .region = cfg->region,
-                   .cgroups = &d.cgroups, .pids_max = (unsigned)cfg->worker_pids},
+                   .cgroups = &d.cgroups, .seccomp = &d.seccomp,
+                   .pids_max = (unsigned)cfg->worker_pids},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
     };
@@ -285,6 +290,7 @@ int daemon_run(const struct config *cfg)
 
     registry_close(d.registry);
     cgroup_teardown(&d.cgroups);
+    seccomp_policy_release(&d.seccomp);
     free(native);
     rc = uv_loop_close(d.loop);
     if (rc != 0)

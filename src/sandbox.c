@@ -15,9 +15,9 @@
  *
  * Layers applied today: descriptor and environment hygiene, a new session, death with
  * the daemon, the worker's cgroups (joined first, so that everything the child does
- * counts), resource limits, and no_new_privs.
- * NEEDSWORK: namespaces, pivot_root, the privilege drop and seccomp (docs/sandbox.md)
- * join this checklist between child_rlimits and child_exec.
+ * counts), resource limits, no_new_privs and the seccomp filters.
+ * NEEDSWORK: namespaces, pivot_root and the privilege drop (docs/sandbox.md) join this
+ * checklist between child_no_new_privs and child_seccomp.
  */
 #include "fnd/sandbox.h"
 
@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -56,6 +57,7 @@
     X(NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)")                                              \
     X(UMASK, "umask")                                                                          \
     X(CHDIR, "chdir")                                                                          \
+    X(SECCOMP, "prctl(PR_SET_SECCOMP)")                                                        \
     X(EXEC, "execve")
 
 enum sandbox_step {
@@ -196,6 +198,18 @@ static int child_chdir(const char *dir)
     return chdir(dir) < 0 ? errno : 0;
 }
 
+static int child_seccomp(const struct seccomp_policy *p)
+{
+    /* Last before exec: the filters allow execve, and everything before them may use
+     * calls that functions may not. The programs were built by the parent. */
+    if (p == NULL || !p->enabled)
+        return 0;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->allowlist) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->args) < 0)
+        return errno;
+    return 0;
+}
+
 static void child_fail(const struct child_plan *plan, enum sandbox_step step, int err)
 {
     struct child_report r = {step, err};
@@ -230,6 +244,8 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_UMASK, rc);
     if ((rc = child_chdir(s->cwd)))
         child_fail(plan, STEP_CHDIR, rc);
+    if ((rc = child_seccomp(s->seccomp)))
+        child_fail(plan, STEP_SECCOMP, rc);
     execve(s->path, s->argv, s->envp);
     child_fail(plan, STEP_EXEC, errno);
 }

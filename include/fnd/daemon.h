@@ -11,6 +11,7 @@
 #include "fnd/controller.h"
 #include "fnd/http.h"
 #include "fnd/registry.h"
+#include "fnd/seccomp_policy.h"
 #include "fnd/runtime.h"
 
 #include <uv.h>
@@ -25,6 +26,7 @@ struct daemon {
     struct bundle_limits bundle_limits;
     struct http_limits http_limits;
     struct cgroup_root cgroups;
+    struct seccomp_policy seccomp;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

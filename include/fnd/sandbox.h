@@ -7,6 +7,8 @@
 #ifndef FND_SANDBOX_H
 #define FND_SANDBOX_H
 
+#include "fnd/seccomp_policy.h"
+
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +23,7 @@ struct sandbox_spec {
     int cgroup_fds[2];  /* cgroup.procs files the child joins before anything else; -1 */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
+    const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
 };
 
 struct sandbox_process {

@@ -55,6 +55,7 @@ struct worker_options {
     size_t max_response; /* largest RESULT/ERROR payload accepted */
     const char *region;
     const struct cgroup_root *cgroups;
+    const struct seccomp_policy *seccomp;
     unsigned pids_max;        /* processes and threads per worker */
 };
 

@@ -18,7 +18,9 @@ NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 @pytest.fixture
 def sandboxed(daemon):
     if "cgroups=v1" not in daemon.log():
-        pytest.skip("cgroups are not available to this daemon: the layer is off")
+        # As root (CI) the layer must work; only an unprivileged run may lack it.
+        assert os.geteuid() != 0, "cgroups are off although the daemon runs as root"
+        pytest.skip("cgroups are not available to this unprivileged daemon")
     assert daemon.deploy("healthy", "native", "probe.echo", NATIVE).status == 201
     return daemon
 
@@ -66,3 +68,56 @@ def test_escaped_process_does_not_survive_teardown(sandboxed):
         time.sleep(0.05)
     assert not alive(pid), "a process in its own session survived its worker"
     still_healthy(d)
+
+
+# --- seccomp: one named attack per invocation, with its expected errno ---------------
+
+import errno  # noqa: E402
+
+REFUSED = {
+    "ptrace": errno.EPERM, "process_vm_readv": errno.EPERM, "mount": errno.EPERM,
+    "umount": errno.EPERM, "pivot_root": errno.EPERM, "unshare": errno.EPERM,
+    "setns": errno.EPERM, "clone_newns": errno.EPERM, "clone3": errno.ENOSYS,
+    "keyctl": errno.EPERM, "add_key": errno.EPERM, "userfaultfd": errno.EPERM,
+    "io_uring_setup": errno.EPERM, "bpf": errno.EPERM, "perf_event_open": errno.EPERM,
+    "personality": errno.EPERM, "tiocsti": errno.EPERM, "tiocsti_high_bits": errno.EPERM,
+    "unknown_syscall": errno.ENOSYS, "mknod": errno.EPERM, "sethostname": errno.EPERM,
+    "clock_settime": errno.EPERM, "af_alg": errno.EPERM, "af_vsock": errno.EPERM,
+    "af_packet": errno.EPERM, "kill_everyone": errno.EPERM, "kill_group": errno.EPERM,
+}
+ALLOWED = ("clone_plain", "personality_query", "af_inet", "kill_self")
+
+
+@pytest.fixture
+def filtered(daemon):
+    if "seccomp=on" not in daemon.log():
+        assert os.geteuid() != 0, "seccomp is off although the daemon runs as root"
+        pytest.skip("the seccomp layer is off in this unprivileged daemon")
+    assert daemon.deploy("attack", "native", "attack.attack", NATIVE).status == 201
+    assert daemon.deploy("healthy", "native", "probe.echo", NATIVE).status == 201
+    return daemon
+
+
+def test_refused_system_calls(filtered):
+    for name, expected in REFUSED.items():
+        r = filtered.invoke("attack", raw=name)
+        assert r.status == 200, (name, r)
+        assert r.json() == {"rc": -1, "errno": expected}, (name, r.json())
+    # the worker survived every refusal: one cold start for all of them
+    assert filtered.get("/v1/functions/attack").json()["state"]["cold_starts"] == 1
+
+
+def test_positive_controls_pass_the_filter(filtered):
+    for name in ALLOWED:
+        r = filtered.invoke("attack", raw=name)
+        assert r.json() == {"rc": 0, "errno": 0}, (name, r.json())
+
+
+@pytest.mark.parametrize("abi", ["i386_syscall", "x32_syscall"])
+def test_foreign_abi_kills_the_process(filtered, abi):
+    r = filtered.invoke("attack", raw=abi)
+    assert r.status == 502, r
+    assert r.json()["errorType"] == "Runtime.ExitError"
+    assert "bad system call" in r.json()["errorMessage"], r.json()
+    assert filtered.invoke("healthy", raw="ok").body == b"ok"
+    assert filtered.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}
