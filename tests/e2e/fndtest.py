@@ -37,9 +37,10 @@ class Response:
 class Daemon:
     """One fnd process. Use as a context manager or call stop()."""
 
-    def __init__(self, data, args=()):
+    def __init__(self, data, args=(), user=None):
         self.data = data
         self.args = list(args)
+        self.user = user  # (uid, gid) to run as, or None
         self.log_path = os.path.join(os.path.dirname(data), os.path.basename(data) + ".log")
         self.proc = None
         self.port = None
@@ -55,7 +56,9 @@ class Daemon:
         offset = self.log_file.tell()
         self.proc = subprocess.Popen(
             [FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data, *self.args],
-            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=env)
+            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=env,
+            user=self.user[0] if self.user else None, group=self.user[1] if self.user else None,
+            extra_groups=[] if self.user else None)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with open(self.log_path, "rb") as f:

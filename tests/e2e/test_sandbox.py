@@ -121,3 +121,37 @@ def test_foreign_abi_kills_the_process(filtered, abi):
     assert "bad system call" in r.json()["errorMessage"], r.json()
     assert filtered.invoke("healthy", raw="ok").body == b"ok"
     assert filtered.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}
+
+
+def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
+    """Run as an ordinary user: the cgroup layer cannot apply and says so; seccomp and
+    no_new_privs still hold."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start the daemon as another user")
+    import pathlib
+    import shutil
+    import tempfile
+    from fndtest import Daemon
+    nobody = (65534, 65534)
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="fnd-unpriv-"))  # pytest's is 0700
+    os.chmod(tmp_path, 0o755)
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, *nobody)
+    code = tmp_path / "code"
+    shutil.copytree(NATIVE, code)
+    for root, dirs, files in os.walk(code):
+        for n in dirs + files:
+            os.chmod(os.path.join(root, n), 0o755)
+    d = Daemon(str(data), user=nobody)
+    try:
+        log = d.log()
+        assert 'msg="sandbox layer unavailable" layer=cgroups' in log
+        assert "cgroups=off" in log and "seccomp=on" in log and "no_new_privs=on" in log
+        assert d.deploy("attack", "native", "attack.attack", str(code)).status == 201
+        assert d.invoke("attack", raw="ptrace").json() == {"rc": -1, "errno": errno.EPERM}
+        assert d.invoke("attack", raw="unshare").json() == {"rc": -1, "errno": errno.EPERM}
+        assert d.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}
+    finally:
+        d.stop()
+        shutil.rmtree(tmp_path, ignore_errors=True)
