@@ -10,6 +10,7 @@
 #include "fnd/daemon.h"
 
 #include "fnd/log.h"
+#include "fnd/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,13 +259,15 @@ int daemon_run(const struct config *cfg)
     if (!d.seccomp.enabled)
         log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                  "system call is open to functions\"", d.seccomp.reason);
-    log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s",
-             d.cgroups.enabled ? "v1" : "off", d.seccomp.enabled ? "on" : "off");
+    uint64_t namespaces = sandbox_probe_namespaces();
+    log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s "
+             "namespaces=%s", d.cgroups.enabled ? "v1" : "off", d.seccomp.enabled ? "on" : "off",
+             namespaces ? "ipc,uts" : "off");
 
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
                    .max_response = cfg->max_response, .region = cfg->region,
-                   .cgroups = &d.cgroups, .seccomp = &d.seccomp,
+                   .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
                    .pids_max = (unsigned)cfg->worker_pids},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),

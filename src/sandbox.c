@@ -252,11 +252,11 @@ static void child_main(struct child_plan *plan)
 
 /* --- the parent's side ------------------------------------------------------------- */
 
-static pid_t clone_child(int *pidfd)
+static pid_t clone_child(int *pidfd, uint64_t namespaces)
 {
     struct clone_args args;
     memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD;
+    args.flags = CLONE_PIDFD | namespaces;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
     args.exit_signal = SIGCHLD;
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
@@ -283,7 +283,7 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone_child(&pidfd);
+    pid_t pid = clone_child(&pidfd, spec->namespaces);
     if (pid == 0)
         child_main(&plan); /* never returns */
     int clone_errno = errno;
@@ -331,6 +331,25 @@ fail:
     if (devnull >= 0)
         close(devnull);
     return rc;
+}
+
+uint64_t sandbox_probe_namespaces(void)
+{
+    /* IPC: no SysV shared memory, semaphores or queues shared with other functions or
+     * the host. UTS: a host name of its own. Both are free to create once privileged. */
+    uint64_t wanted = CLONE_NEWIPC | CLONE_NEWUTS;
+    int pidfd = -1;
+    pid_t pid = clone_child(&pidfd, wanted);
+    if (pid == 0)
+        _exit(0);
+    if (pid < 0) {
+        log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
+                 "share SysV IPC and the host name\"", strerror(errno));
+        return 0;
+    }
+    waitpid(pid, NULL, 0);
+    close(pidfd);
+    return wanted;
 }
 
 void sandbox_kill_group(const struct sandbox_process *p)

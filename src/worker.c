@@ -495,6 +495,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .max_open_files = 1024,
         .max_file_size = UINT64_C(4) << 30,
         .seccomp = opts->seccomp,
+        .namespaces = opts->namespaces,
     };
     w->spawned_us = clock_mono_us();
     rc = sandbox_spawn(&spec, &w->proc);

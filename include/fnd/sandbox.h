@@ -24,7 +24,12 @@ struct sandbox_spec {
     uint64_t max_open_files; /* RLIMIT_NOFILE */
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
+    uint64_t namespaces;     /* CLONE_NEW* flags for the child */
 };
+
+/* The namespaces this daemon can give workers (probed once: creating them needs
+ * privilege). Logs a warning naming what is missing. */
+uint64_t sandbox_probe_namespaces(void);
 
 struct sandbox_process {
     pid_t pid;  /* also the process group id: the child leads a new session */

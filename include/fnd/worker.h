@@ -56,6 +56,7 @@ struct worker_options {
     const char *region;
     const struct cgroup_root *cgroups;
     const struct seccomp_policy *seccomp;
+    uint64_t namespaces;      /* CLONE_NEW* flags workers get */
     unsigned pids_max;        /* processes and threads per worker */
 };
 

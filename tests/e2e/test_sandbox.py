@@ -155,3 +155,16 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
     finally:
         d.stop()
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_sysv_ipc_does_not_leak_between_functions(filtered):
+    d = filtered
+    if "namespaces=ipc" not in d.log():
+        assert os.geteuid() != 0, "IPC namespaces are off although the daemon runs as root"
+        pytest.skip("no IPC namespaces in this unprivileged daemon")
+    assert d.deploy("peer", "native", "attack.attack", NATIVE).status == 201
+    assert d.invoke("attack", raw="shm_create").json() == {"rc": 0, "errno": 0}
+    # positive control: the same worker finds its own segment
+    assert d.invoke("attack", raw="shm_find").json() == {"rc": 0, "errno": 0}
+    # another function's worker does not
+    assert d.invoke("peer", raw="shm_find").json() == {"rc": -1, "errno": errno.ENOENT}

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
@@ -118,6 +120,10 @@ static long attempt(const char *name)
         return kill(-getpgrp(), 0);
     if (!strcmp(name, "kill_self")) /* positive control */
         return kill(getpid(), 0);
+    if (!strcmp(name, "shm_create")) /* SysV IPC: a segment under a well-known key */
+        return shmget(0xF00D, 4096, IPC_CREAT | 0600) < 0 ? -1 : 0;
+    if (!strcmp(name, "shm_find"))
+        return shmget(0xF00D, 0, 0) < 0 ? -1 : 0;
     errno = EINVAL;
     return -2;
 }
