@@ -226,6 +226,13 @@ static void on_put(struct http_request *req, const struct route_match *m, void *
     }
     if (fn_config_parse(&spec.config, json, NULL, err, sizeof(err)) < 0)
         goto invalid;
+    if (spec.config.network == NETWORK_NONE && !d->network_isolation) {
+        /* Running it on the host's network would break the promise silently. */
+        fn_config_release(&spec.config);
+        snprintf(err, sizeof(err), "network: none needs a daemon that may create network "
+                                   "namespaces (run it as root)");
+        goto invalid;
+    }
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(json, "code");
     if (code == NULL) {
         if (registry_lookup(d->registry, slice_from_cstr(spec.name)) == NULL) {

@@ -13,6 +13,7 @@
 #include "fnd/sandbox.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -259,10 +260,13 @@ int daemon_run(const struct config *cfg)
     if (!d.seccomp.enabled)
         log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                  "system call is open to functions\"", d.seccomp.reason);
-    uint64_t namespaces = sandbox_probe_namespaces();
+    uint64_t probed = sandbox_probe_namespaces();
+    uint64_t namespaces = probed & ~(uint64_t)CLONE_NEWNET;
+    d.network_isolation = (probed & CLONE_NEWNET) != 0;
     log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s "
-             "namespaces=%s", d.cgroups.enabled ? "v1" : "off", d.seccomp.enabled ? "on" : "off",
-             namespaces ? "ipc,uts" : "off");
+             "namespaces=%s network_none=%s", d.cgroups.enabled ? "v1" : "off",
+             d.seccomp.enabled ? "on" : "off", namespaces ? "ipc,uts" : "off",
+             d.network_isolation ? "on" : "off");
 
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,

@@ -31,6 +31,12 @@ static const char *const runtime_names[] = {
 #undef FN_RUNTIME_NAME
 };
 
+static const char *const network_names[] = {
+#define FN_NETWORK_NAME(id, name) name,
+    FN_NETWORK_MAP(FN_NETWORK_NAME)
+#undef FN_NETWORK_NAME
+};
+
 /* Variables Lambda sets itself; a function may not override them. */
 static const char *const reserved_env[] = {"_HANDLER", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
                                            "AWS_REGION", "AWS_DEFAULT_REGION",
@@ -248,6 +254,16 @@ static int parse_member(struct fn_config *out, const cJSON *item, char *err, siz
         }
         return 0;
     }
+    if (strcmp(key, "network") == 0) {
+        for (int n = 0; cJSON_IsString(item) && n < NETWORK__COUNT; n++) {
+            if (strcmp(item->valuestring, network_names[n]) == 0) {
+                out->network = (enum fn_network)n;
+                return 0;
+            }
+        }
+        snprintf(err, errsize, "network: must be host or none");
+        return -EINVAL;
+    }
     if (strcmp(key, "handler") == 0) {
         if (!cJSON_IsString(item)) {
             snprintf(err, errsize, "handler: must be a string");
@@ -306,6 +322,7 @@ void fn_config_to_json(const struct fn_config *c, cJSON *obj)
 {
     cJSON_AddStringToObject(obj, "runtime", runtime_name(c->runtime));
     cJSON_AddStringToObject(obj, "handler", c->handler ? c->handler : "");
+    cJSON_AddStringToObject(obj, "network", network_names[c->network]);
     for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++)
         cJSON_AddNumberToObject(obj, limit_fields[i].name,
                                 *limit_slot((struct fn_config *)c, &limit_fields[i]));

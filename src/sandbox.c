@@ -28,6 +28,9 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -53,6 +56,7 @@
     X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
     X(PLACE_FDS, "place descriptors")                                                          \
     X(CLOSE_FDS, "close_range")                                                                \
+    X(LOOPBACK, "bring up lo")                                                                 \
     X(RLIMITS, "setrlimit")                                                                    \
     X(NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)")                                              \
     X(UMASK, "umask")                                                                          \
@@ -167,6 +171,28 @@ static int child_close_fds(void)
     return syscall(SYS_close_range, CHILD_ERROR_FD + 1, ~0U, 0) < 0 ? errno : 0;
 }
 
+static int child_loopback(const struct sandbox_spec *s)
+{
+    /* A fresh network namespace has lo down: up it is the whole network of a
+     * network:none function. */
+    if (!s->own_network)
+        return 0;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = 0;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        rc = errno;
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (rc == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        rc = errno;
+    close(fd);
+    return rc;
+}
+
 static int child_rlimits(const struct sandbox_spec *s)
 {
     struct rlimit none = {0, 0};
@@ -236,6 +262,8 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_PLACE_FDS, rc);
     if ((rc = child_close_fds()))
         child_fail(plan, STEP_CLOSE_FDS, rc);
+    if ((rc = child_loopback(s)))
+        child_fail(plan, STEP_LOOPBACK, rc);
     if ((rc = child_rlimits(s)))
         child_fail(plan, STEP_RLIMITS, rc);
     if ((rc = child_no_new_privs()))
@@ -283,7 +311,7 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone_child(&pidfd, spec->namespaces);
+    pid_t pid = clone_child(&pidfd, spec->namespaces | (spec->own_network ? CLONE_NEWNET : 0));
     if (pid == 0)
         child_main(&plan); /* never returns */
     int clone_errno = errno;
@@ -333,23 +361,39 @@ fail:
     return rc;
 }
 
+/* Whether a child may be created in new namespaces of kinds flags. */
+static int try_namespaces(uint64_t flags)
+{
+    int pidfd = -1;
+    pid_t pid = clone_child(&pidfd, flags);
+    if (pid == 0)
+        _exit(0);
+    if (pid < 0)
+        return -errno;
+    waitpid(pid, NULL, 0);
+    close(pidfd);
+    return 0;
+}
+
 uint64_t sandbox_probe_namespaces(void)
 {
     /* IPC: no SysV shared memory, semaphores or queues shared with other functions or
-     * the host. UTS: a host name of its own. Both are free to create once privileged. */
-    uint64_t wanted = CLONE_NEWIPC | CLONE_NEWUTS;
-    int pidfd = -1;
-    pid_t pid = clone_child(&pidfd, wanted);
-    if (pid == 0)
-        _exit(0);
-    if (pid < 0) {
+     * the host. UTS: a host name of its own. Network: only for network:none
+     * functions, so it is probed but not given to every worker. */
+    uint64_t have = 0;
+    int rc = try_namespaces(CLONE_NEWIPC | CLONE_NEWUTS);
+    if (rc == 0)
+        have |= CLONE_NEWIPC | CLONE_NEWUTS;
+    else
         log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
-                 "share SysV IPC and the host name\"", strerror(errno));
-        return 0;
-    }
-    waitpid(pid, NULL, 0);
-    close(pidfd);
-    return wanted;
+                 "share SysV IPC and the host name\"", strerror(-rc));
+    rc = try_namespaces(CLONE_NEWNET);
+    if (rc == 0)
+        have |= CLONE_NEWNET;
+    else
+        log_warn("sandbox layer unavailable", "layer=network err=\"%s\" effect=\"functions "
+                 "with network none cannot be deployed\"", strerror(-rc));
+    return have;
 }
 
 void sandbox_kill_group(const struct sandbox_process *p)

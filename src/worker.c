@@ -496,6 +496,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .max_file_size = UINT64_C(4) << 30,
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
+        .own_network = v->config.network == NETWORK_NONE,
     };
     w->spawned_us = clock_mono_us();
     rc = sandbox_spawn(&spec, &w->proc);

@@ -27,6 +27,7 @@ struct daemon {
     struct http_limits http_limits;
     struct cgroup_root cgroups;
     struct seccomp_policy seccomp;
+    bool network_isolation;  /* network:none functions can be given their own namespace */
     uv_signal_t sigterm;
     uv_signal_t sigint;
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

@@ -43,8 +43,21 @@ struct fn_env {
     char *value; /* owned */
 };
 
+/* network id, name in the API */
+#define FN_NETWORK_MAP(X)                                                                      \
+    X(HOST, "host") /* the host's network, as Lambda functions have egress */                  \
+    X(NONE, "none") /* a network namespace of its own with only loopback */
+
+enum fn_network {
+#define FN_NETWORK_ENUM(id, name) NETWORK_##id,
+    FN_NETWORK_MAP(FN_NETWORK_ENUM)
+#undef FN_NETWORK_ENUM
+        NETWORK__COUNT
+};
+
 struct fn_config {
     enum runtime runtime;
+    enum fn_network network;
     char *handler; /* owned */
 #define FN_LIMIT_MEMBER(field, def, lo, hi, help) uint32_t field;
     FN_LIMIT_FIELDS(FN_LIMIT_MEMBER)

@@ -9,6 +9,7 @@
 
 #include "fnd/seccomp_policy.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,10 +26,12 @@ struct sandbox_spec {
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
+    bool own_network;        /* a network namespace with only loopback, up */
 };
 
 /* The namespaces this daemon can give workers (probed once: creating them needs
- * privilege). Logs a warning naming what is missing. */
+ * privilege): CLONE_NEWIPC|CLONE_NEWUTS for every worker, CLONE_NEWNET for network:none
+ * functions. Logs a warning naming what is missing. */
 uint64_t sandbox_probe_namespaces(void);
 
 struct sandbox_process {

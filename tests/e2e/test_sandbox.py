@@ -152,6 +152,9 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
         assert d.invoke("attack", raw="ptrace").json() == {"rc": -1, "errno": errno.EPERM}
         assert d.invoke("attack", raw="unshare").json() == {"rc": -1, "errno": errno.EPERM}
         assert d.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}
+        assert 'layer=network' in d.log() and "network_none=off" in d.log()
+        r = d.deploy("closed", "native", "attack.attack", str(code), network="none")
+        assert r.status == 400 and "network" in r.json()["error"]["message"]
     finally:
         d.stop()
         shutil.rmtree(tmp_path, ignore_errors=True)
@@ -168,3 +171,24 @@ def test_sysv_ipc_does_not_leak_between_functions(filtered):
     assert d.invoke("attack", raw="shm_find").json() == {"rc": 0, "errno": 0}
     # another function's worker does not
     assert d.invoke("peer", raw="shm_find").json() == {"rc": -1, "errno": errno.ENOENT}
+
+
+def test_network_none_cannot_reach_the_daemon(daemon):
+    if "network_none=on" not in daemon.log():
+        assert os.geteuid() != 0, "network namespaces are off although the daemon runs as root"
+        pytest.skip("no network namespaces in this unprivileged daemon")
+    assert daemon.deploy("open", "python3", "attack.connect", HOSTILE).status == 201
+    assert daemon.deploy("closed", "python3", "attack.connect", HOSTILE,
+                         network="none").status == 201
+    assert daemon.get("/v1/functions/closed").json()["network"] == "none"
+    target = {"host": "127.0.0.1", "port": daemon.port}
+    assert daemon.invoke("open", target).json() == "connected"  # positive control
+    assert daemon.invoke("closed", target).json() == "ECONNREFUSED"
+    assert daemon.deploy("lo", "python3", "attack.loopback", HOSTILE,
+                         network="none").status == 201
+    assert daemon.invoke("lo").json() == "ping"  # its own loopback works
+
+
+def test_network_field_is_validated(daemon):
+    r = daemon.deploy("badnet", "python3", "attack.connect", HOSTILE, network="bridge")
+    assert r.status == 400 and r.json()["error"]["message"].startswith("network")

@@ -45,3 +45,33 @@ def escape(event, context):
         os._exit(0)
     pid = int(os.read(r, 32))
     return {"pid": pid}
+
+
+def connect(event, context):
+    """Tries to reach host:port; reports "connected" or the errno name."""
+    import errno as errno_names
+    import socket
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect((event["host"], event["port"]))
+        return "connected"
+    except OSError as exc:
+        return errno_names.errorcode.get(exc.errno, str(exc))
+    finally:
+        s.close()
+
+
+def loopback(event, context):
+    """Talks to itself over lo: the network namespace of a network:none function has one."""
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname(), timeout=2)
+    peer, _ = server.accept()
+    client.sendall(b"ping")
+    got = peer.recv(4)
+    for s in (client, peer, server):
+        s.close()
+    return got.decode()
