@@ -252,17 +252,30 @@ int daemon_run(const struct config *cfg)
     }
 
     /* The sandbox: say once, at start-up, which layers are active and why any is not. */
-    cgroup_setup(&d.cgroups);
-    if (!d.cgroups.enabled)
-        log_warn("sandbox layer unavailable", "layer=cgroups reason=\"%s\" effect=\"no memory "
-                 "or pids limit per worker\"", d.cgroups.reason);
-    seccomp_policy_build(&d.seccomp);
-    if (!d.seccomp.enabled)
-        log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
-                 "system call is open to functions\"", d.seccomp.reason);
-    uint64_t probed = sandbox_probe_namespaces();
-    uint64_t namespaces = probed & ~(uint64_t)CLONE_NEWNET;
-    d.network_isolation = (probed & CLONE_NEWNET) != 0;
+    if (strcmp(cfg->sandbox, "on") != 0 && strcmp(cfg->sandbox, "off") != 0) {
+        log_error("bad setting", "sandbox=%s hint=\"use on or off\"", cfg->sandbox);
+        return 2;
+    }
+    bool sandbox = strcmp(cfg->sandbox, "on") == 0;
+    uint64_t namespaces = 0;
+    memset(&d.cgroups, 0, sizeof(d.cgroups));
+    memset(&d.seccomp, 0, sizeof(d.seccomp));
+    if (sandbox) {
+        cgroup_setup(&d.cgroups);
+        if (!d.cgroups.enabled)
+            log_warn("sandbox layer unavailable", "layer=cgroups reason=\"%s\" effect=\"no "
+                     "memory or pids limit per worker\"", d.cgroups.reason);
+        seccomp_policy_build(&d.seccomp);
+        if (!d.seccomp.enabled)
+            log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
+                     "system call is open to functions\"", d.seccomp.reason);
+        uint64_t probed = sandbox_probe_namespaces();
+        namespaces = probed & ~(uint64_t)CLONE_NEWNET;
+        d.network_isolation = (probed & CLONE_NEWNET) != 0;
+    } else {
+        log_warn("sandbox disabled", "reason=\"--sandbox off\" effect=\"functions run with the "
+                 "daemon's privileges and no limits\"");
+    }
     log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s "
              "namespaces=%s network_none=%s", d.cgroups.enabled ? "v1" : "off",
              d.seccomp.enabled ? "on" : "off", namespaces ? "ipc,uts" : "off",
@@ -296,7 +309,8 @@ int daemon_run(const struct config *cfg)
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     registry_close(d.registry);
-    cgroup_teardown(&d.cgroups);
+    if (sandbox)
+        cgroup_teardown(&d.cgroups);
     seccomp_policy_release(&d.seccomp);
     free(native);
     rc = uv_loop_close(d.loop);

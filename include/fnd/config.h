@@ -29,6 +29,8 @@
     X(STR, node, "node", "/usr/bin/node", 0, 0, "Node.js binary for nodejs")                   \
     X(STR, region, "region", "us-east-1", 0, 0, "region reported to functions (AWS_REGION)")   \
     X(STR, log_level, "log-level", "info", 0, 0, "debug, info, warn or error")                 \
+    X(STR, sandbox, "sandbox", "on", 0, 0,                                                     \
+      "on, or off to run workers without cgroups, namespaces and seccomp (benchmarks)")       \
     X(STR, log_format, "log-format", "logfmt", 0, 0, "logfmt or json")                         \
     X(SIZE, max_body, "max-body", 6 * MiB, 1 * KiB, 1 * GiB,                                   \
       "largest request body; larger requests get 413")                                         \

@@ -109,22 +109,31 @@ def main():
     row("node -e 0", b_node)
     baseline = {"native": b_exec, "python3": b_py, "nodejs": b_node}
 
+    cold_on = {}
     with tempfile.TemporaryDirectory() as tmp:
-        d = fndtest.Daemon(os.path.join(tmp, "data"))
-        try:
-            fns = write_functions(tmp)
-            for runtime, (code, handler) in fns.items():
-                r = d.deploy(f"noop-{runtime}", runtime, handler, code)
-                assert r.status == 201, r
-            print(f"warm invoke, {n_warm} sequential on one connection:")
-            for runtime in fns:
-                row(f"{runtime} no-op", warm(d, f"noop-{runtime}", n_warm))
-            print(f"cold start to first response, {n_cold} samples (ratio vs its baseline):")
-            for runtime, (code, handler) in fns.items():
-                row(f"{runtime} cold", cold(d, f"noop-{runtime}", runtime, handler, n_cold),
-                    baseline[runtime])
-        finally:
-            d.stop()
+        fns = write_functions(tmp)
+        for sandbox in ("on", "off"):
+            d = fndtest.Daemon(os.path.join(tmp, "data-" + sandbox), ["--sandbox", sandbox])
+            try:
+                for runtime, (code, handler) in fns.items():
+                    r = d.deploy(f"noop-{runtime}", runtime, handler, code)
+                    assert r.status == 201, r
+                if sandbox == "on":
+                    print(f"warm invoke, {n_warm} sequential on one connection (sandbox on):")
+                    for runtime in fns:
+                        row(f"{runtime} no-op", warm(d, f"noop-{runtime}", n_warm))
+                print(f"cold start to first response, sandbox {sandbox}, {n_cold} samples "
+                      "(ratio vs its baseline):")
+                for runtime, (code, handler) in fns.items():
+                    samples = cold(d, f"noop-{runtime}", runtime, handler, n_cold)
+                    row(f"{runtime} cold", samples, baseline[runtime])
+                    if sandbox == "on":
+                        cold_on[runtime] = samples
+                    else:
+                        cost = pct(cold_on[runtime], 50) - pct(samples, 50)
+                        print(f"  {'':<34} sandbox cost at p50: {cost:+.3f} ms per worker")
+            finally:
+                d.stop()
 
 
 if __name__ == "__main__":
