@@ -270,21 +270,32 @@ int daemon_run(const struct config *cfg)
             log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                      "system call is open to functions\"", d.seccomp.reason);
         uint64_t probed = sandbox_probe_namespaces();
-        namespaces = probed & ~(uint64_t)CLONE_NEWNET;
+        namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS);
         d.network_isolation = (probed & CLONE_NEWNET) != 0;
+        if (probed & CLONE_NEWNS) {
+            /* An empty folder of ours for each worker's private root to be mounted on. */
+            d.fsroot_base = xasprintf("%s/sandbox", data_dir);
+            if (mkdir(d.fsroot_base, 0700) < 0 && errno != EEXIST) {
+                log_warn("sandbox layer unavailable", "layer=filesystem err=\"%s\"",
+                         strerror(errno));
+                free(d.fsroot_base);
+                d.fsroot_base = NULL;
+            }
+        }
     } else {
         log_warn("sandbox disabled", "reason=\"--sandbox off\" effect=\"functions run with the "
                  "daemon's privileges and no limits\"");
     }
     log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s "
-             "namespaces=%s network_none=%s", d.cgroups.enabled ? "v1" : "off",
+             "namespaces=%s network_none=%s filesystem=%s", d.cgroups.enabled ? "v1" : "off",
              d.seccomp.enabled ? "on" : "off", namespaces ? "ipc,uts" : "off",
-             d.network_isolation ? "on" : "off");
+             d.network_isolation ? "on" : "off", d.fsroot_base ? "private-root" : "host");
 
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
                    .max_response = cfg->max_response, .region = cfg->region,
                    .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
+                   .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .pids_max = (unsigned)cfg->worker_pids},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
@@ -312,6 +323,7 @@ int daemon_run(const struct config *cfg)
     if (sandbox)
         cgroup_teardown(&d.cgroups);
     seccomp_policy_release(&d.seccomp);
+    free(d.fsroot_base);
     free(native);
     rc = uv_loop_close(d.loop);
     if (rc != 0)

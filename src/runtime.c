@@ -29,8 +29,11 @@ char *runtime_function_arn(const char *region, const char *name)
 }
 
 void runtime_command_build(struct runtime_command *cmd, const struct runtime_paths *paths,
-                           const struct fn_version *v, uint64_t worker_tag)
+                           const struct fn_version *v, uint64_t worker_tag,
+                           const char *task_root)
 {
+    if (task_root == NULL)
+        task_root = v->code_dir;
     const struct fn_config *c = &v->config;
     char **argv = xcalloc(4, sizeof(char *));
     switch (c->runtime) {
@@ -52,7 +55,7 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
         break;
     }
     cmd->argv = argv;
-    cmd->cwd = xstrdup(v->code_dir);
+    cmd->cwd = xstrdup(task_root);
 
     struct env_builder e = {xcalloc(ENV_MAX + c->nenv + 1, sizeof(char *)), 0, ENV_MAX + c->nenv};
     char num[32], stream[96], group[FN_NAME_MAX + 16], rtdir[4096];
@@ -75,7 +78,7 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
     env_add(&e, "TZ", ":UTC");
     env_add(&e, "HOME", "/tmp");
     env_add(&e, "_HANDLER", c->handler);
-    env_add(&e, "LAMBDA_TASK_ROOT", v->code_dir);
+    env_add(&e, "LAMBDA_TASK_ROOT", task_root);
     env_add(&e, "LAMBDA_RUNTIME_DIR", rtdir);
     env_add(&e, "AWS_LAMBDA_FUNCTION_NAME", v->name);
     env_add(&e, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");

@@ -15,9 +15,10 @@
  *
  * Layers applied today: descriptor and environment hygiene, a new session, death with
  * the daemon, the worker's cgroups (joined first, so that everything the child does
- * counts), resource limits, no_new_privs and the seccomp filters.
- * NEEDSWORK: namespaces, pivot_root and the privilege drop (docs/sandbox.md) join this
- * checklist between child_no_new_privs and child_seccomp.
+ * counts), IPC/UTS/mount/network namespaces, a root of its own (fsroot.c), resource
+ * limits, no_new_privs and the seccomp filters.
+ * NEEDSWORK: the pid and user namespaces and the privilege drop (docs/sandbox.md) join
+ * this checklist between child_fsroot and child_seccomp.
  */
 #include "fnd/sandbox.h"
 
@@ -57,6 +58,7 @@
     X(PLACE_FDS, "place descriptors")                                                          \
     X(CLOSE_FDS, "close_range")                                                                \
     X(LOOPBACK, "bring up lo")                                                                 \
+    X(FSROOT, "pivot_root into the worker's root")                                             \
     X(RLIMITS, "setrlimit")                                                                    \
     X(NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)")                                              \
     X(UMASK, "umask")                                                                          \
@@ -264,6 +266,8 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_CLOSE_FDS, rc);
     if ((rc = child_loopback(s)))
         child_fail(plan, STEP_LOOPBACK, rc);
+    if (s->fsroot && (rc = fsroot_enter(s->fsroot)))
+        child_fail(plan, STEP_FSROOT, rc);
     if ((rc = child_rlimits(s)))
         child_fail(plan, STEP_RLIMITS, rc);
     if ((rc = child_no_new_privs()))
@@ -311,7 +315,9 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone_child(&pidfd, spec->namespaces | (spec->own_network ? CLONE_NEWNET : 0));
+    uint64_t flags = spec->namespaces | (spec->own_network ? CLONE_NEWNET : 0) |
+                     (spec->fsroot ? CLONE_NEWNS : 0);
+    pid_t pid = clone_child(&pidfd, flags);
     if (pid == 0)
         child_main(&plan); /* never returns */
     int clone_errno = errno;
@@ -387,6 +393,12 @@ uint64_t sandbox_probe_namespaces(void)
     else
         log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
                  "share SysV IPC and the host name\"", strerror(-rc));
+    rc = try_namespaces(CLONE_NEWNS);
+    if (rc == 0)
+        have |= CLONE_NEWNS;
+    else
+        log_warn("sandbox layer unavailable", "layer=filesystem err=\"%s\" effect=\"workers "
+                 "see the host's filesystem\"", strerror(-rc));
     rc = try_namespaces(CLONE_NEWNET);
     if (rc == 0)
         have |= CLONE_NEWNET;

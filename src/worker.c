@@ -482,7 +482,21 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         free(w);
         goto fail;
     }
-    runtime_command_build(&cmd, opts->paths, v, w->tag);
+    struct fsroot_plan *plan = NULL;
+    if (opts->fsroot_base) {
+        plan = xmalloc(sizeof(*plan));
+        rc = fsroot_plan_build(plan, opts->fsroot_base, v->code_dir, opts->paths->runtime_dir,
+                               v->config.runtime == RUNTIME_NATIVE ? opts->paths->native_runner
+                                                                   : NULL,
+                               opts->tmp_bytes);
+        if (rc < 0) {
+            free(plan);
+            cgroup_destroy(&w->cg);
+            free(w);
+            goto fail;
+        }
+    }
+    runtime_command_build(&cmd, opts->paths, v, w->tag, plan ? FSROOT_TASK_ROOT : NULL);
     struct sandbox_spec spec = {
         .path = cmd.path,
         .argv = cmd.argv,
@@ -497,10 +511,12 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,
+        .fsroot = plan,
     };
     w->spawned_us = clock_mono_us();
     rc = sandbox_spawn(&spec, &w->proc);
     runtime_command_release(&cmd);
+    free(plan);
     for (int i = 0; i < 2; i++)
         if (join[i] >= 0)
             close(join[i]);

@@ -55,6 +55,8 @@
     X(MS, init_timeout, "init-timeout", 10000, 10, 600000,                                     \
       "longest a new worker may take to load its handler")                                     \
     X(UINT, max_workers, "max-workers", 256, 1, 100000, "most worker processes at once")        \
+    X(SIZE, worker_tmp, "worker-tmp", 512 * MiB, 1 * MiB, 64 * GiB,                           \
+      "size of each worker's private /tmp")                                                    \
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \

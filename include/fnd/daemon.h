@@ -28,6 +28,7 @@ struct daemon {
     struct cgroup_root cgroups;
     struct seccomp_policy seccomp;
     bool network_isolation;  /* network:none functions can be given their own namespace */
+    char *fsroot_base;       /* <data>/sandbox, or NULL when workers see the host's files */
     uv_signal_t sigterm;
     uv_signal_t sigint;
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

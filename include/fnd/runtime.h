@@ -25,9 +25,11 @@ struct runtime_command {
     char *cwd;
 };
 
-/* Builds the command for a worker of v; worker_tag makes the log stream name unique. */
+/* Builds the command for a worker of v; worker_tag makes the log stream name unique.
+ * task_root is where the worker sees its code (NULL: the code folder itself). */
 void runtime_command_build(struct runtime_command *cmd, const struct runtime_paths *paths,
-                           const struct fn_version *v, uint64_t worker_tag);
+                           const struct fn_version *v, uint64_t worker_tag,
+                           const char *task_root);
 void runtime_command_release(struct runtime_command *cmd);
 
 /* The function's ARN as functions see it: arn:aws:lambda:<region>:000000000000:function:<name>. */

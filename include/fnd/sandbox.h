@@ -7,6 +7,7 @@
 #ifndef FND_SANDBOX_H
 #define FND_SANDBOX_H
 
+#include "fnd/fsroot.h"
 #include "fnd/seccomp_policy.h"
 
 #include <stdbool.h>
@@ -27,11 +28,12 @@ struct sandbox_spec {
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
     bool own_network;        /* a network namespace with only loopback, up */
+    const struct fsroot_plan *fsroot; /* NULL: the host's filesystem */
 };
 
 /* The namespaces this daemon can give workers (probed once: creating them needs
- * privilege): CLONE_NEWIPC|CLONE_NEWUTS for every worker, CLONE_NEWNET for network:none
- * functions. Logs a warning naming what is missing. */
+ * privilege): CLONE_NEWIPC|CLONE_NEWUTS and CLONE_NEWNS (its own root) for every worker,
+ * CLONE_NEWNET for network:none functions. Logs a warning naming what is missing. */
 uint64_t sandbox_probe_namespaces(void);
 
 struct sandbox_process {

@@ -57,6 +57,8 @@ struct worker_options {
     const struct cgroup_root *cgroups;
     const struct seccomp_policy *seccomp;
     uint64_t namespaces;      /* CLONE_NEW* flags workers get */
+    const char *fsroot_base;  /* mount point of workers' roots; NULL: host filesystem */
+    uint64_t tmp_bytes;       /* size of a worker's /tmp */
     unsigned pids_max;        /* processes and threads per worker */
 };
 

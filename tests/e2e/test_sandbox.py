@@ -192,3 +192,67 @@ def test_network_none_cannot_reach_the_daemon(daemon):
 def test_network_field_is_validated(daemon):
     r = daemon.deploy("badnet", "python3", "attack.connect", HOSTILE, network="bridge")
     assert r.status == 400 and r.json()["error"]["message"].startswith("network")
+
+
+# --- the filesystem: a private read-only root ----------------------------------------
+
+@pytest.fixture
+def rooted(daemon):
+    if "filesystem=private-root" not in daemon.log():
+        assert os.geteuid() != 0, "the private root is off although the daemon runs as root"
+        pytest.skip("no mount namespaces in this unprivileged daemon")
+    for name in ("fs", "other"):
+        assert daemon.deploy(name, "python3", "attack.fs", HOSTILE,
+                             env={"MARK": name}).status == 201
+    return daemon
+
+
+def fs(d, name, **event):
+    return d.invoke(name, event).json()
+
+
+def test_host_secrets_and_data_folder_are_not_in_the_tree(rooted):
+    d = rooted
+    assert fs(d, "fs", op="read", path="/var/task/attack.py").startswith("ok")  # control
+    assert fs(d, "fs", op="read", path="/etc/shadow") == "ENOENT"
+    assert fs(d, "fs", op="exists", path=d.data) == "ENOENT"
+    other_code = os.path.join(d.data, "functions", "other", "code")
+    assert os.path.isdir(other_code)  # control: it exists on the host
+    assert fs(d, "fs", op="exists", path=other_code) == "ENOENT"
+    assert fs(d, "fs", op="exists", path="/root") == "ENOENT"
+
+
+def test_code_and_runtime_are_read_only(rooted):
+    d = rooted
+    assert fs(d, "fs", op="write", path="/var/task/attack.py") == "EROFS"
+    from fndtest import SOURCE_DIR
+    runtime = os.path.join(SOURCE_DIR, "runtimes", "python3", "bootstrap.py")
+    assert fs(d, "fs", op="read", path=runtime).startswith("ok")  # control: it is there
+    assert fs(d, "fs", op="write", path=runtime) == "EROFS"
+    assert fs(d, "fs", op="write", path="/usr/bin/python3") in ("EROFS", "ETXTBSY")
+    assert fs(d, "fs", op="write", path="/etc/passwd") == "EROFS"
+
+
+def test_tmp_is_private_and_kept_warm(rooted):
+    d = rooted
+    assert fs(d, "fs", op="write", path="/tmp/secret", text="s") == "ok"  # control
+    assert fs(d, "fs", op="read", path="/tmp/secret") == "ok 1"  # persists while warm
+    assert fs(d, "fs", op="read", path="/tmp/secret") == "ok 1"
+    assert fs(d, "other", op="read", path="/tmp/secret") == "ENOENT"  # not another's
+
+
+def test_tmp_fill_is_bounded(start_daemon):
+    d = start_daemon("--worker-tmp", "32M")
+    if "filesystem=private-root" not in d.log():
+        assert os.geteuid() != 0
+        pytest.skip("no mount namespaces in this unprivileged daemon")
+    d.deploy("filler", "python3", "attack.fs", HOSTILE, memory_mb=256)
+    assert fs(d, "filler", op="fill", path="/tmp/f", mb=16) == "ok 16"  # control
+    assert fs(d, "filler", op="fill", path="/tmp/f", mb=64) == "ENOSPC"
+    # tmpfs pages count toward the function's memory: a /tmp larger than memory_mb
+    # ends in the memory limit instead, still bounded
+    d2 = start_daemon()
+    if "cgroups=v1" in d2.log():
+        d2.deploy("filler", "python3", "attack.fs", HOSTILE, memory_mb=128)
+        r = d2.invoke("filler", {"op": "fill", "path": "/tmp/f", "mb": 600})
+        assert r.status == 502 and r.json()["errorType"] == "Runtime.OutOfMemory", r

@@ -75,3 +75,31 @@ def loopback(event, context):
     for s in (client, peer, server):
         s.close()
     return got.decode()
+
+
+def fs(event, context):
+    """Reads, writes, lists or fills a path; reports "ok ..." or the errno name."""
+    import errno as errno_names
+    path, op = event["path"], event["op"]
+    try:
+        if op == "read":
+            with open(path, "rb") as f:
+                return f"ok {len(f.read())}"
+        if op == "write":
+            with open(path, "w") as f:
+                f.write(event.get("text", "x"))
+            return "ok"
+        if op == "exists":
+            return "ok" if os.path.exists(path) else "ENOENT"
+        if op == "fill":  # write MiB until something stops us
+            written = 0
+            with open(path, "wb") as f:
+                chunk = b"\0" * (1024 * 1024)
+                while written < event["mb"]:
+                    f.write(chunk)
+                    f.flush()
+                    written += 1
+            return f"ok {written}"
+    except OSError as exc:
+        return errno_names.errorcode.get(exc.errno, str(exc))
+    return "bad op"
