@@ -257,6 +257,7 @@ int daemon_run(const struct config *cfg)
         return 2;
     }
     bool sandbox = strcmp(cfg->sandbox, "on") == 0;
+    bool drop_privileges = false;
     uint64_t namespaces = 0;
     memset(&d.cgroups, 0, sizeof(d.cgroups));
     memset(&d.seccomp, 0, sizeof(d.seccomp));
@@ -269,6 +270,10 @@ int daemon_run(const struct config *cfg)
         if (!d.seccomp.enabled)
             log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                      "system call is open to functions\"", d.seccomp.reason);
+        drop_privileges = geteuid() == 0;
+        if (!drop_privileges)
+            log_warn("sandbox layer unavailable", "layer=privileges reason=\"the daemon is not "
+                     "root\" effect=\"workers run as the daemon's user\"");
         uint64_t probed = sandbox_probe_namespaces();
         namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS);
         d.network_isolation = (probed & CLONE_NEWNET) != 0;
@@ -287,15 +292,17 @@ int daemon_run(const struct config *cfg)
                  "daemon's privileges and no limits\"");
     }
     log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s "
-             "namespaces=%s network_none=%s filesystem=%s", d.cgroups.enabled ? "v1" : "off",
+             "namespaces=%s network_none=%s filesystem=%s uid=%s", d.cgroups.enabled ? "v1" : "off",
              d.seccomp.enabled ? "on" : "off", namespaces ? "ipc,uts" : "off",
-             d.network_isolation ? "on" : "off", d.fsroot_base ? "private-root" : "host");
+             d.network_isolation ? "on" : "off", d.fsroot_base ? "private-root" : "host",
+             drop_privileges ? "per-worker" : "daemon");
 
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
                    .max_response = cfg->max_response, .region = cfg->region,
                    .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
+                   .drop_privileges = drop_privileges,
                    .pids_max = (unsigned)cfg->worker_pids},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),

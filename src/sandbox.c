@@ -15,10 +15,11 @@
  *
  * Layers applied today: descriptor and environment hygiene, a new session, death with
  * the daemon, the worker's cgroups (joined first, so that everything the child does
- * counts), IPC/UTS/mount/network namespaces, a root of its own (fsroot.c), resource
- * limits, no_new_privs and the seccomp filters.
- * NEEDSWORK: the pid and user namespaces and the privilege drop (docs/sandbox.md) join
- * this checklist between child_fsroot and child_seccomp.
+ * counts), IPC/UTS/mount/network namespaces, a root of its own (fsroot.c), an
+ * unprivileged uid of its own without capabilities, resource limits, no_new_privs and
+ * the seccomp filters.
+ * NEEDSWORK: the pid and user namespaces (docs/sandbox.md) join this checklist next to
+ * child_fsroot.
  */
 #include "fnd/sandbox.h"
 
@@ -36,6 +37,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,6 +61,7 @@
     X(CLOSE_FDS, "close_range")                                                                \
     X(LOOPBACK, "bring up lo")                                                                 \
     X(FSROOT, "pivot_root into the worker's root")                                             \
+    X(DROP_PRIVILEGES, "drop privileges")                                                      \
     X(RLIMITS, "setrlimit")                                                                    \
     X(NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)")                                              \
     X(UMASK, "umask")                                                                          \
@@ -195,6 +198,25 @@ static int child_loopback(const struct sandbox_spec *s)
     return rc;
 }
 
+static int child_drop_privileges(const struct sandbox_spec *s)
+{
+    if (s->uid == 0)
+        return 0;
+    /* Empty the bounding set while we still may (CAP_SETPCAP), so no exec can ever
+     * regain a capability; then leave root: the kernel clears the permitted and
+     * effective sets on the switch to a non-zero uid. Groups first, uid last. */
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return errno;
+    if (setgroups(0, NULL) < 0 || setresgid(s->gid, s->gid, s->gid) < 0 ||
+        setresuid(s->uid, s->uid, s->uid) < 0)
+        return errno;
+    /* The race-free check that it worked: going back must fail. */
+    if (setuid(0) == 0)
+        return EPERM;
+    return 0;
+}
+
 static int child_rlimits(const struct sandbox_spec *s)
 {
     struct rlimit none = {0, 0};
@@ -268,6 +290,8 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_LOOPBACK, rc);
     if (s->fsroot && (rc = fsroot_enter(s->fsroot)))
         child_fail(plan, STEP_FSROOT, rc);
+    if ((rc = child_drop_privileges(s)))
+        child_fail(plan, STEP_DROP_PRIVILEGES, rc);
     if ((rc = child_rlimits(s)))
         child_fail(plan, STEP_RLIMITS, rc);
     if ((rc = child_no_new_privs()))

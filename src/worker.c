@@ -38,6 +38,8 @@
 #define WORKER_STOP_GRACE_MS 1000     /* an idle worker told to stop gets this long */
 #define WORKER_EOF_GRACE_MS 200       /* after closing its channel, time to exit on its own */
 #define WORKER_FRAME_SLACK 1024       /* room for error objects beyond max_response */
+#define WORKER_UID_BASE 100000
+#define WORKER_UID_SPAN 50000
 
 static uint64_t next_tag = 1;
 
@@ -512,6 +514,10 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,
         .fsroot = plan,
+        /* A uid per worker (a window of 50,000 ids above 100,000, no /etc/passwd entry
+         * on the host), so workers can neither signal nor inspect one another. */
+        .uid = opts->drop_privileges ? (uid_t)(WORKER_UID_BASE + w->tag % WORKER_UID_SPAN) : 0,
+        .gid = opts->drop_privileges ? (gid_t)(WORKER_UID_BASE + w->tag % WORKER_UID_SPAN) : 0,
     };
     w->spawned_us = clock_mono_us();
     rc = sandbox_spawn(&spec, &w->proc);

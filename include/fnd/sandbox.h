@@ -29,6 +29,8 @@ struct sandbox_spec {
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
     bool own_network;        /* a network namespace with only loopback, up */
     const struct fsroot_plan *fsroot; /* NULL: the host's filesystem */
+    uid_t uid;               /* 0: keep the daemon's ids; else run as uid:gid, no caps */
+    gid_t gid;
 };
 
 /* The namespaces this daemon can give workers (probed once: creating them needs

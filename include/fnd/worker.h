@@ -59,6 +59,7 @@ struct worker_options {
     uint64_t namespaces;      /* CLONE_NEW* flags workers get */
     const char *fsroot_base;  /* mount point of workers' roots; NULL: host filesystem */
     uint64_t tmp_bytes;       /* size of a worker's /tmp */
+    bool drop_privileges;     /* run each worker as its own unprivileged uid */
     unsigned pids_max;        /* processes and threads per worker */
 };
 

@@ -256,3 +256,36 @@ def test_tmp_fill_is_bounded(start_daemon):
         d2.deploy("filler", "python3", "attack.fs", HOSTILE, memory_mb=128)
         r = d2.invoke("filler", {"op": "fill", "path": "/tmp/f", "mb": 600})
         assert r.status == 502 and r.json()["errorType"] == "Runtime.OutOfMemory", r
+
+
+# --- privileges: an unprivileged uid per worker, no capabilities ----------------------
+
+@pytest.fixture
+def unprivileged(daemon):
+    if "uid=per-worker" not in daemon.log():
+        assert os.geteuid() != 0, "workers keep root although the daemon runs as root"
+        pytest.skip("the daemon is not root: workers already run as its user")
+    for name in ("who", "who2"):
+        assert daemon.deploy(name, "python3", "attack.whoami", HOSTILE).status == 201
+    assert daemon.deploy("attack", "native", "attack.attack", NATIVE).status == 201
+    return daemon
+
+
+def test_workers_have_no_privileges(unprivileged):
+    d = unprivileged
+    me = d.invoke("who").json()
+    assert int(me["Uid"]) >= 100000 and int(me["Gid"]) >= 100000
+    assert me["CapEff"] == me["CapPrm"] == me["CapBnd"] == me["CapAmb"] == "0000000000000000"
+    assert me["NoNewPrivs"] == "1" and me["Seccomp"] == "2"
+    assert d.invoke("who2").json()["Uid"] != me["Uid"]  # a distinct id per worker
+    assert d.invoke("attack", raw="setuid0").json() == {"rc": -1, "errno": errno.EPERM}
+
+
+def test_daemon_is_out_of_reach(unprivileged):
+    d = unprivileged
+    assert d.invoke("attack", raw="kill_daemon").json() == {"rc": -1, "errno": errno.EPERM}
+    assert d.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}  # control
+    d.deploy("fs", "python3", "attack.fs", HOSTILE)
+    environ = f"/proc/{d.proc.pid}/environ"
+    assert fs(d, "fs", op="read", path=environ) == "EACCES"
+    assert fs(d, "fs", op="read", path="/proc/self/environ").startswith("ok")  # control

@@ -25,7 +25,7 @@ static char *run_script(const char *script, const char *cwd, int *status_out)
     ASSERT(leak >= 0);
     char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
     char *envp[] = {"ONLY=this", "PATH=/usr/bin:/bin", NULL};
-    struct sandbox_spec spec = {"/bin/sh", argv, envp, cwd, sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL};
+    struct sandbox_spec spec = {"/bin/sh", argv, envp, cwd, sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL, 0, 0};
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), 0);
     close(sv[1]);
@@ -113,7 +113,7 @@ TEST(exec_failure_is_reported)
     ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
     char *argv[] = {"/no/such/runtime", NULL};
     char *envp[] = {NULL};
-    struct sandbox_spec spec = {"/no/such/runtime", argv, envp, "/", sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL};
+    struct sandbox_spec spec = {"/no/such/runtime", argv, envp, "/", sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL, 0, 0};
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), -ENOENT);
     spec.path = "/bin/true";
@@ -147,7 +147,7 @@ TEST(kill_group_reaches_grandchildren)
     ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
     char *argv[] = {"/bin/sh", "-c", "sleep 60 & echo $!; wait", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-    struct sandbox_spec spec = {"/bin/sh", argv, envp, "/", sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL};
+    struct sandbox_spec spec = {"/bin/sh", argv, envp, "/", sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL, 0, 0};
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), 0);
     close(outp[1]);

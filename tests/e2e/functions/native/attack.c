@@ -120,6 +120,10 @@ static long attempt(const char *name)
         return kill(-getpgrp(), 0);
     if (!strcmp(name, "kill_self")) /* positive control */
         return kill(getpid(), 0);
+    if (!strcmp(name, "setuid0"))
+        return setuid(0);
+    if (!strcmp(name, "kill_daemon")) /* signal 0 to the parent: the daemon */
+        return kill(getppid(), 0);
     if (!strcmp(name, "shm_create")) /* SysV IPC: a segment under a well-known key */
         return shmget(0xF00D, 4096, IPC_CREAT | 0600) < 0 ? -1 : 0;
     if (!strcmp(name, "shm_find"))
