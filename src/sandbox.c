@@ -18,8 +18,9 @@
  * counts), IPC/UTS/mount/network namespaces, a root of its own (fsroot.c), an
  * unprivileged uid of its own without capabilities, resource limits, no_new_privs and
  * the seccomp filters.
- * NEEDSWORK: the pid and user namespaces (docs/sandbox.md) join this checklist next to
- * child_fsroot.
+ * NEEDSWORK: a pid namespace (the death check below already works inside one; the
+ * runtime would be pid 1 there and needs a small reaping init) and a user namespace
+ * for unprivileged daemons.
  */
 #include "fnd/sandbox.h"
 
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -89,7 +91,6 @@ struct child_report {
 /* Everything the child needs, prepared by the parent. */
 struct child_plan {
     const struct sandbox_spec *spec;
-    pid_t parent;
     int error_fd;
     int devnull_fd;
 };
@@ -128,14 +129,18 @@ static int child_new_session(void)
     return setsid() < 0 ? errno : 0;
 }
 
-static int child_die_with_parent(pid_t parent)
+static int child_die_with_parent(int error_fd)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         return errno;
-    /* The parent may have died before the prctl took effect. */
-    if (getppid() != parent)
-        return ESRCH;
-    return 0;
+    /* The parent may have died before the prctl took effect. getppid() cannot tell
+     * from inside a new pid namespace (it is 0 there), but the error pipe can: the
+     * parent holds its read end until our exec, and a pipe whose reader is gone polls
+     * as an error. */
+    struct pollfd p = {.fd = error_fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) < 0)
+        return errno;
+    return p.revents & (POLLERR | POLLHUP) ? ESRCH : 0;
 }
 
 /* Moves fd to target, clearing close-on-exec (dup2 onto itself would not). */
@@ -280,7 +285,7 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_JOIN_CGROUPS, rc);
     if ((rc = child_new_session()))
         child_fail(plan, STEP_NEW_SESSION, rc);
-    if ((rc = child_die_with_parent(plan->parent)))
+    if ((rc = child_die_with_parent(plan->error_fd)))
         child_fail(plan, STEP_DIE_WITH_PARENT, rc);
     if ((rc = child_place_fds(plan)))
         child_fail(plan, STEP_PLACE_FDS, rc);
@@ -334,7 +339,7 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     }
 
     struct child_plan plan = {
-        .spec = spec, .parent = getpid(), .error_fd = pipefd[1], .devnull_fd = devnull};
+        .spec = spec, .error_fd = pipefd[1], .devnull_fd = devnull};
 
     sigset_t all, old;
     sigfillset(&all);
