@@ -289,3 +289,57 @@ def test_daemon_is_out_of_reach(unprivileged):
     environ = f"/proc/{d.proc.pid}/environ"
     assert fs(d, "fs", op="read", path=environ) == "EACCES"
     assert fs(d, "fs", op="read", path="/proc/self/environ").startswith("ok")  # control
+
+
+# --- resources and hygiene, seen from inside ------------------------------------------
+
+def test_thread_bomb_is_contained(sandboxed):
+    d = sandboxed
+    d.deploy("threads", "python3", "attack.threads", HOSTILE)
+    assert d.invoke("threads", {"n": 8}).json() == {"started": 8, "error": None}  # control
+    bomb = d.invoke("threads", {"n": 1000}).json()
+    assert bomb["started"] < 64 and bomb["error"], bomb  # pids.max counts threads
+    still_healthy(d)
+
+
+def test_descriptors_are_bounded_and_not_inherited(sandboxed):
+    d = sandboxed
+    d.deploy("fds", "python3", "attack.descriptors", HOSTILE)
+    small = d.invoke("fds", {"n": 10}).json()
+    assert small["opened"] == 10 and small["error"] is None  # control
+    # fds 0-3 (stdin, stdout, stderr, the channel), then the listing's own descriptor
+    assert small["inherited"][:4] == [0, 1, 2, 3] and len(small["inherited"]) <= 5, small
+    bomb = d.invoke("fds", {"n": 100000}).json()
+    assert bomb["error"] == "EMFILE" and bomb["opened"] < 1024
+    still_healthy(d)
+
+
+def test_huge_file_is_refused(sandboxed):
+    d = sandboxed
+    d.deploy("big", "python3", "attack.big_file", HOSTILE, memory_mb=256)
+    assert d.invoke("big", {"mb": 1}).json() == "ok"  # control
+    r = d.invoke("big", {"mb": 5 * 1024})  # past RLIMIT_FSIZE (4 GiB)
+    assert r.status in (200, 502), r
+    if r.status == 200:
+        assert r.json() in ("EFBIG", "ENOSPC"), r.json()
+    else:  # SIGXFSZ ends the process, as the limit intends
+        assert "file size limit" in r.json()["errorMessage"], r.json()
+    still_healthy(d)
+
+
+def test_daemon_environment_does_not_leak(start_daemon, monkeypatch):
+    monkeypatch.setenv("FND_TEST_DAEMON_SECRET", "hunter2")
+    d = start_daemon()
+    d.deploy("env", "python3", "attack.environment", HOSTILE, env={"MINE": "yes"})
+    env = d.invoke("env").json()
+    assert env["MINE"] == "yes"  # control: the function's own variables arrive
+    assert "FND_TEST_DAEMON_SECRET" not in env
+    assert not any("hunter2" in v for v in env.values())
+
+
+def test_proc_and_sys_writes_refused(rooted):
+    d = rooted
+    for path in ("/proc/sys/kernel/hostname", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches"):
+        result = fs(d, "fs", op="write", path=path, text="1")
+        assert result in ("EACCES", "EROFS", "EPERM", "ENOENT"), (path, result)
+    assert fs(d, "fs", op="read", path="/proc/self/status").startswith("ok")  # control

@@ -115,3 +115,58 @@ def whoami(event, context):
                        "Seccomp"):
                 fields[key] = value.split()[0]
     return fields
+
+
+def threads(event, context):
+    """Starts up to event["n"] sleeping threads; reports how many started."""
+    import threading
+    stop = threading.Event()
+    started, error = [], None
+    for _ in range(event["n"]):
+        t = threading.Thread(target=stop.wait, daemon=True)
+        try:
+            t.start()
+        except RuntimeError as exc:
+            error = str(exc)
+            break
+        started.append(t)
+    stop.set()
+    for t in started:
+        t.join()
+    return {"started": len(started), "error": error}
+
+
+def descriptors(event, context):
+    """Opens /dev/null until refused, and lists the descriptors it was born with."""
+    import errno as errno_names
+    inherited = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    opened, error = [], None
+    try:
+        for _ in range(event["n"]):
+            opened.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError as exc:
+        error = errno_names.errorcode.get(exc.errno)
+    for fd in opened:
+        os.close(fd)
+    return {"inherited": inherited, "opened": len(opened), "error": error}
+
+
+def environment(event, context):
+    return dict(os.environ)
+
+
+def big_file(event, context):
+    """Writes one file of event["mb"] MiB to /tmp, sparse, with one byte at the end."""
+    import errno as errno_names
+    try:
+        with open("/tmp/huge", "wb") as f:
+            f.seek(event["mb"] * 1024 * 1024)
+            f.write(b"x")
+        return "ok"
+    except OSError as exc:
+        return errno_names.errorcode.get(exc.errno, str(exc))
+    finally:
+        try:
+            os.unlink("/tmp/huge")
+        except OSError:
+            pass
