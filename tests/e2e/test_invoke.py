@@ -225,3 +225,10 @@ def test_malicious_worker_is_killed(daemon):
     st = daemon.get("/v1/functions/evil").json()["state"]
     assert st["cold_starts"] == 2  # each violation cost the worker its life
     assert daemon.get("/healthz").status == 200
+
+
+def test_node_subprocess_and_worker_threads(daemon):
+    deploy(daemon, "nspawn", "nodejs", "index.spawn", NODE)
+    r = daemon.invoke("nspawn")
+    assert r.status == 200, r
+    assert r.json() == {"out": "from-child", "square": 49}

@@ -17,3 +17,16 @@ exports.callback = (event, context, callback) => {
 exports.boom = async () => {
   throw new TypeError('node went boom');
 };
+
+// A subprocess and worker threads, inside the sandbox.
+exports.spawn = async () => {
+  const { execFileSync } = require('child_process');
+  const { Worker } = require('worker_threads');
+  const out = execFileSync('/bin/echo', ['from-child']).toString().trim();
+  const square = await new Promise((resolve, reject) => {
+    const w = new Worker('const { parentPort } = require("worker_threads"); parentPort.postMessage(7 * 7);', { eval: true });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  return { out, square };
+};
