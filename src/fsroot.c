@@ -221,7 +221,14 @@ int fsroot_enter(const struct fsroot_plan *plan)
     /* 2. The new root. */
     if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
         return errno;
-    /* 3. Its content. */
+    /* 3. Its content. /tmp comes first: a bind below it (the runtime of a daemon
+     * installed under /tmp) must land on top of the tmpfs, not be hidden by it. */
+    char opts[64];
+    snprintf(opts, sizeof(opts), "size=%llu,mode=1777", (unsigned long long)plan->tmp_bytes);
+    if ((rc = join(path, sizeof(path), root, "/tmp")) || (rc = make_dirs(path)))
+        return rc;
+    if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        return errno;
     for (size_t i = 0; i < plan->nbinds; i++) {
         const struct fsroot_bind *b = &plan->binds[i];
         if ((rc = join(path, sizeof(path), root, b->dst)) || (rc = bind_ro(b->src, path, b->is_file)))
@@ -233,12 +240,6 @@ int fsroot_enter(const struct fsroot_plan *plan)
         if (symlink(plan->links[i].target, path) < 0)
             return errno;
     }
-    char opts[64];
-    snprintf(opts, sizeof(opts), "size=%llu,mode=1777", (unsigned long long)plan->tmp_bytes);
-    if ((rc = join(path, sizeof(path), root, "/tmp")) || (rc = make_dirs(path)))
-        return rc;
-    if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-        return errno;
     if ((rc = build_dev(root)))
         return rc;
     if ((rc = join(path, sizeof(path), root, "/proc")) || (rc = make_dirs(path)))

@@ -343,3 +343,21 @@ def test_proc_and_sys_writes_refused(rooted):
         result = fs(d, "fs", op="write", path=path, text="1")
         assert result in ("EACCES", "EROFS", "EPERM", "ENOENT"), (path, result)
     assert fs(d, "fs", op="read", path="/proc/self/status").startswith("ok")  # control
+
+
+def test_runtime_under_tmp_is_not_hidden_by_the_private_tmp(start_daemon):
+    """A daemon installed under /tmp: its runtime folder is bound below the worker's
+    /tmp, which must not hide it."""
+    import shutil
+    import tempfile
+    from fndtest import SOURCE_DIR
+    where = tempfile.mkdtemp(prefix="fnd-rt-", dir="/tmp")
+    try:
+        os.chmod(where, 0o755)
+        shutil.copytree(os.path.join(SOURCE_DIR, "runtimes"), os.path.join(where, "runtimes"))
+        d = start_daemon("--runtime-dir", os.path.join(where, "runtimes"))
+        d.deploy("tmprt", "python3", "attack.whoami", HOSTILE)
+        r = d.invoke("tmprt")
+        assert r.status == 200, r
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
