@@ -140,10 +140,23 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
     os.chown(data, *nobody)
     code = tmp_path / "code"
     shutil.copytree(NATIVE, code)
-    for root, dirs, files in os.walk(code):
+    # The daemon, its native runner and the runtimes, where nobody can reach them
+    # whatever folder this checkout lives in.
+    import fndtest
+    from fndtest import SOURCE_DIR
+    shutil.copy2(fndtest.FND_BIN, tmp_path / "fnd")
+    shutil.copy2(os.path.join(os.path.dirname(fndtest.FND_BIN), "fnd-runtime-native"),
+                 tmp_path / "fnd-runtime-native")
+    shutil.copytree(os.path.join(SOURCE_DIR, "runtimes"), tmp_path / "runtimes")
+    for root, dirs, files in os.walk(tmp_path):
         for n in dirs + files:
-            os.chmod(os.path.join(root, n), 0o755)
-    d = Daemon(str(data), user=nobody)
+            if n != "data":
+                os.chmod(os.path.join(root, n), 0o755)
+    saved_bin, fndtest.FND_BIN = fndtest.FND_BIN, str(tmp_path / "fnd")
+    try:
+        d = Daemon(str(data), ["--runtime-dir", str(tmp_path / "runtimes")], user=nobody)
+    finally:
+        fndtest.FND_BIN = saved_bin
     try:
         log = d.log()
         assert 'msg="sandbox layer unavailable" layer=cgroups' in log
