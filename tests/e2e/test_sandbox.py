@@ -232,7 +232,15 @@ def test_host_secrets_and_data_folder_are_not_in_the_tree(rooted):
     other_code = os.path.join(d.data, "functions", "other", "code")
     assert os.path.isdir(other_code)  # control: it exists on the host
     assert fs(d, "fs", op="exists", path=other_code) == "ENOENT"
-    assert fs(d, "fs", op="exists", path="/root") == "ENOENT"
+    # Any host file outside the bound paths is out of sight: plant one and look for it.
+    import tempfile
+    fd, sentinel = tempfile.mkstemp(prefix="fnd-sentinel-", dir="/var/tmp")
+    os.close(fd)
+    os.chmod(sentinel, 0o644)
+    try:
+        assert fs(d, "fs", op="exists", path=sentinel) == "ENOENT"
+    finally:
+        os.unlink(sentinel)
 
 
 def test_code_and_runtime_are_read_only(rooted):
