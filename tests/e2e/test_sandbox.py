@@ -15,12 +15,18 @@ HOSTILE = os.path.join(FUNCTIONS, "hostile")
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 
 
+def require_layer(daemon, marker, what):
+    """The layer named by marker in the start-up line must be on: as root (CI) a
+    missing layer fails the test; only an unprivileged run may skip, saying why."""
+    if marker in daemon.log():
+        return
+    assert os.geteuid() != 0, f"{what} is off although the daemon runs as root"
+    pytest.skip(f"{what} is not available to this unprivileged daemon")
+
+
 @pytest.fixture
 def sandboxed(daemon):
-    if "cgroups=v1" not in daemon.log():
-        # As root (CI) the layer must work; only an unprivileged run may lack it.
-        assert os.geteuid() != 0, "cgroups are off although the daemon runs as root"
-        pytest.skip("cgroups are not available to this unprivileged daemon")
+    require_layer(daemon, "cgroups=v1", "the cgroup layer")
     assert daemon.deploy("healthy", "native", "probe.echo", NATIVE).status == 201
     return daemon
 
@@ -90,9 +96,7 @@ ALLOWED = ("clone_plain", "personality_query", "af_inet", "kill_self")
 
 @pytest.fixture
 def filtered(daemon):
-    if "seccomp=on" not in daemon.log():
-        assert os.geteuid() != 0, "seccomp is off although the daemon runs as root"
-        pytest.skip("the seccomp layer is off in this unprivileged daemon")
+    require_layer(daemon, "seccomp=on", "the seccomp layer")
     assert daemon.deploy("attack", "native", "attack.attack", NATIVE).status == 201
     assert daemon.deploy("healthy", "native", "probe.echo", NATIVE).status == 201
     return daemon
@@ -175,9 +179,7 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
 
 def test_sysv_ipc_does_not_leak_between_functions(filtered):
     d = filtered
-    if "namespaces=ipc" not in d.log():
-        assert os.geteuid() != 0, "IPC namespaces are off although the daemon runs as root"
-        pytest.skip("no IPC namespaces in this unprivileged daemon")
+    require_layer(d, "namespaces=ipc", "the IPC namespace")
     assert d.deploy("peer", "native", "attack.attack", NATIVE).status == 201
     assert d.invoke("attack", raw="shm_create").json() == {"rc": 0, "errno": 0}
     # positive control: the same worker finds its own segment
@@ -187,9 +189,7 @@ def test_sysv_ipc_does_not_leak_between_functions(filtered):
 
 
 def test_network_none_cannot_reach_the_daemon(daemon):
-    if "network_none=on" not in daemon.log():
-        assert os.geteuid() != 0, "network namespaces are off although the daemon runs as root"
-        pytest.skip("no network namespaces in this unprivileged daemon")
+    require_layer(daemon, "network_none=on", "the network namespace")
     assert daemon.deploy("open", "python3", "attack.connect", HOSTILE).status == 201
     assert daemon.deploy("closed", "python3", "attack.connect", HOSTILE,
                          network="none").status == 201
@@ -211,9 +211,7 @@ def test_network_field_is_validated(daemon):
 
 @pytest.fixture
 def rooted(daemon):
-    if "filesystem=private-root" not in daemon.log():
-        assert os.geteuid() != 0, "the private root is off although the daemon runs as root"
-        pytest.skip("no mount namespaces in this unprivileged daemon")
+    require_layer(daemon, "filesystem=private-root", "the private root")
     for name in ("fs", "other"):
         assert daemon.deploy(name, "python3", "attack.fs", HOSTILE,
                              env={"MARK": name}).status == 201
@@ -264,9 +262,7 @@ def test_tmp_is_private_and_kept_warm(rooted):
 
 def test_tmp_fill_is_bounded(start_daemon):
     d = start_daemon("--worker-tmp", "32M")
-    if "filesystem=private-root" not in d.log():
-        assert os.geteuid() != 0
-        pytest.skip("no mount namespaces in this unprivileged daemon")
+    require_layer(d, "filesystem=private-root", "the private root")
     d.deploy("filler", "python3", "attack.fs", HOSTILE, memory_mb=256)
     assert fs(d, "filler", op="fill", path="/tmp/f", mb=16) == "ok 16"  # control
     assert fs(d, "filler", op="fill", path="/tmp/f", mb=64) == "ENOSPC"
@@ -283,9 +279,7 @@ def test_tmp_fill_is_bounded(start_daemon):
 
 @pytest.fixture
 def unprivileged(daemon):
-    if "uid=per-worker" not in daemon.log():
-        assert os.geteuid() != 0, "workers keep root although the daemon runs as root"
-        pytest.skip("the daemon is not root: workers already run as its user")
+    require_layer(daemon, "uid=per-worker", "the per-worker uid")
     for name in ("who", "who2"):
         assert daemon.deploy(name, "python3", "attack.whoami", HOSTILE).status == 201
     assert daemon.deploy("attack", "native", "attack.attack", NATIVE).status == 201
