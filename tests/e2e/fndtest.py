@@ -50,6 +50,10 @@ class Daemon:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
     def start(self):
         env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
         self.log_file = open(self.log_path, "ab")
@@ -189,5 +193,5 @@ def alive(pid):
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
         return state not in ("Z", "X")
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):  # gone, or exiting while we read (ESRCH)
         return False

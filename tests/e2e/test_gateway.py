@@ -1,5 +1,6 @@
 """The HTTP gateway against the real daemon: keep-alive, pipelining, bodies, limits,
 timeouts and malformed input, each followed by proof that the daemon still serves."""
+import http.client
 import json
 import socket
 import time
@@ -27,6 +28,22 @@ def test_healthz_and_json_errors(daemon):
     assert r.status == 405 and r.headers["allow"] == "POST"
 
 
+def test_keep_alive_reuses_one_connection(daemon):
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=5)
+    try:
+        ports = set()
+        for path, status in (("/healthz", 200), ("/nope", 404), ("/v1/functions", 200)):
+            conn.request("GET", path)
+            r = conn.getresponse()
+            assert r.status == status
+            r.read()
+            assert not r.will_close
+            ports.add(conn.sock.getsockname()[1])
+        assert len(ports) == 1  # every answer came on the first connection
+    finally:
+        conn.close()
+
+
 def test_keep_alive_and_pipelining_in_order(daemon):
     reqs = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
             b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -48,6 +65,7 @@ def test_chunked_body_and_content_length(daemon):
     out = daemon.raw(b"PUT /v1/functions/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                      b"Content-Length: 2\r\n\r\n{}")
     assert out.startswith(b"HTTP/1.1 400") and b"handler: required" in out, out
+    healthy(daemon)
 
 
 def test_expect_100_continue(daemon):
@@ -59,6 +77,7 @@ def test_expect_100_continue(daemon):
         s.sendall(b"abcd")
         rest = first[len(b"HTTP/1.1 100 Continue\r\n\r\n"):] or s.recv(4096)
         assert rest.startswith(b"HTTP/1.1 405"), rest
+    healthy(daemon)
 
 
 def test_413_decided_before_the_body(start_daemon):
