@@ -270,10 +270,6 @@ int daemon_run(const struct config *cfg)
         if (!d.seccomp.enabled)
             log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                      "system call is open to functions\"", d.seccomp.reason);
-        drop_privileges = geteuid() == 0;
-        if (!drop_privileges)
-            log_warn("sandbox layer unavailable", "layer=privileges reason=\"the daemon is not "
-                     "root\" effect=\"workers run as the daemon's user\"");
         uint64_t probed = sandbox_probe_namespaces();
         namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS);
         d.network_isolation = (probed & CLONE_NEWNET) != 0;
@@ -287,6 +283,13 @@ int daemon_run(const struct config *cfg)
                 d.fsroot_base = NULL;
             }
         }
+        /* A worker's own uid needs its own root: on the host's filesystem it could not
+         * reach its code inside the daemon's 0700 data folder. */
+        drop_privileges = geteuid() == 0 && d.fsroot_base != NULL;
+        if (!drop_privileges)
+            log_warn("sandbox layer unavailable", "layer=privileges reason=\"%s\" effect=\""
+                     "workers run as the daemon's user\"",
+                     geteuid() != 0 ? "the daemon is not root" : "no private root for workers");
     } else {
         log_warn("sandbox disabled", "reason=\"--sandbox off\" effect=\"functions run with the "
                  "daemon's privileges and no limits\"");
