@@ -73,6 +73,19 @@ static void on_stats(struct http_request *req, const struct route_match *m, void
     respond_json(req, 200, o);
 }
 
+/* The daemon's version and its sandbox: which layers workers get, so that a degraded
+ * sandbox is visible to clients, not only in the start-up log. */
+static void on_info(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", FND_VERSION);
+    cJSON *sandbox = cJSON_AddObjectToObject(o, "sandbox");
+    for (size_t i = 0; i < d->nlayers; i++)
+        cJSON_AddStringToObject(sandbox, d->layers[i].name, d->layers[i].state);
+    respond_json(req, 200, o);
+}
+
 /* --- registry endpoints ------------------------------------------------------------ */
 
 static cJSON *function_json(struct daemon *d, const struct function *fn, bool with_state)
@@ -361,6 +374,7 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
 static const struct route routes[] = {
     {"GET", "/healthz", on_healthz},
     {"GET", "/v1/stats", on_stats},
+    {"GET", "/v1/info", on_info},
     {"GET", "/v1/functions", on_list},
     {"GET", "/v1/functions/{name}", on_get},
     {"PUT", "/v1/functions/{name}", on_put},

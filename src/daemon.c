@@ -294,11 +294,29 @@ int daemon_run(const struct config *cfg)
         log_warn("sandbox disabled", "reason=\"--sandbox off\" effect=\"functions run with the "
                  "daemon's privileges and no limits\"");
     }
-    log_info("sandbox", "hygiene=on session=on cgroups=%s rlimits=on no_new_privs=on seccomp=%s "
-             "namespaces=%s network_none=%s filesystem=%s uid=%s", d.cgroups.enabled ? "v1" : "off",
-             d.seccomp.enabled ? "on" : "off", namespaces ? "ipc,uts" : "off",
-             d.network_isolation ? "on" : "off", d.fsroot_base ? "private-root" : "host",
-             drop_privileges ? "per-worker" : "daemon");
+    /* One table for the start-up line and for GET /v1/info. */
+    const char *layer_states[][2] = {
+        {"hygiene", "on"},
+        {"session", "on"},
+        {"cgroups", d.cgroups.enabled ? "v1" : "off"},
+        {"rlimits", "on"},
+        {"no_new_privs", "on"},
+        {"seccomp", d.seccomp.enabled ? "on" : "off"},
+        {"namespaces", namespaces ? "ipc,uts" : "off"},
+        {"network_none", d.network_isolation ? "on" : "off"},
+        {"filesystem", d.fsroot_base ? "private-root" : "host"},
+        {"uid", drop_privileges ? "per-worker" : "daemon"},
+    };
+    char summary[512];
+    size_t used = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(layer_states) && i < ARRAY_SIZE(d.layers); i++) {
+        d.layers[i].name = layer_states[i][0];
+        d.layers[i].state = layer_states[i][1];
+        d.nlayers++;
+        used += (size_t)snprintf(summary + used, sizeof(summary) - used, "%s%s=%s",
+                                 i ? " " : "", layer_states[i][0], layer_states[i][1]);
+    }
+    log_info("sandbox", "%s", summary);
 
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,

@@ -29,6 +29,12 @@ struct daemon {
     struct seccomp_policy seccomp;
     bool network_isolation;  /* network:none functions can be given their own namespace */
     char *fsroot_base;       /* <data>/sandbox, or NULL when workers see the host's files */
+    /* The sandbox's layers as reported at start-up and by GET /v1/info: name, state. */
+    struct {
+        const char *name;
+        const char *state;
+    } layers[10];
+    size_t nlayers;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

@@ -36,9 +36,14 @@ def still_healthy(d):
     assert r.status == 200 and r.body == b"ping"
 
 
-def test_startup_reports_the_layers(daemon):
+def test_startup_and_info_report_the_layers(daemon):
     line = [l for l in daemon.log().splitlines() if "msg=sandbox " in l]
     assert line and "hygiene=on" in line[0] and "no_new_privs=on" in line[0]
+    info = daemon.get("/v1/info").json()["sandbox"]
+    # the endpoint and the start-up line say the same
+    for name, state in info.items():
+        assert f"{name}={state}" in line[0], (name, state)
+    assert set(info) >= {"cgroups", "seccomp", "namespaces", "filesystem", "uid"}
 
 
 def test_fork_bomb_is_contained(sandboxed):
@@ -170,6 +175,9 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
         assert d.invoke("attack", raw="unshare").json() == {"rc": -1, "errno": errno.EPERM}
         assert d.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}
         assert 'layer=network' in d.log() and "network_none=off" in d.log()
+        info = d.get("/v1/info").json()["sandbox"]
+        assert info["cgroups"] == "off" and info["seccomp"] == "on"
+        assert info["uid"] == "daemon" and info["filesystem"] == "host"
         r = d.deploy("closed", "native", "attack.attack", str(code), network="none")
         assert r.status == 400 and "network" in r.json()["error"]["message"]
     finally:
