@@ -23,6 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The namespaces every worker gets, as the start-up line and /v1/info name them. */
+static const char *namespace_names(uint64_t ns)
+{
+    if (ns & CLONE_NEWPID)
+        return ns & CLONE_NEWIPC ? "pid,cgroup,ipc,uts" : "pid,cgroup";
+    return ns & CLONE_NEWIPC ? "ipc,uts" : "off";
+}
+
 /* Splits "host:port" or "[v6]:port". 0 or -EINVAL. */
 static int parse_listen(const char *text, char *host, size_t hostsize, int *port)
 {
@@ -271,7 +279,8 @@ int daemon_run(const struct config *cfg)
             log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                      "system call is open to functions\"", d.seccomp.reason);
         uint64_t probed = sandbox_probe_namespaces();
-        namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS);
+        namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
+                                         CLONE_NEWCGROUP);
         d.network_isolation = (probed & CLONE_NEWNET) != 0;
         if (probed & CLONE_NEWNS) {
             /* An empty folder of ours for each worker's private root to be mounted on. */
@@ -302,7 +311,7 @@ int daemon_run(const struct config *cfg)
         {"rlimits", "on"},
         {"no_new_privs", "on"},
         {"seccomp", d.seccomp.enabled ? "on" : "off"},
-        {"namespaces", namespaces ? "ipc,uts" : "off"},
+        {"namespaces", namespace_names(namespaces)},
         {"network_none", d.network_isolation ? "on" : "off"},
         {"filesystem", d.fsroot_base ? "private-root" : "host"},
         {"uid", drop_privileges ? "per-worker" : "daemon"},

@@ -15,12 +15,20 @@
  *
  * Layers applied today: descriptor and environment hygiene, a new session, death with
  * the daemon, the worker's cgroups (joined first, so that everything the child does
- * counts), IPC/UTS/mount/network namespaces, a root of its own (fsroot.c), an
- * unprivileged uid of its own without capabilities, resource limits, no_new_privs and
- * the seccomp filters.
- * NEEDSWORK: a pid namespace (the death check below already works inside one; the
- * runtime would be pid 1 there and needs a small reaping init) and a user namespace
- * for unprivileged daemons.
+ * counts), pid/cgroup/IPC/UTS/mount/network namespaces, a root of its own (fsroot.c),
+ * an unprivileged uid of its own without capabilities, resource limits, no_new_privs
+ * and the seccomp filters.
+ *
+ * In a pid namespace the cloned child is pid 1, and pid 1 has duties a runtime does
+ * not expect: orphans are reparented to it and must be reaped, and it ignores every
+ * signal it has no handler for. So the child stays behind as a tiny init (init_main)
+ * once the checklist is done, and forks the runtime as pid 2. The init reaps
+ * whatever is orphaned and exits when the runtime does, which makes the kernel kill
+ * every process left in the namespace: nothing a function started outlives its
+ * worker, whatever session or process group it moved to. The init cannot die of the
+ * runtime's signal itself, so it exits with 128 + the signal, and sandbox_reap turns
+ * that back into the signal.
+ * NEEDSWORK: a user namespace for unprivileged daemons.
  */
 #include "fnd/sandbox.h"
 
@@ -30,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <poll.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -57,6 +66,7 @@
 #define SANDBOX_STEPS(X)                                                                       \
     X(RESET_SIGNALS, "reset signals")                                                          \
     X(JOIN_CGROUPS, "join cgroups")                                                            \
+    X(CGROUP_NAMESPACE, "unshare(CLONE_NEWCGROUP)")                                            \
     X(NEW_SESSION, "setsid")                                                                   \
     X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
     X(PLACE_FDS, "place descriptors")                                                          \
@@ -69,6 +79,7 @@
     X(UMASK, "umask")                                                                          \
     X(CHDIR, "chdir")                                                                          \
     X(SECCOMP, "prctl(PR_SET_SECCOMP)")                                                        \
+    X(START_INIT, "fork the runtime under the namespace's init")                               \
     X(EXEC, "execve")
 
 enum sandbox_step {
@@ -120,6 +131,15 @@ static int child_join_cgroups(const struct sandbox_spec *s)
         if (s->cgroup_fds[i] >= 0 && write(s->cgroup_fds[i], "0", 1) != 1)
             return errno;
     return 0;
+}
+
+static int child_cgroup_namespace(const struct sandbox_spec *s)
+{
+    /* After the join, so that the namespace's root is the worker's own group and
+     * /proc/self/cgroup names nothing of the host's hierarchy. */
+    if (!(s->namespaces & CLONE_NEWCGROUP))
+        return 0;
+    return unshare(CLONE_NEWCGROUP) < 0 ? errno : 0;
 }
 
 static int child_new_session(void)
@@ -265,6 +285,36 @@ static int child_seccomp(const struct seccomp_policy *p)
     return 0;
 }
 
+/* pid 1 of the worker's namespace, from the fork of the runtime until the runtime
+ * exits. It holds no descriptor, so the channel and the output pipes close when the
+ * runtime's copies do, and the error pipe when the runtime execs. Never returns. */
+static void init_main(pid_t runtime)
+{
+    syscall(SYS_close_range, 0, ~0U, 0);
+    for (;;) {
+        int status;
+        pid_t pid = wait(&status);
+        if (pid == runtime)
+            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        if (pid < 0 && errno == ECHILD)
+            _exit(127);
+        /* Anything else was an orphan: reaped, so it holds no pid of pids.max. */
+    }
+}
+
+/* Returns in the runtime; the init stays in init_main. */
+static int child_start_init(const struct sandbox_spec *s)
+{
+    if (!(s->namespaces & CLONE_NEWPID))
+        return 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return errno;
+    if (pid > 0)
+        init_main(pid);
+    return 0;
+}
+
 static void child_fail(const struct child_plan *plan, enum sandbox_step step, int err)
 {
     struct child_report r = {step, err};
@@ -283,6 +333,8 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_RESET_SIGNALS, rc);
     if ((rc = child_join_cgroups(s)))
         child_fail(plan, STEP_JOIN_CGROUPS, rc);
+    if ((rc = child_cgroup_namespace(s)))
+        child_fail(plan, STEP_CGROUP_NAMESPACE, rc);
     if ((rc = child_new_session()))
         child_fail(plan, STEP_NEW_SESSION, rc);
     if ((rc = child_die_with_parent(plan->error_fd)))
@@ -307,6 +359,10 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_CHDIR, rc);
     if ((rc = child_seccomp(s->seccomp)))
         child_fail(plan, STEP_SECCOMP, rc);
+    /* Last, so that the init is as contained as the runtime: filtered, unprivileged,
+     * in the private root. */
+    if ((rc = child_start_init(s)))
+        child_fail(plan, STEP_START_INIT, rc);
     execve(s->path, s->argv, s->envp);
     child_fail(plan, STEP_EXEC, errno);
 }
@@ -344,8 +400,9 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    uint64_t flags = spec->namespaces | (spec->own_network ? CLONE_NEWNET : 0) |
-                     (spec->fsroot ? CLONE_NEWNS : 0);
+    /* The cgroup namespace is entered later, from inside the worker's cgroup. */
+    uint64_t flags = (spec->namespaces & ~(uint64_t)CLONE_NEWCGROUP) |
+                     (spec->own_network ? CLONE_NEWNET : 0) | (spec->fsroot ? CLONE_NEWNS : 0);
     pid_t pid = clone_child(&pidfd, flags);
     if (pid == 0)
         child_main(&plan); /* never returns */
@@ -384,6 +441,7 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     close(devnull);
     out->pid = pid;
     out->pidfd = pidfd;
+    out->has_init = (spec->namespaces & CLONE_NEWPID) != 0;
     return 0;
 
 fail:
@@ -422,6 +480,14 @@ uint64_t sandbox_probe_namespaces(void)
     else
         log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
                  "share SysV IPC and the host name\"", strerror(-rc));
+    /* pid: the worker sees only its own processes and can signal nothing else.
+     * cgroup: /proc/self/cgroup shows the worker's group as the root. */
+    rc = try_namespaces(CLONE_NEWPID | CLONE_NEWCGROUP);
+    if (rc == 0)
+        have |= CLONE_NEWPID | CLONE_NEWCGROUP;
+    else
+        log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
+                 "see and may signal the host's processes\"", strerror(-rc));
     rc = try_namespaces(CLONE_NEWNS);
     if (rc == 0)
         have |= CLONE_NEWNS;
@@ -455,7 +521,11 @@ int sandbox_reap(const struct sandbox_process *p)
     } while (rc < 0 && errno == EINTR);
     if (rc < 0)
         return -errno;
-    if (info.si_code == CLD_EXITED)
-        return (info.si_status & 0xff) << 8;
+    if (info.si_code == CLD_EXITED) {
+        int code = info.si_status & 0xff;
+        if (p->has_init && code > 128 && code < 128 + 65)
+            return code - 128; /* the init's report of the runtime's signal */
+        return code << 8;
+    }
     return info.si_status & 0x7f; /* killed or dumped: the signal number */
 }

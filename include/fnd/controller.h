@@ -53,7 +53,8 @@ void controller_on_remove(struct controller *ctl, struct function *fn);
 int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv);
 
 /* Adds the function's live state to obj: "instances" by state, "queue_depth",
- * "cold_starts", "invocations", "errors". */
+ * "cold_starts", "invocations", "errors", and "workers": [{pid (on the host),
+ * state, version, served}]. */
 void controller_function_state(struct controller *ctl, const struct function *fn, cJSON *obj);
 /* Adds daemon-wide counters to obj: "workers" by state, "queued", "invocations". */
 void controller_stats(struct controller *ctl, cJSON *obj);

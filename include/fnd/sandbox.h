@@ -34,13 +34,15 @@ struct sandbox_spec {
 };
 
 /* The namespaces this daemon can give workers (probed once: creating them needs
- * privilege): CLONE_NEWIPC|CLONE_NEWUTS and CLONE_NEWNS (its own root) for every worker,
- * CLONE_NEWNET for network:none functions. Logs a warning naming what is missing. */
+ * privilege): CLONE_NEWIPC|CLONE_NEWUTS, CLONE_NEWPID|CLONE_NEWCGROUP and CLONE_NEWNS
+ * (its own root) for every worker, CLONE_NEWNET for network:none functions. Logs a
+ * warning naming what is missing. */
 uint64_t sandbox_probe_namespaces(void);
 
 struct sandbox_process {
-    pid_t pid;  /* also the process group id: the child leads a new session */
-    int pidfd;  /* readable when the child exits; owned by the caller */
+    pid_t pid;     /* also the process group id: the child leads a new session */
+    int pidfd;     /* readable when the child exits; owned by the caller */
+    bool has_init; /* pid is the init of the worker's pid namespace, not the runtime */
 };
 
 /* Starts the child and waits until its exec succeeded. 0 with *out filled, or a
@@ -52,7 +54,8 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out);
 void sandbox_kill_group(const struct sandbox_process *p);
 
 /* Reaps the child after its pidfd turned readable. Returns the wait status (as
- * waitpid(2) reports it), or a negative errno. */
+ * waitpid(2) reports it) of the runtime, or a negative errno. Under an init, a runtime
+ * that exited with a code above 128 is reported as killed by that signal. */
 int sandbox_reap(const struct sandbox_process *p);
 
 #endif

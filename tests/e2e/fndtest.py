@@ -195,3 +195,56 @@ def alive(pid):
         return state not in ("Z", "X")
     except (OSError, IndexError):  # gone, or exiting while we read (ESRCH)
         return False
+
+
+def _pid_namespace(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def worker_pids(daemon, name):
+    """Host pids of the function's workers, from the daemon's live state (inside its pid
+    namespace a runtime cannot know its host pid)."""
+    st = daemon.get(f"/v1/functions/{name}").json()["state"]
+    return [w["pid"] for w in st["workers"]]
+
+
+def worker_processes(pid):
+    """{host pid: command name} of every live process of the worker whose host pid is
+    pid: all of its pid namespace, or its process group when workers share the
+    daemon's namespace."""
+    ns = _pid_namespace(pid)
+    shared = ns is None or ns == _pid_namespace(os.getpid())
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        p = int(entry)
+        try:
+            if shared:
+                if os.getpgid(p) != pid:
+                    continue
+            elif _pid_namespace(p) != ns:
+                continue
+            with open(f"/proc/{p}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if alive(p):
+            found[p] = comm
+    return found
+
+
+def host_pid(worker_pid, inner_pid):
+    """The host pid of the process that the worker's namespace calls inner_pid."""
+    for p in worker_processes(worker_pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                nspid = [l for l in f if l.startswith("NSpid:")][0].split()[1:]
+        except (OSError, IndexError):
+            continue
+        if int(nspid[-1]) == inner_pid:
+            return p
+    return None

@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive
+from fndtest import BUILD_DIR, FUNCTIONS, alive, worker_pids
 
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 PY = os.path.join(FUNCTIONS, "py")
@@ -71,7 +71,7 @@ def test_min_warm_at_deploy_after_crash_and_after_restart(daemon):
     daemon.deploy("warm", "native", "probe.nap", NATIVE, min_warm=2)
     assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
     assert state(daemon, "warm")["invocations"] == 0  # started before any invocation
-    pid = int(daemon.invoke("warm", raw="1").body)
+    pid = worker_pids(daemon, "warm")[0]
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not alive(pid))
     assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
