@@ -26,6 +26,8 @@
 /* The namespaces every worker gets, as the start-up line and /v1/info name them. */
 static const char *namespace_names(uint64_t ns)
 {
+    if (ns & CLONE_NEWUSER)
+        return "user,pid,cgroup,ipc,uts";
     if (ns & CLONE_NEWPID)
         return ns & CLONE_NEWIPC ? "pid,cgroup,ipc,uts" : "pid,cgroup";
     return ns & CLONE_NEWIPC ? "ipc,uts" : "off";
@@ -280,7 +282,7 @@ int daemon_run(const struct config *cfg)
                      "system call is open to functions\"", d.seccomp.reason);
         uint64_t probed = sandbox_probe_namespaces();
         namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
-                                         CLONE_NEWCGROUP);
+                                         CLONE_NEWCGROUP | CLONE_NEWUSER);
         d.network_isolation = (probed & CLONE_NEWNET) != 0;
         if (probed & CLONE_NEWNS) {
             /* An empty folder of ours for each worker's private root to be mounted on. */
@@ -295,7 +297,11 @@ int daemon_run(const struct config *cfg)
         /* A worker's own uid needs its own root: on the host's filesystem it could not
          * reach its code inside the daemon's 0700 data folder. */
         drop_privileges = geteuid() == 0 && d.fsroot_base != NULL;
-        if (!drop_privileges)
+        if (namespaces & CLONE_NEWUSER)
+            log_warn("sandbox layer degraded", "layer=privileges reason=\"the daemon is not "
+                     "root\" effect=\"workers run without capabilities in user namespaces of "
+                     "their own, all mapped to the daemon's uid\"");
+        else if (!drop_privileges)
             log_warn("sandbox layer unavailable", "layer=privileges reason=\"%s\" effect=\""
                      "workers run as the daemon's user\"",
                      geteuid() != 0 ? "the daemon is not root" : "no private root for workers");
@@ -314,7 +320,7 @@ int daemon_run(const struct config *cfg)
         {"namespaces", namespace_names(namespaces)},
         {"network_none", d.network_isolation ? "on" : "off"},
         {"filesystem", d.fsroot_base ? "private-root" : "host"},
-        {"uid", drop_privileges ? "per-worker" : "daemon"},
+        {"uid", drop_privileges ? "per-worker" : namespaces & CLONE_NEWUSER ? "userns" : "daemon"},
     };
     char summary[512];
     size_t used = 0;

@@ -28,7 +28,14 @@
  * worker, whatever session or process group it moved to. The init cannot die of the
  * runtime's signal itself, so it exits with 128 + the signal, and sandbox_reap turns
  * that back into the signal.
- * NEEDSWORK: a user namespace for unprivileged daemons.
+ *
+ * A daemon that is not root cannot create those namespaces directly, but it can in a
+ * user namespace of the worker's own: the child is then all-powerful over its own
+ * namespaces only, maps one id (Lambda's sbx_user1051, 993:990) onto the daemon's
+ * uid and gid, builds its root as a root daemon's child would, and loses every
+ * capability before the exec. What it cannot get are cgroups (writing them needs the
+ * host's root) and a uid distinct from the daemon's on the host; its pid namespace
+ * and private root still keep it from seeing or touching the daemon or other workers.
  */
 #include "fnd/sandbox.h"
 
@@ -37,6 +44,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <poll.h>
@@ -46,6 +54,7 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <grp.h>
@@ -65,6 +74,7 @@
 
 #define SANDBOX_STEPS(X)                                                                       \
     X(RESET_SIGNALS, "reset signals")                                                          \
+    X(MAP_IDS, "write uid_map and gid_map")                                                    \
     X(JOIN_CGROUPS, "join cgroups")                                                            \
     X(CGROUP_NAMESPACE, "unshare(CLONE_NEWCGROUP)")                                            \
     X(NEW_SESSION, "setsid")                                                                   \
@@ -99,11 +109,20 @@ struct child_report {
     int32_t err;
 };
 
+/* The ids a worker has inside a user namespace of its own: Lambda's sandbox user. */
+#define USERNS_UID 993
+#define USERNS_GID 990
+
 /* Everything the child needs, prepared by the parent. */
 struct child_plan {
     const struct sandbox_spec *spec;
     int error_fd;
     int devnull_fd;
+    bool userns;      /* in a user namespace of its own, mapping the ids below */
+    char uid_map[48]; /* "993 <daemon uid> 1" */
+    char gid_map[48];
+    uid_t uid;        /* the ids the runtime runs as; 0: the daemon's */
+    gid_t gid;
 };
 
 /* --- the child's steps ------------------------------------------------------------- */
@@ -121,6 +140,32 @@ static int child_reset_signals(void)
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? errno : 0;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    size_t len = strlen(text);
+    int rc = write(fd, text, len) == (ssize_t)len ? 0 : errno ? errno : EIO;
+    close(fd);
+    return rc;
+}
+
+static int child_map_ids(const struct child_plan *plan)
+{
+    /* Until the maps exist the child's ids are unmapped: files it creates could not be
+     * owned by anyone, so this comes before any other step. setgroups must be denied
+     * before an unprivileged process may write gid_map. */
+    if (!plan->userns)
+        return 0;
+    int rc;
+    if ((rc = write_text("/proc/self/setgroups", "deny")) ||
+        (rc = write_text("/proc/self/uid_map", plan->uid_map)) ||
+        (rc = write_text("/proc/self/gid_map", plan->gid_map)))
+        return rc;
+    return 0;
 }
 
 static int child_join_cgroups(const struct sandbox_spec *s)
@@ -223,18 +268,27 @@ static int child_loopback(const struct sandbox_spec *s)
     return rc;
 }
 
-static int child_drop_privileges(const struct sandbox_spec *s)
+static int child_drop_privileges(const struct child_plan *plan)
 {
-    if (s->uid == 0)
+    if (plan->uid == 0)
         return 0;
     /* Empty the bounding set while we still may (CAP_SETPCAP), so no exec can ever
      * regain a capability; then leave root: the kernel clears the permitted and
-     * effective sets on the switch to a non-zero uid. Groups first, uid last. */
+     * effective sets on the switch to a non-zero uid. Groups first, uid last. In a
+     * user namespace the ids are already the mapped ones and setgroups is denied. */
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return errno;
-    if (setgroups(0, NULL) < 0 || setresgid(s->gid, s->gid, s->gid) < 0 ||
-        setresuid(s->uid, s->uid, s->uid) < 0)
+    if ((!plan->userns && setgroups(0, NULL) < 0) ||
+        setresgid(plan->gid, plan->gid, plan->gid) < 0 ||
+        setresuid(plan->uid, plan->uid, plan->uid) < 0)
+        return errno;
+    /* A namespace's creator keeps its capabilities over a uid change; exec would clear
+     * them, but the init never execs. */
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof(none));
+    if (syscall(SYS_capset, &hdr, none) < 0)
         return errno;
     /* The race-free check that it worked: going back must fail. */
     if (setuid(0) == 0)
@@ -331,6 +385,8 @@ static void child_main(struct child_plan *plan)
     int rc;
     if ((rc = child_reset_signals()))
         child_fail(plan, STEP_RESET_SIGNALS, rc);
+    if ((rc = child_map_ids(plan)))
+        child_fail(plan, STEP_MAP_IDS, rc);
     if ((rc = child_join_cgroups(s)))
         child_fail(plan, STEP_JOIN_CGROUPS, rc);
     if ((rc = child_cgroup_namespace(s)))
@@ -347,7 +403,7 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_LOOPBACK, rc);
     if (s->fsroot && (rc = fsroot_enter(s->fsroot)))
         child_fail(plan, STEP_FSROOT, rc);
-    if ((rc = child_drop_privileges(s)))
+    if ((rc = child_drop_privileges(plan)))
         child_fail(plan, STEP_DROP_PRIVILEGES, rc);
     if ((rc = child_rlimits(s)))
         child_fail(plan, STEP_RLIMITS, rc);
@@ -394,8 +450,15 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
         goto fail;
     }
 
-    struct child_plan plan = {
-        .spec = spec, .error_fd = pipefd[1], .devnull_fd = devnull};
+    struct child_plan plan = {.spec = spec, .error_fd = pipefd[1], .devnull_fd = devnull,
+                              .uid = spec->uid, .gid = spec->gid};
+    if (spec->namespaces & CLONE_NEWUSER) {
+        plan.userns = true;
+        plan.uid = USERNS_UID;
+        plan.gid = USERNS_GID;
+        snprintf(plan.uid_map, sizeof(plan.uid_map), "%d %u 1\n", USERNS_UID, (unsigned)geteuid());
+        snprintf(plan.gid_map, sizeof(plan.gid_map), "%d %u 1\n", USERNS_GID, (unsigned)getegid());
+    }
 
     sigset_t all, old;
     sigfillset(&all);
@@ -468,8 +531,32 @@ static int try_namespaces(uint64_t flags)
     return 0;
 }
 
+/* Without root, every namespace comes inside a user namespace of the worker's own,
+ * or not at all. */
+static uint64_t probe_in_user_namespace(void)
+{
+    uint64_t all = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWIPC |
+                   CLONE_NEWUTS | CLONE_NEWNS;
+    int rc = try_namespaces(all);
+    if (rc < 0) {
+        log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"without "
+                 "root or a user namespace, workers share the host's processes, files, IPC "
+                 "and network\"", strerror(-rc));
+        return 0;
+    }
+    rc = try_namespaces(all | CLONE_NEWNET);
+    if (rc < 0) {
+        log_warn("sandbox layer unavailable", "layer=network err=\"%s\" effect=\"functions "
+                 "with network none cannot be deployed\"", strerror(-rc));
+        return all;
+    }
+    return all | CLONE_NEWNET;
+}
+
 uint64_t sandbox_probe_namespaces(void)
 {
+    if (geteuid() != 0)
+        return probe_in_user_namespace();
     /* IPC: no SysV shared memory, semaphores or queues shared with other functions or
      * the host. UTS: a host name of its own. Network: only for network:none
      * functions, so it is probed but not given to every worker. */

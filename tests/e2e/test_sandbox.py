@@ -151,8 +151,9 @@ def test_foreign_abi_kills_the_process(filtered, abi):
 
 
 def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
-    """Run as an ordinary user: the cgroup layer cannot apply and says so; seccomp and
-    no_new_privs still hold."""
+    """Run as an ordinary user: the cgroup layer cannot apply and says so; the uid
+    layer degrades to user namespaces, which still give workers their own pid
+    namespace, root and network; seccomp and no_new_privs hold."""
     if os.geteuid() != 0:
         pytest.skip("needs root to start the daemon as another user")
     import pathlib
@@ -165,8 +166,9 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
     data = tmp_path / "data"
     data.mkdir()
     os.chown(data, *nobody)
-    code = tmp_path / "code"
+    code, hostile = tmp_path / "code", tmp_path / "hostile"
     shutil.copytree(NATIVE, code)
+    shutil.copytree(HOSTILE, hostile)
     # The daemon, its native runner and the runtimes, where nobody can reach them
     # whatever folder this checkout lives in.
     import fndtest
@@ -187,17 +189,36 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
     try:
         log = d.log()
         assert 'msg="sandbox layer unavailable" layer=cgroups' in log
+        assert 'msg="sandbox layer degraded" layer=privileges' in log
         assert "cgroups=off" in log and "seccomp=on" in log and "no_new_privs=on" in log
+        info = d.get("/v1/info").json()["sandbox"]
+        assert info["cgroups"] == "off" and info["seccomp"] == "on"
+        assert info["uid"] == "userns" and info["filesystem"] == "private-root"
+        assert info["namespaces"] == "user,pid,cgroup,ipc,uts"
         assert d.deploy("attack", "native", "attack.attack", str(code)).status == 201
         assert d.invoke("attack", raw="ptrace").json() == {"rc": -1, "errno": errno.EPERM}
         assert d.invoke("attack", raw="unshare").json() == {"rc": -1, "errno": errno.EPERM}
         assert d.invoke("attack", raw="kill_self").json() == {"rc": 0, "errno": 0}
-        assert 'layer=network' in d.log() and "network_none=off" in d.log()
-        info = d.get("/v1/info").json()["sandbox"]
-        assert info["cgroups"] == "off" and info["seccomp"] == "on"
-        assert info["uid"] == "daemon" and info["filesystem"] == "host"
-        r = d.deploy("closed", "native", "attack.attack", str(code), network="none")
-        assert r.status == 400 and "network" in r.json()["error"]["message"]
+        assert d.invoke("attack", raw="setuid0").json() == {"rc": -1, "errno": errno.EINVAL}
+        # no capability even inside its own user namespace
+        assert d.deploy("who", "python3", "attack.whoami", str(hostile)).status == 201
+        me = d.invoke("who").json()
+        assert me["Uid"] == "993" and me["Gid"] == "990", me
+        assert me["CapEff"] == me["CapPrm"] == me["CapBnd"] == "0000000000000000", me
+        assert me["NoNewPrivs"] == "1" and me["Seccomp"] == "2"
+        # its own processes only, and none of the daemon's files
+        assert d.deploy("ps", "python3", "attack.processes", str(hostile)).status == 201
+        seen = d.invoke("ps", {"pid": d.proc.pid}).json()
+        assert seen["pids"] == [1, 2] and seen["signal"] == "ESRCH", seen
+        assert d.deploy("fs", "python3", "attack.fs", str(hostile)).status == 201
+        assert fs(d, "fs", op="exists", path=str(data)) == "ENOENT"
+        assert fs(d, "fs", op="exists", path="/var/task/attack.py") == "ok"  # control
+        # network none works too: its own namespace with only loopback
+        assert "network_none=on" in d.log()
+        assert d.deploy("closed", "python3", "attack.connect", str(hostile),
+                        network="none").status == 201
+        target = {"host": "127.0.0.1", "port": d.port}
+        assert d.invoke("closed", target).json() == "ECONNREFUSED"
     finally:
         d.stop()
         shutil.rmtree(tmp_path, ignore_errors=True)
