@@ -339,7 +339,7 @@ int daemon_run(const struct config *cfg)
                    .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .drop_privileges = drop_privileges,
-                   .pids_max = (unsigned)cfg->worker_pids},
+                   .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
     };

@@ -301,11 +301,16 @@ static int child_rlimits(const struct sandbox_spec *s)
     struct rlimit none = {0, 0};
     struct rlimit files = {s->max_open_files, s->max_open_files};
     struct rlimit size = {s->max_file_size, s->max_file_size};
+    struct rlimit cpu = {RLIM_INFINITY, RLIM_INFINITY};
+    if (s->max_cpu_seconds)
+        cpu.rlim_cur = cpu.rlim_max = s->max_cpu_seconds;
     /* No core dumps (they would land in the code folder, and leak memory to disk); a
-     * backstop on descriptors and on the size of any one file. Never RLIMIT_AS: V8
-     * reserves far more address space than it uses. */
+     * backstop on descriptors, on the size of any one file, and on CPU time should
+     * the daemon's timeouts ever fail to stop a process (SIGKILL at the limit, as the
+     * soft and hard limits are equal). Never RLIMIT_AS: V8 reserves far more address
+     * space than it uses. */
     if (setrlimit(RLIMIT_CORE, &none) < 0 || setrlimit(RLIMIT_NOFILE, &files) < 0 ||
-        setrlimit(RLIMIT_FSIZE, &size) < 0)
+        setrlimit(RLIMIT_FSIZE, &size) < 0 || setrlimit(RLIMIT_CPU, &cpu) < 0)
         return errno;
     return 0;
 }

@@ -510,6 +510,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .cgroup_fds = {join[0], join[1]},
         .max_open_files = 1024,
         .max_file_size = UINT64_C(4) << 30,
+        .max_cpu_seconds = opts->cpu_seconds,
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,

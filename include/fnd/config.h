@@ -59,6 +59,9 @@
       "size of each worker's private /tmp")                                                    \
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
+    X(UINT, worker_cpu, "worker-cpu", 3600, 1, 1000000,                                        \
+      "CPU seconds one worker process may use in its life (RLIMIT_CPU), a backstop behind "    \
+      "timeouts")                                                                              \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \
       "most memory_mb summed over live workers; 0 means three quarters of the RAM")
 

@@ -25,6 +25,7 @@ struct sandbox_spec {
     int cgroup_fds[2];  /* cgroup.procs files the child joins before anything else; -1 */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
+    uint64_t max_cpu_seconds; /* RLIMIT_CPU; 0: unlimited */
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
     bool own_network;        /* a network namespace with only loopback, up */

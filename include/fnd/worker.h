@@ -61,6 +61,7 @@ struct worker_options {
     uint64_t tmp_bytes;       /* size of a worker's /tmp */
     bool drop_privileges;     /* run each worker as its own unprivileged uid */
     unsigned pids_max;        /* processes and threads per worker */
+    uint64_t cpu_seconds;     /* RLIMIT_CPU of each worker process */
 };
 
 struct worker {
