@@ -183,10 +183,8 @@ static char *seg_path(const struct eventlog *log, uint64_t first_seq)
 
 static bool all_zero(const unsigned char *p, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
-        if (p[i])
-            return false;
-    return true;
+    /* Zero first byte, and every byte equal to the one before it. */
+    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
 }
 
 /* --- backends ---------------------------------------------------------------------- */
