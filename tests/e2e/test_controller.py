@@ -93,10 +93,11 @@ def test_full_queue_gets_429_with_retry_after(daemon):
 
 
 def test_queue_wait_limit(daemon):
-    daemon.deploy("patient", "native", "probe.nap", NATIVE, max_instances=1,
+    # warm before the burst (min_warm): a cold start on a loaded machine may itself
+    # outlast the 200 ms
+    daemon.deploy("patient", "native", "probe.nap", NATIVE, max_instances=1, min_warm=1,
                   max_queue_wait_ms=200)
-    # warm first: a cold start on a loaded machine may itself outlast the 200 ms
-    assert daemon.invoke("patient", raw="0").status == 200
+    assert wait_for(lambda: state(daemon, "patient")["instances"]["idle"] == 1, timeout=10)
     pool, futures = burst(daemon, "patient", 2, "800")
     codes = sorted(f.result().status for f in futures)
     pool.shutdown()
