@@ -11,6 +11,7 @@
 
 #include "fnd/log.h"
 #include "fnd/sandbox.h"
+#include "fnd/zygote.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -89,18 +90,18 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* The native runtime is installed next to the fnd binary. */
-static char *native_runner_path(void)
+/* The native runtime and the zygote's library are installed next to the fnd binary. */
+static char *sibling_path(const char *name)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
-        return xstrdup("fnd-runtime-native");
+        return xstrdup(name);
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
-    return xasprintf("%s/fnd-runtime-native", self);
+    return xasprintf("%s/%s", self, name);
 }
 
 /* --memory-budget, or three quarters of the machine's memory when unset. */
@@ -239,7 +240,7 @@ int daemon_run(const struct config *cfg)
     }
 
     d.loop = uv_default_loop();
-    char *native = native_runner_path();
+    char *native = sibling_path("fnd-runtime-native");
     d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
                                      cfg->region};
     d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
@@ -336,13 +337,33 @@ int daemon_run(const struct config *cfg)
     }
     log_info("sandbox", "%s", summary);
 
+    /* python3 workers start as forks of a pre-started interpreter (zygote.c). */
+    struct zygote *zygote = NULL;
+    if (strcmp(cfg->zygote, "on") != 0 && strcmp(cfg->zygote, "off") != 0) {
+        log_error("bad setting", "zygote=%s hint=\"use on or off\"", cfg->zygote);
+        free(native);
+        return 2;
+    }
+    if (strcmp(cfg->zygote, "on") == 0) {
+        char *bootstrap = xasprintf("%s/python3/bootstrap.py", cfg->runtime_dir);
+        char *library = sibling_path("libfnd-zygote.so");
+        if (zygote_open(&zygote, cfg->python, bootstrap, library) == 0)
+            log_info("zygote started", "runtime=python3");
+        else
+            log_warn("zygote unavailable", "effect=\"python3 workers start a fresh "
+                     "interpreter each\"");
+        free(bootstrap);
+        free(library);
+    }
+
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
                    .max_response = cfg->max_response, .region = cfg->region,
                    .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .drop_privileges = drop_privileges,
-                   .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu},
+                   .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu,
+                   .zygote = zygote},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
     };
@@ -364,6 +385,7 @@ int daemon_run(const struct config *cfg)
         d.exit_code = 1;
         controller_close(d.controller, NULL, NULL);
         uv_run(d.loop, UV_RUN_DEFAULT);
+        zygote_close(zygote);
         registry_close(d.registry);
         free(native);
         return 1;
@@ -385,6 +407,7 @@ int daemon_run(const struct config *cfg)
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 
+    zygote_close(zygote);
     registry_close(d.registry);
     if (sandbox)
         cgroup_teardown(&d.cgroups);

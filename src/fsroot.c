@@ -230,6 +230,9 @@ int fsroot_enter(const struct fsroot_plan *plan)
     const char *root = plan->base;
     char path[PATH_MAX];
     int rc;
+    /* The tree is built world-readable whatever umask the process arrived with (a
+     * fork server's is already the worker's 077): the worker's uid must traverse it. */
+    umask(022);
     /* 1. Nothing done here may be seen by the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return errno;

@@ -1,6 +1,6 @@
 /*
  * Worker process creation: the path from clone to exec, as one checklist of named
- * steps that run in the child (see child_main). Each step is a small function that
+ * steps that run in the child (see child_checklist). Each step is a small function that
  * returns 0 or an errno; the first failure is written to a close-on-exec pipe as
  * (step, errno) and the child exits, so the parent learns exactly what failed. When
  * exec succeeds the pipe closes empty.
@@ -36,6 +36,11 @@
  * capability before the exec. What it cannot get are cgroups (writing them needs the
  * host's root) and a uid distinct from the daemon's on the host; its pid namespace
  * and private root still keep it from seeing or touching the daemon or other workers.
+ *
+ * The same checklist also runs without the exec, in a fork server (zygote.c): there
+ * the child is cloned from an interpreter that has already started, walks the
+ * checklist and returns into it, and CLONE_PARENT makes it the daemon's child, so the
+ * daemon reaps it and reads its status exactly as for a worker it spawned itself.
  */
 #include "fnd/sandbox.h"
 
@@ -293,6 +298,10 @@ static int child_drop_privileges(const struct child_plan *plan)
     /* The race-free check that it worked: going back must fail. */
     if (setuid(0) == 0)
         return EPERM;
+    /* The uid switch made the process undumpable, which turns /proc/self into root's;
+     * exec would restore it, but a worker forked by the zygote never execs. */
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        return errno;
     return 0;
 }
 
@@ -383,8 +392,8 @@ static void child_fail(const struct child_plan *plan, enum sandbox_step step, in
 }
 
 /* The checklist. Each line is one layer; the order matters and is explained at each
- * step. Never returns. */
-static void child_main(struct child_plan *plan)
+ * step. Returns only when every step succeeded. */
+static void child_checklist(struct child_plan *plan)
 {
     const struct sandbox_spec *s = plan->spec;
     int rc;
@@ -424,23 +433,28 @@ static void child_main(struct child_plan *plan)
      * in the private root. */
     if ((rc = child_start_init(s)))
         child_fail(plan, STEP_START_INIT, rc);
-    execve(s->path, s->argv, s->envp);
-    child_fail(plan, STEP_EXEC, errno);
 }
 
 /* --- the parent's side ------------------------------------------------------------- */
 
-static pid_t clone_child(int *pidfd, uint64_t namespaces)
+static pid_t clone_child(int *pidfd, uint64_t flags)
 {
     struct clone_args args;
     memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD | namespaces;
+    args.flags = CLONE_PIDFD | flags;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
-    args.exit_signal = SIGCHLD;
+    /* With CLONE_PARENT the kernel takes the caller's own exit signal instead. */
+    args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
+/* Starts the child and walks it through the checklist. In the child: returns 0 when
+ * exec is false, execs the runtime otherwise. In the caller: the child's pid once it
+ * exec'd (or, without exec, finished the checklist), with *pidfd set; or a negative
+ * errno, the failing step logged and, when the child is the caller's own, reaped.
+ * exec false makes the child the caller's sibling (CLONE_PARENT): a fork server
+ * hands it to its own parent, the daemon, to reap. */
+static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_out)
 {
     int pipefd[2] = {-1, -1};
     int devnull = -1;
@@ -470,10 +484,19 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     /* The cgroup namespace is entered later, from inside the worker's cgroup. */
     uint64_t flags = (spec->namespaces & ~(uint64_t)CLONE_NEWCGROUP) |
-                     (spec->own_network ? CLONE_NEWNET : 0) | (spec->fsroot ? CLONE_NEWNS : 0);
+                     (spec->own_network ? CLONE_NEWNET : 0) | (spec->fsroot ? CLONE_NEWNS : 0) |
+                     (exec ? 0 : CLONE_PARENT);
     pid_t pid = clone_child(&pidfd, flags);
-    if (pid == 0)
-        child_main(&plan); /* never returns */
+    if (pid == 0) {
+        child_checklist(&plan);
+        if (!exec) {
+            /* The error pipe's end closes empty: the fork server reads success. */
+            close(plan.error_fd);
+            return 0;
+        }
+        execve(spec->path, spec->argv, spec->envp);
+        child_fail(&plan, STEP_EXEC, errno);
+    }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
@@ -493,9 +516,12 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     } while (n < 0 && errno == EINTR);
 
     if (n == (ssize_t)sizeof(report)) {
-        int status;
-        waitpid(pid, &status, 0);
-        close(pidfd);
+        if (exec) {
+            int status;
+            waitpid(pid, &status, 0);
+            close(pidfd);
+            pidfd = -1;
+        }
         const char *step = report.step >= 0 && (size_t)report.step < sizeof(step_names) /
                                                                           sizeof(step_names[0])
                                ? step_names[report.step]
@@ -507,12 +533,11 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     }
     close(pipefd[0]);
     close(devnull);
-    out->pid = pid;
-    out->pidfd = pidfd;
-    out->has_init = (spec->namespaces & CLONE_NEWPID) != 0;
-    return 0;
+    *pidfd_out = pidfd;
+    return pid;
 
 fail:
+    *pidfd_out = pidfd; /* a child left to reap (fork server), or -1 */
     if (pipefd[0] >= 0)
         close(pipefd[0]);
     if (pipefd[1] >= 0)
@@ -520,6 +545,23 @@ fail:
     if (devnull >= 0)
         close(devnull);
     return rc;
+}
+
+int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
+{
+    int pidfd;
+    pid_t pid = start_child(spec, true, &pidfd);
+    if (pid < 0)
+        return (int)pid;
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->has_init = (spec->namespaces & CLONE_NEWPID) != 0;
+    return 0;
+}
+
+pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd)
+{
+    return start_child(spec, false, pidfd);
 }
 
 /* Whether a child may be created in new namespaces of kinds flags. */

@@ -59,6 +59,8 @@
       "size of each worker's private /tmp")                                                    \
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
+    X(STR, zygote, "zygote", "on", 0, 0,                                                       \
+      "on: start python3 workers by forking a pre-started interpreter; off: exec each one")   \
     X(UINT, worker_cpu, "worker-cpu", 3600, 1, 1000000,                                        \
       "CPU seconds one worker process may use in its life (RLIMIT_CPU), a backstop behind "    \
       "timeouts")                                                                              \

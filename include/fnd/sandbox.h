@@ -50,6 +50,14 @@ struct sandbox_process {
  * negative errno (the child's failing step is logged and the child reaped). */
 int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out);
 
+/* For a fork server (zygote.c) whose parent is the daemon: clones a child that walks
+ * the same checklist but, instead of an exec, returns 0 into the caller's program,
+ * which then runs the runtime in-process. The child is a child of the caller's parent
+ * (CLONE_PARENT). In the caller: the child's pid with *pidfd set once the checklist
+ * is done, or a negative errno (the failing step logged; *pidfd is the failed child
+ * for the daemon to reap, or -1). */
+pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd);
+
 /* Kills every process of the child's group with SIGKILL. Safe to call repeatedly
  * until the child has been reaped. */
 void sandbox_kill_group(const struct sandbox_process *p);

@@ -62,6 +62,7 @@ struct worker_options {
     bool drop_privileges;     /* run each worker as its own unprivileged uid */
     unsigned pids_max;        /* processes and threads per worker */
     uint64_t cpu_seconds;     /* RLIMIT_CPU of each worker process */
+    struct zygote *zygote;    /* forks python3 workers; NULL: they are exec'd */
 };
 
 struct worker {
