@@ -635,6 +635,34 @@ static void on_deploy_done(uv_work_t *w, int status)
     free(job);
 }
 
+int deploy_spec_parse_code(struct deploy_spec *spec, const cJSON *code, size_t max_zip,
+                           char *err, size_t errsize)
+{
+    if (!cJSON_IsObject(code) || cJSON_GetArraySize(code) != 1) {
+        snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/path\"}");
+        return -EINVAL;
+    }
+    const cJSON *zip = cJSON_GetObjectItemCaseSensitive(code, "zip");
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(code, "dir");
+    if (cJSON_IsString(zip)) {
+        spec->code = DEPLOY_CODE_ZIP;
+        buf_init(&spec->zip, max_zip);
+        if (base64_decode(&spec->zip, zip->valuestring, strlen(zip->valuestring)) < 0) {
+            buf_release(&spec->zip);
+            snprintf(err, errsize, "code.zip: must be base64 of a zip archive");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (cJSON_IsString(dir) && dir->valuestring[0] == '/') {
+        spec->code = DEPLOY_CODE_DIR;
+        spec->dir = xstrdup(dir->valuestring);
+        return 0;
+    }
+    snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/absolute/path\"}");
+    return -EINVAL;
+}
+
 int registry_deploy(struct registry *reg, struct deploy_spec *spec, registry_deploy_cb *cb,
                     void *data)
 {
