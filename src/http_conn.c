@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
 
@@ -53,6 +54,7 @@ struct http_conn {
     struct header_offsets *hoffs; /* limits.max_headers entries */
     size_t nheaders;
     bool in_value;        /* the last header callback was a value */
+    size_t trailer_bytes; /* trailer fields of a chunked body: counted, dropped */
     struct http_request req;
     enum phase phase;
     int error;            /* an fnd_error + 1 to answer with, set by callbacks */
@@ -161,6 +163,7 @@ static int on_message_begin(llhttp_t *p)
     c->url_len = 0;
     c->nheaders = 0;
     c->in_value = false;
+    c->trailer_bytes = 0;
     c->req.started_us = clock_mono_us();
     c->phase = PHASE_HEAD;
     uv_timer_stop(&c->timer);
@@ -178,10 +181,23 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Trailer fields after a chunked body arrive once the headers were handed out as
+ * slices of c->head: appending them could move that buffer under the slices. They are
+ * counted against the header limit and dropped. */
+static int on_trailer(struct http_conn *c, size_t len)
+{
+    c->trailer_bytes += len;
+    if (c->trailer_bytes > c->gw->limits.max_header_bytes)
+        return fail(c, FND_E_HEADERS_TOO_LARGE);
+    return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
     const struct http_limits *l = &c->gw->limits;
+    if (c->phase == PHASE_BODY)
+        return on_trailer(c, len);
     if (c->head.len - c->url_len + len > l->max_header_bytes)
         return fail(c, FND_E_HEADERS_TOO_LARGE);
     if (c->nheaders == 0 || c->in_value) {
@@ -198,6 +214,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
+    if (c->phase == PHASE_BODY)
+        return on_trailer(c, len);
     if (c->head.len - c->url_len + len > c->gw->limits.max_header_bytes)
         return fail(c, FND_E_HEADERS_TOO_LARGE);
     struct header_offsets *h = &c->hoffs[c->nheaders - 1];
@@ -431,7 +449,9 @@ static void on_written(uv_write_t *w, int status)
     llhttp_resume(&c->parser);
     c->req.data = NULL;
     parse(c);
-    if (!c->closed && c->phase == PHASE_IDLE) {
+    /* Read on unless a buffered request went to the handler; one that is only partly
+     * buffered (a pipelined request cut by a read) needs the rest from the socket. */
+    if (!c->closed && c->phase != PHASE_HANDLER && c->phase != PHASE_WRITING) {
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         arm_timer(c);
     }
@@ -564,7 +584,9 @@ static void init_settings(void)
     parser_settings.on_message_complete = on_message_complete;
 }
 
-int http_conn_accept(struct gateway *gw)
+/* Starts a connection on the connected socket fd, or on one accepted from gw->server
+ * when fd < 0. */
+static int conn_start(struct gateway *gw, uv_os_sock_t fd)
 {
     init_settings();
     struct http_conn *c = xcalloc(1, sizeof(*c));
@@ -584,7 +606,10 @@ int http_conn_accept(struct gateway *gw)
     c->req.headers = xcalloc(gw->limits.max_headers, sizeof(*c->req.headers));
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
-    int rc = uv_accept((uv_stream_t *)&gw->server, (uv_stream_t *)&c->tcp);
+    int rc = fd < 0 ? uv_accept((uv_stream_t *)&gw->server, (uv_stream_t *)&c->tcp)
+                    : uv_tcp_open(&c->tcp, fd);
+    if (rc < 0 && fd >= 0)
+        close(fd); /* the connection takes fd in every case */
     if (rc < 0 || gw->nconns > gw->limits.max_connections || gw->closing) {
         conn_close(c);
         return rc < 0 ? rc : UV_EMFILE;
@@ -594,4 +619,14 @@ int http_conn_accept(struct gateway *gw)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     arm_timer(c);
     return 0;
+}
+
+int http_conn_accept(struct gateway *gw)
+{
+    return conn_start(gw, -1);
+}
+
+int http_conn_open(struct gateway *gw, uv_os_sock_t fd)
+{
+    return conn_start(gw, fd);
 }
