@@ -129,9 +129,9 @@ static void insert_function(struct registry *reg, struct function *fn)
     size_t at = find_index(reg, slice_from_cstr(fn->name), &found);
     if (reg->nfns == reg->capfns) {
         reg->capfns = reg->capfns ? reg->capfns * 2 : 16;
-        reg->fns = xrealloc(reg->fns, reg->capfns * sizeof(*reg->fns));
+        reg->fns = xrealloc(reg->fns, reg->capfns * sizeof(struct function *));
     }
-    memmove(&reg->fns[at + 1], &reg->fns[at], (reg->nfns - at) * sizeof(*reg->fns));
+    memmove(&reg->fns[at + 1], &reg->fns[at], (reg->nfns - at) * sizeof(struct function *));
     reg->fns[at] = fn;
     reg->nfns++;
 }
@@ -508,7 +508,6 @@ struct deploy_job {
     char err[512];
     char sha[65];
     uint64_t code_size;
-    struct fn_version *staged; /* the new version, built on the loop afterwards */
     int64_t modified_ms;
 };
 
@@ -721,7 +720,7 @@ int registry_delete(struct registry *reg, struct function *fn)
     bool found;
     size_t at = find_index(reg, slice_from_cstr(fn->name), &found);
     if (found) {
-        memmove(&reg->fns[at], &reg->fns[at + 1], (reg->nfns - at - 1) * sizeof(*reg->fns));
+        memmove(&reg->fns[at], &reg->fns[at + 1], (reg->nfns - at - 1) * sizeof(struct function *));
         reg->nfns--;
     }
     fn_version_unref(fn->current);

@@ -140,7 +140,7 @@ static int child_die_with_parent(int error_fd)
     struct pollfd p = {.fd = error_fd, .events = POLLOUT};
     if (poll(&p, 1, 0) < 0)
         return errno;
-    return p.revents & (POLLERR | POLLHUP) ? ESRCH : 0;
+    return (p.revents & (POLLERR | POLLHUP)) ? ESRCH : 0;
 }
 
 /* Moves fd to target, clearing close-on-exec (dup2 onto itself would not). */

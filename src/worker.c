@@ -616,7 +616,7 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     unsigned char *p = (unsigned char *)w->tx.data;
     fnd_frame_header_encode(p, FND_FRAME_INVOKE, (uint32_t)(4 + meta_len + inv->payload.len));
     fnd_put_u32le(p + FND_FRAME_HEADER_SIZE, (uint32_t)meta_len);
-    memcpy(p + FND_FRAME_HEADER_SIZE + 4, meta_text, meta_len);
+    memcpy(p + FND_FRAME_HEADER_SIZE + 4, meta_text, meta_len); /* NOLINT: framed, not a string */
     w->tx.len = FND_FRAME_HEADER_SIZE + 4 + meta_len;
     cJSON_free(meta_text);
 
