@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DATA ?= fnd-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all deps build run test test-release test-sanitize test-fuzz fuzz bench clean
+.PHONY: all deps build run test test-release test-sanitize test-fuzz fuzz lint bench clean
 
 all: build
 
@@ -44,8 +44,12 @@ fuzz: deps
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
+# cppcheck and clang-tidy over src/ (scripts/lint), findings are errors.
+lint: deps
+	JOBS=$(JOBS) scripts/lint
+
 bench: build
 	/usr/bin/python3 tests/bench/invoke_latency.py --fnd build/fnd
 
 clean:
-	rm -rf build build-ci build-asan build-fuzz
+	rm -rf build build-ci build-asan build-fuzz build-lint
