@@ -320,7 +320,13 @@ static pid_t clone_child(int *pidfd, uint64_t namespaces)
     args.flags = CLONE_PIDFD | namespaces;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
     args.exit_signal = SIGCHLD;
-    return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    /* Kernels before 5.3 and valgrind have no clone3; clone(2) takes the same flags
+     * and hands the pidfd back through its parent_tid argument. */
+    if (pid < 0 && errno == ENOSYS)
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)(args.flags | SIGCHLD), NULL, pidfd,
+                             NULL, 0UL);
+    return pid;
 }
 
 int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
