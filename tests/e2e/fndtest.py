@@ -45,10 +45,11 @@ class Response:
 class Daemon:
     """One fnd process. Use as a context manager or call stop()."""
 
-    def __init__(self, data, args=(), user=None):
+    def __init__(self, data, args=(), user=None, prefix=()):
         self.data = data
         self.args = list(args)
         self.user = user  # (uid, gid) to run as, or None
+        self.prefix = list(prefix)  # a command to run the daemon under, e.g. prlimit
         self.log_path = os.path.join(os.path.dirname(data), os.path.basename(data) + ".log")
         self.proc = None
         self.port = None
@@ -67,7 +68,7 @@ class Daemon:
         self.log_file = open(self.log_path, "ab")
         offset = self.log_file.tell()
         self.proc = subprocess.Popen(
-            [*WRAPPER, FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data, *self.args],
+            [*self.prefix, *WRAPPER, FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data, *self.args],
             stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=env,
             user=self.user[0] if self.user else None, group=self.user[1] if self.user else None,
             extra_groups=[] if self.user else None)
@@ -207,3 +208,38 @@ def alive(pid):
         return state not in ("Z", "X")
     except (OSError, IndexError):  # gone, or exiting while we read (ESRCH)
         return False
+
+
+def proc_status(pid, field):
+    """A number from /proc/<pid>/status, e.g. VmRSS in kB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rss_kb(pid):
+    return proc_status(pid, "VmRSS")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wait_for(pred, timeout=5.0, step=0.02):
+    """Polls pred until it returns something true or timeout passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
