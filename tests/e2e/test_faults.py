@@ -42,7 +42,11 @@ def test_random_sigkill_of_workers_under_load(daemon):
             if r.status == 200:
                 pids.add(int(r.body))
             elif r.status == 502:
-                if "signal: killed" not in r.json()["errorMessage"]:
+                # killed while running it, or killed while idle just before it was
+                # dispatched there (NEEDSWORK: such an event never ran and could go
+                # to another worker)
+                msg = r.json()["errorMessage"]
+                if "signal: killed" not in msg and "could not send the event" not in msg:
                     errors.append(r)
             else:
                 errors.append(r)
