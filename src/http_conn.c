@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
+#define LINGER_MS 2000 /* after refusing a request, how long to discard the rest of it */
 
 enum phase { PHASE_IDLE, PHASE_HEAD, PHASE_BODY, PHASE_HANDLER, PHASE_WRITING };
 
@@ -60,6 +61,8 @@ struct http_conn {
     int error;            /* an fnd_error + 1 to answer with, set by callbacks */
     bool closed;          /* handles are closing */
     bool close_after;     /* close once the current response is written */
+    bool refused;         /* the gateway refused the request: the client may still send */
+    bool lingering;       /* answered and shut down: discarding input until close */
     int open_handles;
     uv_write_t write_req;
     struct buf whead;
@@ -308,6 +311,7 @@ static const struct http_header json_type = {SLICE_LIT("Content-Type"),
 static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg)
 {
     c->close_after = true;
+    c->refused = true;
     struct buf body;
     buf_init(&body, 0);
     error_body(&body, kind, msg);
@@ -380,6 +384,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c); /* EOF or reset: nothing is waiting for us */
         return;
     }
+    if (c->lingering)
+        return; /* discarded: c->in stays empty */
     c->in.len += (size_t)nread;
     if (c->phase == PHASE_BODY)
         arm_timer(c); /* progress: the body timer restarts */
@@ -431,6 +437,31 @@ static const char *http_date(void)
     return cached;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+/* After a refusal (431, 413, 400) the client may still be sending the request. Closing
+ * now would make the kernel answer those bytes with a reset, which can destroy the
+ * answer before the client reads it; so shut down our side, discard what still
+ * arrives, and close at the client's EOF or after LINGER_MS (nginx's lingering close). */
+static void linger(struct http_conn *c)
+{
+    uv_shutdown_t *req = xmalloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    c->in.len = 0;
+    c->parsed = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     struct http_conn *c = w->data;
@@ -439,6 +470,10 @@ static void on_written(uv_write_t *w, int status)
     c->phase = PHASE_IDLE;
     if (c->closed) {
         maybe_free(c);
+        return;
+    }
+    if (status == 0 && c->refused) {
+        linger(c);
         return;
     }
     if (status < 0 || c->close_after) {
