@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DATA ?= fnd-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all deps build run test test-release test-sanitize bench clean
+.PHONY: all deps build run test test-release test-sanitize test-fuzz fuzz lint bench clean
 
 all: build
 
@@ -19,7 +19,7 @@ build: deps
 run: build
 	./build/fnd serve --listen $(LISTEN) --data $(DATA) --seed build/examples
 
-test: test-release test-sanitize
+test: test-release test-sanitize test-fuzz
 
 test-release: deps
 	cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFND_WERROR=ON >/dev/null
@@ -31,8 +31,25 @@ test-sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer drivers (tests/fuzz) built with clang, ASan and UBSan, each fuzzed for
+# FUZZ_SECONDS from its seed corpus; a crash leaves its input in build-fuzz/fuzz-artifacts.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFND_FUZZ=ON \
+	    -DFND_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
+	cd build-fuzz && ctest --output-on-failure -j $(JOBS) -R '^fuzz\.run\.'
+
+# The short fuzz run of `make test`.
+test-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# cppcheck and clang-tidy over src/ (scripts/lint), findings are errors.
+lint: deps
+	JOBS=$(JOBS) scripts/lint
+
 bench: build
 	/usr/bin/python3 tests/bench/invoke_latency.py --fnd build/fnd
 
 clean:
-	rm -rf build build-ci build-asan
+	rm -rf build build-ci build-asan build-fuzz build-lint

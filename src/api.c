@@ -191,35 +191,6 @@ static void deploy(struct daemon *d, struct http_request *req, struct deploy_spe
         http_respond_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-rc));
 }
 
-/* Reads the "code" member into spec: {"zip": base64} or {"dir": "/abs/path"}. */
-static int parse_code(struct daemon *d, const cJSON *code, struct deploy_spec *spec, char *err,
-                      size_t errsize)
-{
-    if (!cJSON_IsObject(code) || cJSON_GetArraySize(code) != 1) {
-        snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/path\"}");
-        return -EINVAL;
-    }
-    const cJSON *zip = cJSON_GetObjectItemCaseSensitive(code, "zip");
-    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(code, "dir");
-    if (cJSON_IsString(zip)) {
-        spec->code = DEPLOY_CODE_ZIP;
-        buf_init(&spec->zip, d->cfg->max_body);
-        if (base64_decode(&spec->zip, zip->valuestring, strlen(zip->valuestring)) < 0) {
-            buf_release(&spec->zip);
-            snprintf(err, errsize, "code.zip: must be base64 of a zip archive");
-            return -EINVAL;
-        }
-        return 0;
-    }
-    if (cJSON_IsString(dir) && dir->valuestring[0] == '/') {
-        spec->code = DEPLOY_CODE_DIR;
-        spec->dir = xstrdup(dir->valuestring);
-        return 0;
-    }
-    snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/absolute/path\"}");
-    return -EINVAL;
-}
-
 static void on_put(struct http_request *req, const struct route_match *m, void *data)
 {
     struct daemon *d = data;
@@ -256,7 +227,7 @@ static void on_put(struct http_request *req, const struct route_match *m, void *
             goto invalid;
         }
         spec.code = DEPLOY_CODE_KEEP;
-    } else if (parse_code(d, code, &spec, err, sizeof(err)) < 0) {
+    } else if (deploy_spec_parse_code(&spec, code, d->cfg->max_body, err, sizeof(err)) < 0) {
         fn_config_release(&spec.config);
         goto invalid;
     }

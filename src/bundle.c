@@ -80,7 +80,11 @@ static const char *normalise(char *path, bool *ok)
     return NULL;
 }
 
-/* Whether a link at entry `path` pointing at `target` stays inside the bundle. */
+/* Whether a link at entry `path` pointing at `target` stays inside the bundle. The
+ * target may climb with leading ".." parts, counted against the link's own folders
+ * (real folders: open_parent never goes through a link), and then only descend: a
+ * ".." after a name is refused, because that name may itself be a link (t -> s/..
+ * with s -> .. leaves the bundle although its text looks inside). */
 static bool link_stays_inside(const char *path, const char *target)
 {
     if (target[0] == '/' || target[0] == '\0')
@@ -89,15 +93,16 @@ static bool link_stays_inside(const char *path, const char *target)
     for (const char *p = path; *p; p++) /* the link's folder depth */
         if (*p == '/')
             depth++;
+    bool descended = false;
     const char *p = target;
     while (*p) {
         const char *end = strchr(p, '/');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
+            if (descended || --depth < 0)
                 return false;
         } else if (n > 0 && !(n == 1 && p[0] == '.')) {
-            depth++;
+            descended = true;
         }
         p = end ? end + 1 : p + n;
     }

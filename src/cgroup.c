@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,11 @@ static void remove_stale(const char *hierarchy)
     while (d && (de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, "fnd-", 4) != 0)
             continue;
-        pid_t pid = (pid_t)atoi(de->d_name + 4);
+        char *end;
+        long owner = strtol(de->d_name + 4, &end, 10);
+        if (*end != '\0' || owner <= 0 || owner > INT_MAX)
+            continue; /* not a folder this daemon names */
+        pid_t pid = (pid_t)owner;
         if (pid <= 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
             continue;
         char *dir = xasprintf("%s/%s", hierarchy, de->d_name);
@@ -182,7 +187,7 @@ bool cgroup_oom_killed(const struct cgroup *cg)
         read_file(cg->memory_dir, "memory.oom_control", text, sizeof(text)) < 0)
         return false;
     const char *p = strstr(text, "oom_kill ");
-    return p && atol(p + 9) > 0;
+    return p && strtol(p + 9, NULL, 10) > 0;
 }
 
 void cgroup_kill_all(const struct cgroup *cg)
@@ -194,6 +199,7 @@ void cgroup_kill_all(const struct cgroup *cg)
         return;
     /* A process may fork while we read; the pids limit bounds how many there are, and
      * cgroup_destroy kills again until the group is empty. */
+    /* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Branch): read_file terminates text */
     for (char *p = text, *end; *p; p = end) {
         long pid = strtol(p, &end, 10);
         if (end == p)

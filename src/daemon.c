@@ -328,6 +328,7 @@ int daemon_run(const struct config *cfg)
     };
     char summary[512];
     size_t used = 0;
+    /* NOLINTNEXTLINE(misc-redundant-expression): equal today, guarded should one grow */
     for (size_t i = 0; i < ARRAY_SIZE(layer_states) && i < ARRAY_SIZE(d.layers); i++) {
         d.layers[i].name = layer_states[i][0];
         d.layers[i].state = layer_states[i][1];

@@ -809,8 +809,16 @@ static int recover(struct eventlog *log, eventlog_replay_fn *replay, void *data,
         /* Nothing usable to append to (a fresh log, or the last segment was removed):
          * start a new one. */
         rc = rotate(log);
-        if (rc < 0)
+        if (rc == -ENOSPC) {
+            /* A full disk is no reason to refuse to serve: start read-only (async
+             * refused, sync served), and the probe opens the log when space returns. */
+            log_error("event log is read-only", "err=\"%s\" effect=\"async invocations get "
+                      "503\"", strerror(-rc));
+            log->error = rc;
+            rc = 0;
+        } else if (rc < 0) {
             snprintf(err, errsize, "creating a segment in %s: %s", log->dir, strerror(-rc));
+        }
     }
     return rc;
 }
@@ -857,6 +865,8 @@ int eventlog_open(struct eventlog **out, uv_loop_t *loop, const struct eventlog_
     uv_idle_init(loop, &log->idle);
     uv_timer_init(loop, &log->probe);
     log->open_handles = 2;
+    if (log->error == -ENOSPC)
+        uv_timer_start(&log->probe, on_probe, PROBE_MS, PROBE_MS);
     log_info("event log open", "backend=%s dir=%s segments=%zu next_seq=%" PRIu64
              " recovery_ms=%.1f", log->io->ops->name, log->dir, log->nsegs, log->next_seq,
              recovery_ms);

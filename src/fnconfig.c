@@ -108,7 +108,7 @@ void fn_config_copy(struct fn_config *dst, const struct fn_config *src)
 {
     *dst = *src;
     dst->handler = src->handler ? xstrdup(src->handler) : NULL;
-    dst->env = src->nenv ? xcalloc(src->nenv, sizeof(struct fn_env)) : NULL;
+    dst->env = xcalloc(src->nenv ? src->nenv : 1, sizeof(struct fn_env)); /* never NULL */
     for (size_t i = 0; i < src->nenv; i++) {
         dst->env[i].name = xstrdup(src->env[i].name);
         dst->env[i].value = xstrdup(src->env[i].value);
@@ -226,7 +226,7 @@ static int parse_env(struct fn_config *out, const cJSON *env, char *err, size_t 
         free(out->env[i].value);
     }
     free(out->env);
-    out->env = n ? xcalloc(n, sizeof(struct fn_env)) : NULL;
+    out->env = xcalloc(n ? n : 1, sizeof(struct fn_env)); /* never NULL once parsed */
     out->nenv = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, env)

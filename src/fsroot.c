@@ -111,7 +111,7 @@ static int join(char *out, size_t size, const char *root, const char *path)
     size_t a = strlen(root), b = strlen(path);
     if (a + b + 1 > size)
         return ENAMETOOLONG;
-    memcpy(out, root, a);
+    memcpy(out, root, a); /* NOLINT(bugprone-not-null-terminated-result): the next copy ends it */
     memcpy(out + a, path, b + 1);
     return 0;
 }

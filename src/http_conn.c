@@ -31,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
+#define LINGER_MS 2000 /* after refusing a request, how long to discard the rest of it */
 
 enum phase { PHASE_IDLE, PHASE_HEAD, PHASE_BODY, PHASE_HANDLER, PHASE_WRITING };
 
@@ -53,11 +55,14 @@ struct http_conn {
     struct header_offsets *hoffs; /* limits.max_headers entries */
     size_t nheaders;
     bool in_value;        /* the last header callback was a value */
+    size_t trailer_bytes; /* trailer fields of a chunked body: counted, dropped */
     struct http_request req;
     enum phase phase;
     int error;            /* an fnd_error + 1 to answer with, set by callbacks */
     bool closed;          /* handles are closing */
     bool close_after;     /* close once the current response is written */
+    bool refused;         /* the gateway refused the request: the client may still send */
+    bool lingering;       /* answered and shut down: discarding input until close */
     int open_handles;
     uv_write_t write_req;
     struct buf whead;
@@ -161,6 +166,7 @@ static int on_message_begin(llhttp_t *p)
     c->url_len = 0;
     c->nheaders = 0;
     c->in_value = false;
+    c->trailer_bytes = 0;
     c->req.started_us = clock_mono_us();
     c->phase = PHASE_HEAD;
     uv_timer_stop(&c->timer);
@@ -178,10 +184,23 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Trailer fields after a chunked body arrive once the headers were handed out as
+ * slices of c->head: appending them could move that buffer under the slices. They are
+ * counted against the header limit and dropped. */
+static int on_trailer(struct http_conn *c, size_t len)
+{
+    c->trailer_bytes += len;
+    if (c->trailer_bytes > c->gw->limits.max_header_bytes)
+        return fail(c, FND_E_HEADERS_TOO_LARGE);
+    return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
     const struct http_limits *l = &c->gw->limits;
+    if (c->phase == PHASE_BODY)
+        return on_trailer(c, len);
     if (c->head.len - c->url_len + len > l->max_header_bytes)
         return fail(c, FND_E_HEADERS_TOO_LARGE);
     if (c->nheaders == 0 || c->in_value) {
@@ -198,6 +217,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
+    if (c->phase == PHASE_BODY)
+        return on_trailer(c, len);
     if (c->head.len - c->url_len + len > c->gw->limits.max_header_bytes)
         return fail(c, FND_E_HEADERS_TOO_LARGE);
     struct header_offsets *h = &c->hoffs[c->nheaders - 1];
@@ -290,6 +311,7 @@ static const struct http_header json_type = {SLICE_LIT("Content-Type"),
 static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg)
 {
     c->close_after = true;
+    c->refused = true;
     struct buf body;
     buf_init(&body, 0);
     error_body(&body, kind, msg);
@@ -362,6 +384,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c); /* EOF or reset: nothing is waiting for us */
         return;
     }
+    if (c->lingering)
+        return; /* discarded: c->in stays empty */
     c->in.len += (size_t)nread;
     if (c->phase == PHASE_BODY)
         arm_timer(c); /* progress: the body timer restarts */
@@ -413,6 +437,31 @@ static const char *http_date(void)
     return cached;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+/* After a refusal (431, 413, 400) the client may still be sending the request. Closing
+ * now would make the kernel answer those bytes with a reset, which can destroy the
+ * answer before the client reads it; so shut down our side, discard what still
+ * arrives, and close at the client's EOF or after LINGER_MS (nginx's lingering close). */
+static void linger(struct http_conn *c)
+{
+    uv_shutdown_t *req = xmalloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    c->in.len = 0;
+    c->parsed = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     struct http_conn *c = w->data;
@@ -423,6 +472,10 @@ static void on_written(uv_write_t *w, int status)
         maybe_free(c);
         return;
     }
+    if (status == 0 && c->refused) {
+        linger(c);
+        return;
+    }
     if (status < 0 || c->close_after) {
         conn_close(c);
         return;
@@ -431,7 +484,9 @@ static void on_written(uv_write_t *w, int status)
     llhttp_resume(&c->parser);
     c->req.data = NULL;
     parse(c);
-    if (!c->closed && c->phase == PHASE_IDLE) {
+    /* Read on unless a buffered request went to the handler; one that is only partly
+     * buffered (a pipelined request cut by a read) needs the rest from the socket. */
+    if (!c->closed && c->phase != PHASE_HANDLER && c->phase != PHASE_WRITING) {
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         arm_timer(c);
     }
@@ -564,7 +619,9 @@ static void init_settings(void)
     parser_settings.on_message_complete = on_message_complete;
 }
 
-int http_conn_accept(struct gateway *gw)
+/* Starts a connection on the connected socket fd, or on one accepted from gw->server
+ * when fd < 0. */
+static int conn_start(struct gateway *gw, uv_os_sock_t fd)
 {
     init_settings();
     struct http_conn *c = xcalloc(1, sizeof(*c));
@@ -584,7 +641,10 @@ int http_conn_accept(struct gateway *gw)
     c->req.headers = xcalloc(gw->limits.max_headers, sizeof(*c->req.headers));
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
-    int rc = uv_accept((uv_stream_t *)&gw->server, (uv_stream_t *)&c->tcp);
+    int rc = fd < 0 ? uv_accept((uv_stream_t *)&gw->server, (uv_stream_t *)&c->tcp)
+                    : uv_tcp_open(&c->tcp, fd);
+    if (rc < 0 && fd >= 0)
+        close(fd); /* the connection takes fd in every case */
     if (rc < 0 || gw->nconns > gw->limits.max_connections || gw->closing) {
         conn_close(c);
         return rc < 0 ? rc : UV_EMFILE;
@@ -594,4 +654,14 @@ int http_conn_accept(struct gateway *gw)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     arm_timer(c);
     return 0;
+}
+
+int http_conn_accept(struct gateway *gw)
+{
+    return conn_start(gw, -1);
+}
+
+int http_conn_open(struct gateway *gw, uv_os_sock_t fd)
+{
+    return conn_start(gw, fd);
 }

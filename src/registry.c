@@ -129,9 +129,9 @@ static void insert_function(struct registry *reg, struct function *fn)
     size_t at = find_index(reg, slice_from_cstr(fn->name), &found);
     if (reg->nfns == reg->capfns) {
         reg->capfns = reg->capfns ? reg->capfns * 2 : 16;
-        reg->fns = xrealloc(reg->fns, reg->capfns * sizeof(*reg->fns));
+        reg->fns = xrealloc(reg->fns, reg->capfns * sizeof(struct function *));
     }
-    memmove(&reg->fns[at + 1], &reg->fns[at], (reg->nfns - at) * sizeof(*reg->fns));
+    memmove(&reg->fns[at + 1], &reg->fns[at], (reg->nfns - at) * sizeof(struct function *));
     reg->fns[at] = fn;
     reg->nfns++;
 }
@@ -508,7 +508,6 @@ struct deploy_job {
     char err[512];
     char sha[65];
     uint64_t code_size;
-    struct fn_version *staged; /* the new version, built on the loop afterwards */
     int64_t modified_ms;
 };
 
@@ -635,6 +634,34 @@ static void on_deploy_done(uv_work_t *w, int status)
     free(job);
 }
 
+int deploy_spec_parse_code(struct deploy_spec *spec, const cJSON *code, size_t max_zip,
+                           char *err, size_t errsize)
+{
+    if (!cJSON_IsObject(code) || cJSON_GetArraySize(code) != 1) {
+        snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/path\"}");
+        return -EINVAL;
+    }
+    const cJSON *zip = cJSON_GetObjectItemCaseSensitive(code, "zip");
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(code, "dir");
+    if (cJSON_IsString(zip)) {
+        spec->code = DEPLOY_CODE_ZIP;
+        buf_init(&spec->zip, max_zip);
+        if (base64_decode(&spec->zip, zip->valuestring, strlen(zip->valuestring)) < 0) {
+            buf_release(&spec->zip);
+            snprintf(err, errsize, "code.zip: must be base64 of a zip archive");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (cJSON_IsString(dir) && dir->valuestring[0] == '/') {
+        spec->code = DEPLOY_CODE_DIR;
+        spec->dir = xstrdup(dir->valuestring);
+        return 0;
+    }
+    snprintf(err, errsize, "code: must be {\"zip\": \"<base64>\"} or {\"dir\": \"/absolute/path\"}");
+    return -EINVAL;
+}
+
 int registry_deploy(struct registry *reg, struct deploy_spec *spec, registry_deploy_cb *cb,
                     void *data)
 {
@@ -693,7 +720,7 @@ int registry_delete(struct registry *reg, struct function *fn)
     bool found;
     size_t at = find_index(reg, slice_from_cstr(fn->name), &found);
     if (found) {
-        memmove(&reg->fns[at], &reg->fns[at + 1], (reg->nfns - at - 1) * sizeof(*reg->fns));
+        memmove(&reg->fns[at], &reg->fns[at + 1], (reg->nfns - at - 1) * sizeof(struct function *));
         reg->nfns--;
     }
     fn_version_unref(fn->current);

@@ -210,7 +210,7 @@ static int child_die_with_parent(int error_fd)
     struct pollfd p = {.fd = error_fd, .events = POLLOUT};
     if (poll(&p, 1, 0) < 0)
         return errno;
-    return p.revents & (POLLERR | POLLHUP) ? ESRCH : 0;
+    return (p.revents & (POLLERR | POLLHUP)) ? ESRCH : 0;
 }
 
 /* Moves fd to target, clearing close-on-exec (dup2 onto itself would not). */
@@ -375,7 +375,10 @@ static int child_start_init(const struct sandbox_spec *s)
 {
     if (!(s->namespaces & CLONE_NEWPID))
         return 0;
-    pid_t pid = fork();
+    /* The raw system call, not fork(): glibc's fork runs its atfork handlers and takes
+     * the allocator's locks, which another thread of the daemon may have held at the
+     * clone and which nobody in this child will ever release. */
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0UL);
     if (pid < 0)
         return errno;
     if (pid > 0)
@@ -445,7 +448,13 @@ static pid_t clone_child(int *pidfd, uint64_t flags)
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
     /* With CLONE_PARENT the kernel takes the caller's own exit signal instead. */
     args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
-    return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    /* Kernels before 5.3 and valgrind have no clone3; clone(2) takes the same flags
+     * and hands the pidfd back through its parent_tid argument. */
+    if (pid < 0 && errno == ENOSYS)
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)(args.flags | args.exit_signal), NULL,
+                             pidfd, NULL, 0UL);
+    return pid;
 }
 
 /* Starts the child and walks it through the checklist. In the child: returns 0 when

@@ -18,6 +18,7 @@
  */
 #include "fnd/worker.h"
 
+#include "fnd/frames.h"
 #include "fnd/log.h"
 #include "fnd/protocol.h"
 #include "fnd/zygote.h"
@@ -37,7 +38,7 @@
 #define WORKER_READ_CHUNK (64 * 1024)
 #define WORKER_LINE_MAX (8 * 1024)    /* longer output lines are logged in pieces */
 #define WORKER_STOP_GRACE_MS 1000     /* an idle worker told to stop gets this long */
-#define WORKER_EOF_GRACE_MS 200       /* after closing its channel, time to exit on its own */
+#define WORKER_EOF_GRACE_MS 1000      /* after closing its channel, time to exit on its own */
 #define WORKER_FRAME_SLACK 1024       /* room for error objects beyond max_response */
 #define WORKER_UID_BASE 100000
 #define WORKER_UID_SPAN 50000
@@ -339,33 +340,27 @@ static void on_channel_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = w->rx.cap - w->rx.len - 1;
 }
 
+static bool on_frame(void *data, uint8_t type, struct slice payload)
+{
+    struct worker *w = data;
+    handle_frame(w, type, payload);
+    return !w->channel_closed;
+}
+
 /* Consumes every complete frame in w->rx. */
 static void parse_frames(struct worker *w)
 {
-    while (w->rx.len >= FND_FRAME_HEADER_SIZE && !w->channel_closed) {
-        struct fnd_frame_header h;
-        fnd_frame_header_decode((const unsigned char *)w->rx.data, &h);
-        if (h.flags != 0 || h.reserved != 0 || h.type == FND_FRAME_INVOKE || h.type == 0 ||
-            h.type > FND_FRAME_ERROR) {
-            terminate(w, INV_CRASH, "Runtime.ProtocolError",
-                      "the runtime sent a malformed frame header");
-            return;
-        }
-        if (h.length > w->opts->max_response + WORKER_FRAME_SLACK) {
-            terminate(w, INV_CRASH, "Function.ResponseSizeTooLarge",
-                      "Response payload size (%u bytes) exceeded maximum allowed payload size "
-                      "(%zu bytes).",
-                      h.length, w->opts->max_response);
-            return;
-        }
-        size_t total = FND_FRAME_HEADER_SIZE + (size_t)h.length;
-        if (w->rx.len < total)
-            return;
-        handle_frame(w, h.type, (struct slice){w->rx.data + FND_FRAME_HEADER_SIZE, h.length});
-        /* The payload slice was valid during the callback; drop the frame now. */
-        memmove(w->rx.data, w->rx.data + total, w->rx.len - total);
-        w->rx.len -= total;
-    }
+    uint32_t length = 0;
+    int rc = frames_consume(&w->rx, w->opts->max_response + WORKER_FRAME_SLACK, on_frame, w,
+                            &length);
+    if (rc == -EPROTO)
+        terminate(w, INV_CRASH, "Runtime.ProtocolError",
+                  "the runtime sent a malformed frame header");
+    else if (rc == -EMSGSIZE)
+        terminate(w, INV_CRASH, "Function.ResponseSizeTooLarge",
+                  "Response payload size (%u bytes) exceeded maximum allowed payload size "
+                  "(%zu bytes).",
+                  length, w->opts->max_response);
 }
 
 static void on_channel_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -633,7 +628,7 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     unsigned char *p = (unsigned char *)w->tx.data;
     fnd_frame_header_encode(p, FND_FRAME_INVOKE, (uint32_t)(4 + meta_len + inv->payload.len));
     fnd_put_u32le(p + FND_FRAME_HEADER_SIZE, (uint32_t)meta_len);
-    memcpy(p + FND_FRAME_HEADER_SIZE + 4, meta_text, meta_len);
+    memcpy(p + FND_FRAME_HEADER_SIZE + 4, meta_text, meta_len); /* NOLINT: framed, not a string */
     w->tx.len = FND_FRAME_HEADER_SIZE + 4 + meta_len;
     cJSON_free(meta_text);
 

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +124,12 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
     close(sv[1]);
     if (rc < 0) {
         z->proc.pidfd = -1;
+        goto fail;
+    }
+    /* A zygote that stops reading must not stall the daemon's loop for good. */
+    struct timeval send_timeout = {REPLY_TIMEOUT_MS / 1000, 0};
+    if (setsockopt(z->sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout)) < 0) {
+        rc = -errno;
         goto fail;
     }
     char ready;

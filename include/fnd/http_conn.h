@@ -26,6 +26,10 @@ struct gateway {
 
 /* Accepts one connection from gw->server and starts reading it. 0 or a libuv error. */
 int http_conn_accept(struct gateway *gw);
+/* Serves an already connected stream socket fd as a connection of gw (the HTTP fuzz
+ * driver feeds it one end of a socketpair). Takes fd in every case: 0, or a libuv
+ * error with fd closed. */
+int http_conn_open(struct gateway *gw, uv_os_sock_t fd);
 /* Closes every connection of gw (for gateway_close). */
 void http_conn_close_all(struct gateway *gw);
 /* Called by http_conn.c when a connection is freed, so the gateway can finish

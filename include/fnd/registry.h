@@ -86,6 +86,12 @@ struct deploy_spec {
     char *dir;                  /* DEPLOY_CODE_DIR: absolute path, taken */
 };
 
+/* Reads a deploy body's "code" member, {"zip": "<base64>"} (decoded into spec->zip, at
+ * most max_zip bytes) or {"dir": "/absolute/path"}, into spec. 0, or -EINVAL with err
+ * saying why and nothing in spec to release. */
+int deploy_spec_parse_code(struct deploy_spec *spec, const cJSON *code, size_t max_zip,
+                           char *err, size_t errsize);
+
 /* status: 0; -EINVAL bundle refused, -EFBIG bundle too large (err says why); -ENOENT
  * when the function disappeared meanwhile or KEEP found no code; other negative errno
  * for I/O. On success fn is the function and created tells whether it is new. */

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -19,6 +20,13 @@ BUILD_DIR = os.environ.get("FND_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 FND_BIN = os.environ.get("FND_BIN", os.path.join(BUILD_DIR, "fnd"))
 FUNCTIONS = os.path.join(HERE, "functions")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# FND_WRAPPER runs the daemon under a command, e.g. valgrind --quiet, which then writes
+# only error reports ("==pid== ..." lines) into the daemon's log; any such line, or an
+# exit status of WRAPPER_ERROR_EXIT (its --error-exitcode), fails the test.
+WRAPPER = shlex.split(os.environ.get("FND_WRAPPER", ""))
+WRAPPER_ERROR_EXIT = 99
+WRAPPER_REPORT = re.compile(r"^==\d+== ", re.M)
+START_TIMEOUT = 120 if WRAPPER else 15
 
 
 class Response:
@@ -37,10 +45,11 @@ class Response:
 class Daemon:
     """One fnd process. Use as a context manager or call stop()."""
 
-    def __init__(self, data, args=(), user=None):
+    def __init__(self, data, args=(), user=None, prefix=()):
         self.data = data
         self.args = list(args)
         self.user = user  # (uid, gid) to run as, or None
+        self.prefix = list(prefix)  # a command to run the daemon under, e.g. prlimit
         self.log_path = os.path.join(os.path.dirname(data), os.path.basename(data) + ".log")
         self.proc = None
         self.port = None
@@ -59,11 +68,11 @@ class Daemon:
         self.log_file = open(self.log_path, "ab")
         offset = self.log_file.tell()
         self.proc = subprocess.Popen(
-            [FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data, *self.args],
+            [*self.prefix, *WRAPPER, FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data, *self.args],
             stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=env,
             user=self.user[0] if self.user else None, group=self.user[1] if self.user else None,
             extra_groups=[] if self.user else None)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
@@ -92,15 +101,19 @@ class Daemon:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=60 if WRAPPER else 10)
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        status = self.proc.returncode
         self.proc = None
         self.log_file.close()
         log = self.log()
         for mark in SANITIZER_MARKS:
             assert mark not in log, f"sanitizer report in the daemon log:\n{log[-6000:]}"
+        if WRAPPER:
+            assert not WRAPPER_REPORT.search(log) and status != WRAPPER_ERROR_EXIT, \
+                f"{' '.join(WRAPPER[:2])} reported errors in the daemon:\n{log[-8000:]}"
 
     def restart(self):
         self.stop()
@@ -300,3 +313,38 @@ class HitCounter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def proc_status(pid, field):
+    """A number from /proc/<pid>/status, e.g. VmRSS in kB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rss_kb(pid):
+    return proc_status(pid, "VmRSS")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wait_for(pred, timeout=5.0, step=0.02):
+    """Polls pred until it returns something true or timeout passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()

@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, worker_pids
+from fndtest import BUILD_DIR, FUNCTIONS, alive, wait_for, worker_pids
 
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 PY = os.path.join(FUNCTIONS, "py")
@@ -18,16 +18,6 @@ def state(d, name):
 def live(st):
     i = st["instances"]
     return i["starting"] + i["idle"] + i["busy"]
-
-
-def wait_for(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    return pred()
 
 
 def burst(d, name, n, raw):

@@ -9,6 +9,9 @@ import pytest
 from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, worker_pids
 
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
+# The resource attacks are about containment, not speed: on a loaded machine (CI runs
+# both builds side by side) a bomb may need far longer than Lambda's default 3 s.
+LOADED = 60000
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 
 
@@ -45,7 +48,7 @@ def test_startup_and_info_report_the_layers(daemon):
 
 def test_fork_bomb_is_contained(sandboxed):
     d = sandboxed
-    d.deploy("forker", "python3", "attack.forks", HOSTILE)
+    d.deploy("forker", "python3", "attack.forks", HOSTILE, timeout_ms=LOADED)
     small = d.invoke("forker", {"n": 5}).json()
     assert small == {"forked": 5, "error": None}  # positive control: forking works
     bomb = d.invoke("forker", {"n": 500}).json()
@@ -55,7 +58,7 @@ def test_fork_bomb_is_contained(sandboxed):
 
 def test_memory_bomb_is_reported_as_out_of_memory(sandboxed):
     d = sandboxed
-    d.deploy("hog", "python3", "attack.memory", HOSTILE, memory_mb=128)
+    d.deploy("hog", "python3", "attack.memory", HOSTILE, memory_mb=128, timeout_ms=LOADED)
     assert d.invoke("hog", {"mb": 40}).json() == {"held_mb": 40}  # positive control
     r = d.invoke("hog", {"mb": 400})
     assert r.status == 502, r
@@ -310,7 +313,7 @@ def test_tmp_is_private_and_kept_warm(rooted):
 def test_tmp_fill_is_bounded(start_daemon):
     d = start_daemon("--worker-tmp", "32M")
     require_layer(d, "filesystem=private-root", "the private root")
-    d.deploy("filler", "python3", "attack.fs", HOSTILE, memory_mb=256)
+    d.deploy("filler", "python3", "attack.fs", HOSTILE, memory_mb=256, timeout_ms=LOADED)
     assert fs(d, "filler", op="fill", path="/tmp/f", mb=16) == "ok 16"  # control
     assert fs(d, "filler", op="fill", path="/tmp/f", mb=64) == "ENOSPC"
     # tmpfs pages count toward the function's memory: a /tmp larger than memory_mb
@@ -380,7 +383,7 @@ def test_pid_namespace_shows_only_the_worker(daemon):
 
 def test_thread_bomb_is_contained(sandboxed):
     d = sandboxed
-    d.deploy("threads", "python3", "attack.threads", HOSTILE)
+    d.deploy("threads", "python3", "attack.threads", HOSTILE, timeout_ms=LOADED)
     assert d.invoke("threads", {"n": 8}).json() == {"started": 8, "error": None}  # control
     bomb = d.invoke("threads", {"n": 1000}).json()
     assert bomb["started"] < 64 and bomb["error"], bomb  # pids.max counts threads
@@ -389,7 +392,7 @@ def test_thread_bomb_is_contained(sandboxed):
 
 def test_descriptors_are_bounded_and_not_inherited(sandboxed):
     d = sandboxed
-    d.deploy("fds", "python3", "attack.descriptors", HOSTILE)
+    d.deploy("fds", "python3", "attack.descriptors", HOSTILE, timeout_ms=LOADED)
     small = d.invoke("fds", {"n": 10}).json()
     assert small["opened"] == 10 and small["error"] is None  # control
     # fds 0-3 (stdin, stdout, stderr, the channel), then the listing's own descriptor
@@ -401,7 +404,7 @@ def test_descriptors_are_bounded_and_not_inherited(sandboxed):
 
 def test_huge_file_is_refused(sandboxed):
     d = sandboxed
-    d.deploy("big", "python3", "attack.big_file", HOSTILE, memory_mb=256)
+    d.deploy("big", "python3", "attack.big_file", HOSTILE, memory_mb=256, timeout_ms=LOADED)
     assert d.invoke("big", {"mb": 1}).json() == "ok"  # control
     r = d.invoke("big", {"mb": 5 * 1024})  # past RLIMIT_FSIZE (4 GiB)
     assert r.status in (200, 502), r

@@ -159,6 +159,28 @@ TEST(links_leaving_the_bundle_refused)
      * report it. */
 }
 
+TEST(links_climbing_through_other_links_refused)
+{
+    /* Found by the bundle fuzzer: "s" -> ".." is inside (it names the bundle root), and
+     * "t" -> "s/.." reads as inside, but resolves to the root's parent. */
+    struct entry e[] = {
+        {"d/", AE_IFDIR, 0755, NULL, NULL},
+        {"d/s", AE_IFLNK, 0777, "..", NULL},
+        {"t", AE_IFLNK, 0777, "d/s/..", NULL},
+    };
+    char *root;
+    ASSERT_EQ(unpack(e, 3, &roomy, &root), -EINVAL);
+    cleanup(root);
+    /* Climbing first and then descending is still fine. */
+    struct entry f[] = {
+        {"d/", AE_IFDIR, 0755, NULL, NULL},
+        {"d/f", AE_IFREG, 0644, "x", NULL},
+        {"d/g", AE_IFLNK, 0777, "../d/./f", NULL},
+    };
+    ASSERT_EQ(unpack(f, 3, &roomy, &root), 0);
+    cleanup(root);
+}
+
 TEST(writing_through_an_earlier_link_refused)
 {
     /* "a" points at the bundle root ("."), then "a/evil" would be written through it.
