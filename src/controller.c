@@ -32,7 +32,8 @@ struct pool {
     struct controller *ctl;
     struct function *fn;        /* NULL once the function was deleted */
     char name[FN_NAME_MAX + 1];
-    struct fn_version *version; /* the current version (a reference) */
+    struct fn_version *version; /* the current version, or the published one (a reference) */
+    bool published;             /* serves one published version, never drained by deploys */
     struct list_node queue;     /* waiting invocations, FIFO */
     size_t queue_len;
     struct list_node workers;   /* every worker not yet gone */
@@ -431,6 +432,8 @@ static void on_pool_timer_closed(uv_handle_t *h)
         return;
     struct controller *ctl = p->ctl;
     list_remove(&p->link);
+    if (p->published && p->version->ctl == p)
+        p->version->ctl = NULL;
     if (p->version)
         fn_version_unref(p->version);
     free(p);
@@ -466,6 +469,24 @@ static struct pool *pool_new(struct controller *ctl, struct function *fn)
     return p;
 }
 
+/* The pool of a published version: its own queue and workers, so that invoking
+ * `name:1` runs version 1's code while deploys replace $LATEST beside it. */
+static struct pool *published_pool(struct controller *ctl, struct function *fn,
+                                   struct fn_version *v)
+{
+    if (v->ctl)
+        return v->ctl;
+    void *latest = fn->ctl;
+    struct pool *p = pool_new(ctl, fn);
+    fn->ctl = latest; /* pool_new made itself the function's pool */
+    p->published = true;
+    p->version = v;
+    fn_version_ref(v);
+    v->ctl = p;
+    ensure_min_warm(p);
+    return p;
+}
+
 void controller_on_publish(struct controller *ctl, struct function *fn, struct fn_version *old)
 {
     (void)old;
@@ -492,14 +513,9 @@ void controller_on_publish(struct controller *ctl, struct function *fn, struct f
     dispatch(p);
 }
 
-void controller_on_remove(struct controller *ctl, struct function *fn)
+static void pool_remove(struct pool *p)
 {
-    struct pool *p = fn->ctl;
-    (void)ctl;
-    if (p == NULL)
-        return;
     p->fn = NULL;
-    fn->ctl = NULL;
     cancel_queue(p, "the function was deleted");
     uv_timer_stop(&p->queue_timer);
     struct list_node *n, *tmp;
@@ -511,6 +527,18 @@ void controller_on_remove(struct controller *ctl, struct function *fn)
     }
     uv_timer_stop(&p->idle_timer);
     maybe_free_pool(p);
+}
+
+void controller_on_remove(struct controller *ctl, struct function *fn)
+{
+    fn->ctl = NULL;
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &ctl->pools)
+    {
+        struct pool *p = container_of(n, struct pool, link);
+        if (p->fn == fn)
+            pool_remove(p);
+    }
 }
 
 /* --- public ------------------------------------------------------------------------ */
@@ -525,11 +553,8 @@ struct controller *controller_new(uv_loop_t *loop, const struct controller_optio
     return ctl;
 }
 
-int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv)
+static int submit(struct pool *p, struct invocation *inv)
 {
-    struct pool *p = fn->ctl;
-    if (p == NULL || ctl->closing)
-        return -ESHUTDOWN;
     /* max_queue bounds the invocations that no worker is on its way for: one that can
      * run now, or that a starting worker will take, does not count against it. */
     size_t waiting = p->queue_len - FND_MIN(p->queue_len, p->count[WORKER_STARTING]);
@@ -541,6 +566,23 @@ int controller_submit(struct controller *ctl, struct function *fn, struct invoca
     p->queue_len++;
     dispatch(p);
     return 0;
+}
+
+int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv)
+{
+    if (fn->ctl == NULL || ctl->closing)
+        return -ESHUTDOWN;
+    return submit(fn->ctl, inv);
+}
+
+int controller_submit_version(struct controller *ctl, struct function *fn, struct fn_version *v,
+                              struct invocation *inv)
+{
+    if (v->published == 0)
+        return controller_submit(ctl, fn, inv);
+    if (fn->ctl == NULL || ctl->closing)
+        return -ESHUTDOWN;
+    return submit(published_pool(ctl, fn, v), inv);
 }
 
 static void maybe_finish_close(struct controller *ctl)
@@ -567,6 +609,8 @@ void controller_close(struct controller *ctl, void (*on_closed)(void *), void *d
             p->fn->ctl = NULL;
             p->fn = NULL;
         }
+        if (p->published && p->version->ctl == p)
+            p->version->ctl = NULL;
         cancel_queue(p, "the daemon is stopping");
         uv_timer_stop(&p->idle_timer);
         uv_timer_stop(&p->queue_timer);

@@ -79,18 +79,18 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* The native runtime is installed next to the fnd binary. */
-static char *native_runner_path(void)
+/* The native runtime and the Runtime API adapter are installed next to the fnd binary. */
+static char *sibling_path(const char *program)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
-        return xstrdup("fnd-runtime-native");
+        return xstrdup(program);
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
-    return xasprintf("%s/fnd-runtime-native", self);
+    return xasprintf("%s/%s", self, program);
 }
 
 /* --memory-budget, or three quarters of the machine's memory when unset. */
@@ -226,9 +226,10 @@ int daemon_run(const struct config *cfg)
     }
 
     d.loop = uv_default_loop();
-    char *native = native_runner_path();
+    char *native = sibling_path("fnd-runtime-native");
+    char *provided = sibling_path("fnd-runtime-provided");
     d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
-                                     cfg->region};
+                                     cfg->region, provided};
     d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
     d.http_limits = (struct http_limits){
         .max_url = cfg->max_url,
@@ -248,6 +249,7 @@ int daemon_run(const struct config *cfg)
         log_error("registry_open failed", "path=%s err=\"%s\" detail=\"%s\"", data_dir,
                   strerror(-rc), err);
         free(native);
+        free(provided);
         return 1;
     }
 
@@ -353,6 +355,7 @@ int daemon_run(const struct config *cfg)
     seccomp_policy_release(&d.seccomp);
     free(d.fsroot_base);
     free(native);
+    free(provided);
     rc = uv_loop_close(d.loop);
     if (rc != 0)
         log_warn("uv_loop_close failed", "err=\"%s\"", uv_strerror(rc));

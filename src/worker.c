@@ -488,8 +488,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     if (opts->fsroot_base) {
         plan = xmalloc(sizeof(*plan));
         rc = fsroot_plan_build(plan, opts->fsroot_base, v->code_dir, opts->paths->runtime_dir,
-                               v->config.runtime == RUNTIME_NATIVE ? opts->paths->native_runner
-                                                                   : NULL,
+                               runtime_program_outside(opts->paths, v->config.runtime),
                                opts->tmp_bytes);
         if (rc < 0) {
             free(plan);
@@ -606,6 +605,11 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     cJSON_AddNumberToObject(meta, "deadline_ms",
                             (double)(clock_wall_ms() + w->version->config.timeout_ms));
     char *arn = runtime_function_arn(w->opts->region, w->version->name);
+    if (w->version->published) { /* a published version is invoked by its qualified ARN */
+        char *qualified = xasprintf("%s:%llu", arn, (unsigned long long)w->version->published);
+        free(arn);
+        arn = qualified;
+    }
     cJSON_AddStringToObject(meta, "invoked_function_arn", arn);
     free(arn);
     if (inv->trace_id)
