@@ -1,0 +1,167 @@
+/*
+ * Lambda's Invoke (include/fnd/lambda_api.h): POST /2015-03-31/functions/{name}/
+ * invocations with X-Amz-Invocation-Type RequestResponse (200, the default), DryRun
+ * (204: the function exists and the request is valid) or Event (202).
+ *
+ * The payload is bounded before anything else (6 MiB sync, 256 KiB async: 413
+ * RequestTooLargeException) and must be JSON, as on Lambda (native functions, which
+ * take raw bytes, excepted). X-Amz-Client-Context (base64 JSON) and X-Amzn-Trace-Id
+ * reach the function's context. The result maps back the way Lambda's does: a
+ * function error, timeout, crash or init error is still 200, with
+ * X-Amz-Function-Error: Unhandled and the error object {errorMessage, errorType,
+ * stackTrace} as the body; throttling is 429 TooManyRequestsException.
+ * X-Amz-Executed-Version names the version that ran.
+ */
+#include "fnd/lambda_api.h"
+
+#include "fnd/codec.h"
+#include "fnd/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIENT_CONTEXT_MAX 3583 /* Lambda's limit on the base64 text */
+
+enum call_type { CALL_SYNC, CALL_EVENT, CALL_DRY_RUN };
+
+struct lambda_call {
+    struct invocation inv;
+    struct http_request *req;
+    char version[24];
+};
+
+static void on_call_done(struct invocation *inv, const struct inv_result *res)
+{
+    struct lambda_call *c = container_of(inv, struct lambda_call, inv);
+    struct http_request *req = c->req;
+    switch (res->outcome) {
+    case INV_THROTTLED:
+        lambda_error(req, FND_E_TOO_MANY_REQUESTS, "Rate Exceeded.");
+        break;
+    case INV_CANCELLED:
+        lambda_error(req, FND_E_UNAVAILABLE, "%.*s", (int)FND_MIN(res->body.len, 400),
+                     res->body.ptr);
+        break;
+    default: {
+        struct http_header headers[4] = {
+            {SLICE_LIT("Content-Type"), SLICE_LIT("application/json")},
+            {SLICE_LIT("X-Amz-Executed-Version"), slice_from_cstr(c->version)},
+            {SLICE_LIT("x-amzn-RequestId"), {inv->id, INVOCATION_ID_LEN}},
+        };
+        size_t n = 3;
+        if (res->outcome != INV_SUCCESS)
+            headers[n++] = (struct http_header){SLICE_LIT("X-Amz-Function-Error"),
+                                                SLICE_LIT("Unhandled")};
+        http_respond(req, 200, headers, n, res->body.ptr, res->body.len);
+        break;
+    }
+    }
+    invocation_release(inv);
+    free(c);
+}
+
+static int parse_type(struct slice type, enum call_type *out)
+{
+    if (type.len == 0 || slice_eq(type, "RequestResponse"))
+        *out = CALL_SYNC;
+    else if (slice_eq(type, "Event"))
+        *out = CALL_EVENT;
+    else if (slice_eq(type, "DryRun"))
+        *out = CALL_DRY_RUN;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* X-Amz-Client-Context: base64 of a JSON object, handed to the function as its text. */
+static int take_client_context(struct http_request *req, struct invocation *inv)
+{
+    struct slice cc = http_request_header(req, "X-Amz-Client-Context");
+    if (cc.len == 0)
+        return 0;
+    if (cc.len > CLIENT_CONTEXT_MAX)
+        return -EINVAL;
+    struct buf text;
+    buf_init(&text, CLIENT_CONTEXT_MAX);
+    int rc = base64_decode(&text, cc.ptr, cc.len);
+    cJSON *probe = rc == 0 ? cJSON_ParseWithLength(text.data ? text.data : "", text.len) : NULL;
+    if (cJSON_IsObject(probe))
+        inv->client_context = buf_steal(&text, NULL);
+    else
+        rc = -EINVAL;
+    cJSON_Delete(probe);
+    buf_release(&text);
+    return rc;
+}
+
+void lambda_invoke(struct http_request *req, struct daemon *d, const struct lambda_target *t)
+{
+    enum call_type type;
+    if (parse_type(http_request_header(req, "X-Amz-Invocation-Type"), &type) < 0) {
+        lambda_error(req, FND_E_INVALID_PARAMETER,
+                     "1 validation error detected: Value at 'invocationType' failed to satisfy "
+                     "constraint: Member must satisfy enum value set: [Event, RequestResponse, "
+                     "DryRun]");
+        return;
+    }
+    size_t limit = type == CALL_EVENT ? LAMBDA_ASYNC_PAYLOAD_MAX : LAMBDA_SYNC_PAYLOAD_MAX;
+    if (req->body.len > limit) {
+        lambda_error(req, FND_E_PAYLOAD_TOO_LARGE,
+                     "%zu byte payload is too large for the %s invocation type (limit %zu bytes)",
+                     req->body.len, type == CALL_EVENT ? "Event" : "RequestResponse", limit);
+        return;
+    }
+    if (req->body.len == 0) {
+        buf_append_str(&req->body, "{}");
+    } else if (t->version->config.runtime != RUNTIME_NATIVE) {
+        cJSON *probe = cJSON_ParseWithLength(req->body.data, req->body.len);
+        bool ok = probe != NULL;
+        cJSON_Delete(probe);
+        if (!ok) {
+            lambda_error(req, FND_E_BAD_REQUEST, "Could not parse request body into json: the "
+                                                 "payload must be valid JSON");
+            return;
+        }
+    }
+    struct lambda_call *c = xcalloc(1, sizeof(*c));
+    invocation_init(&c->inv, 0);
+    if (take_client_context(req, &c->inv) < 0) {
+        invocation_release(&c->inv);
+        free(c);
+        lambda_error(req, FND_E_INVALID_PARAMETER,
+                     "X-Amz-Client-Context must be base64 of a JSON object, at most %d bytes",
+                     CLIENT_CONTEXT_MAX);
+        return;
+    }
+    struct slice trace = http_request_header(req, "X-Amzn-Trace-Id");
+    if (trace.len > 0 && trace.len < 256)
+        c->inv.trace_id = xstrndup(trace.ptr, trace.len);
+    lambda_version_name(t->version, c->version);
+
+    if (type == CALL_DRY_RUN) {
+        invocation_release(&c->inv);
+        free(c);
+        http_respond(req, 204, NULL, 0, NULL, 0);
+        return;
+    }
+    if (type == CALL_EVENT) {
+        invocation_release(&c->inv);
+        free(c);
+        lambda_error(req, FND_E_INTERNAL,
+                     "Event invocations need the durable event log, which this build lacks");
+        return;
+    }
+    buf_move(&c->inv.payload, &req->body);
+    c->inv.on_done = on_call_done;
+    c->req = req;
+    int rc = controller_submit_version(d->controller, t->fn, t->version, &c->inv);
+    if (rc < 0) {
+        invocation_release(&c->inv);
+        free(c);
+        if (rc == -EAGAIN)
+            lambda_error(req, FND_E_TOO_MANY_REQUESTS, "Rate Exceeded.");
+        else
+            lambda_error(req, FND_E_UNAVAILABLE, "the daemon is stopping");
+    }
+}
