@@ -10,6 +10,7 @@
 #include "fnd/daemon.h"
 
 #include "fnd/codec.h"
+#include "fnd/function_url.h"
 #include "fnd/lambda_api.h"
 #include "fnd/log.h"
 #include "fnd/router.h"
@@ -386,7 +387,7 @@ static const struct route routes[] = {
 
 void api_handle(struct http_request *req, void *data)
 {
-    if (lambda_api_handle(req, data))
+    if (lambda_api_handle(req, data) || function_url_handle(req, data))
         return;
     const struct route *route;
     struct route_match match;

@@ -294,7 +294,10 @@ static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg
     buf_init(&body, 0);
     error_body(&body, kind, msg);
     c->phase = PHASE_WRITING;
-    write_response(c, fnd_error_status(kind), &json_type, 1, &body);
+    /* The exception name lets AWS clients read a gateway error (a 413) as Lambda's. */
+    struct http_header headers[2] = {json_type, {SLICE_LIT("x-amzn-ErrorType"),
+                                                 slice_from_cstr(fnd_error_lambda_type(kind))}};
+    write_response(c, fnd_error_status(kind), headers, 2, &body);
 }
 
 static void parse(struct http_conn *c)
@@ -501,6 +504,8 @@ static void respond_error_v(struct http_request *req, enum fnd_error kind,
     struct http_header all[8];
     size_t n = 0;
     all[n++] = json_type;
+    all[n++] = (struct http_header){SLICE_LIT("x-amzn-ErrorType"),
+                                    slice_from_cstr(fnd_error_lambda_type(kind))};
     for (size_t i = 0; i < nheaders && n < ARRAY_SIZE(all); i++)
         all[n++] = headers[i];
     struct buf body;
@@ -594,4 +599,14 @@ int http_conn_accept(struct gateway *gw)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     arm_timer(c);
     return 0;
+}
+
+int http_request_peer(const struct http_request *req, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc = uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&ss, &len);
+    if (rc == 0)
+        rc = uv_ip_name((const struct sockaddr *)&ss, out, size);
+    return rc;
 }

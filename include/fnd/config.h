@@ -60,7 +60,10 @@
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \
-      "most memory_mb summed over live workers; 0 means three quarters of the RAM")
+      "most memory_mb summed over live workers; 0 means three quarters of the RAM")              \
+    /* Lambda compatibility */                                                                 \
+    X(STR, function_url_prefix, "function-url-prefix", "/fn", 0, 0,                            \
+      "function URLs: ANY PREFIX/{name}/{path...} invokes name with a function URL event")
 
 struct config {
 #define FND_SETTING_STR(field) char *field;

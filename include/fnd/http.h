@@ -70,6 +70,9 @@ size_t gateway_connections(const struct gateway *gw);
  * their handler answers. on_closed runs once all handles are closed. */
 void gateway_close(struct gateway *gw, void (*on_closed)(void *data), void *data);
 
+/* The client's IP address as text into out. 0 or a libuv error. */
+int http_request_peer(const struct http_request *req, char *out, size_t size);
+
 /* Case-insensitive header lookup; SLICE_NULL when absent. */
 struct slice http_request_header(const struct http_request *req, const char *name);
 
