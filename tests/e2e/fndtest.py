@@ -195,3 +195,30 @@ def alive(pid):
         return state not in ("Z", "X")
     except (OSError, IndexError):  # gone, or exiting while we read (ESRCH)
         return False
+
+
+# --- Lambda clients -------------------------------------------------------------------
+
+LAMBDA_ROLE = "arn:aws:iam::000000000000:role/fnd-test"  # accepted and ignored
+
+
+def lambda_zip(code="v1"):
+    """The zip of tests/e2e/functions/lambda with CODE set to code."""
+    with open(os.path.join(FUNCTIONS, "lambda", "app.py")) as f:
+        source = f.read().replace('CODE = "v1"', f'CODE = "{code}"')
+    return zip_bytes({"app.py": source})
+
+
+def aws_env(extra=None):
+    """An environment for AWS clients: dummy credentials, one region, no instance
+    metadata service, no config files, no retries: nothing may leave 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PAGER": "",
+        "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard",
+    })
+    env.update(extra or {})
+    return env
