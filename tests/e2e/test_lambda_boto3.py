@@ -1,0 +1,128 @@
+"""boto3 (Debian's python3-boto3) against fnd's Lambda API, unchanged but for
+endpoint_url: the same life of a function as the CLI test, through the SDK's own
+request signing, serialisation and error parsing."""
+import base64
+import json
+import os
+
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+from fndtest import LAMBDA_ROLE, aws_env, lambda_zip
+
+
+def make_client(d):
+    os.environ.update(aws_env())  # no credential or region lookups beyond the environment
+    return boto3.client(
+        "lambda", endpoint_url=d.url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+                                      read_timeout=60, connect_timeout=5))
+
+
+def call(lam, name, payload, **kw):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), **kw)
+    return r, json.loads(r["Payload"].read())
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_boto3_function_lifecycle(start_daemon):
+    d = start_daemon("--max-body", "16M")
+    lam = make_client(d)
+
+    conf = lam.create_function(FunctionName="boto-fn", Runtime="python3.11", Role=LAMBDA_ROLE,
+                               Handler="app.handler", Code={"ZipFile": lambda_zip("v1")},
+                               Timeout=4, MemorySize=192,
+                               Environment={"Variables": {"STAGE": "one"}})
+    assert conf["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert conf["FunctionName"] == "boto-fn" and conf["Version"] == "$LATEST"
+    assert conf["Timeout"] == 4 and conf["MemorySize"] == 192 and conf["State"] == "Active"
+    assert d.get("/v1/functions/boto-fn").json()["timeout_ms"] == 4000
+
+    # invoke sync with a client context (base64 JSON, as the SDK wants it)
+    cc = base64.b64encode(json.dumps({"custom": {"from": "boto3"}}).encode()).decode()
+    r, res = call(lam, "boto-fn", {"n": 2}, ClientContext=cc)
+    assert r["StatusCode"] == 200 and r["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in r
+    assert res["code"] == "v1" and res["stage"] == "one" and res["custom"] == {"from": "boto3"}
+    assert res["request_id"] == r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert lam.invoke(FunctionName="boto-fn", InvocationType="DryRun")["StatusCode"] == 204
+
+    # get / list with Marker paging done by hand
+    lam.create_function(FunctionName="boto-aaa", Runtime="provided.al2023", Role=LAMBDA_ROLE,
+                        Handler="x", Code={"ZipFile": lambda_zip("v1")})
+    assert lam.get_function(FunctionName="boto-fn")["Configuration"]["Handler"] == "app.handler"
+    assert lam.get_function_configuration(FunctionName="boto-aaa")["Runtime"] == "provided.al2023"
+    page = lam.list_functions(MaxItems=1)
+    assert [f["FunctionName"] for f in page["Functions"]] == ["boto-aaa"]
+    page2 = lam.list_functions(MaxItems=1, Marker=page["NextMarker"])
+    assert [f["FunctionName"] for f in page2["Functions"]] == ["boto-fn"]
+    assert "NextMarker" not in page2
+    lam.delete_function(FunctionName="boto-aaa")
+
+    # update code, then configuration
+    lam.update_function_code(FunctionName="boto-fn", ZipFile=lambda_zip("v2"))
+    assert call(lam, "boto-fn", {})[1]["code"] == "v2"
+    conf = lam.update_function_configuration(FunctionName="boto-fn", Timeout=1,
+                                             Environment={"Variables": {"STAGE": "two"}})
+    assert conf["Timeout"] == 1
+    assert call(lam, "boto-fn", {})[1]["stage"] == "two"
+
+    # concurrency
+    assert lam.put_function_concurrency(FunctionName="boto-fn", ReservedConcurrentExecutions=2)[
+        "ReservedConcurrentExecutions"] == 2
+    assert lam.get_function(FunctionName="boto-fn")["Concurrency"] == {
+        "ReservedConcurrentExecutions": 2}
+    assert d.get("/v1/functions/boto-fn").json()["max_instances"] == 2
+    lam.delete_function_concurrency(FunctionName="boto-fn")
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="boto-fn")
+
+    # publish and invoke by qualifier
+    v = lam.publish_version(FunctionName="boto-fn")
+    assert v["Version"] == "1"
+    lam.update_function_code(FunctionName="boto-fn", ZipFile=lambda_zip("v3"), Publish=True)
+    r, res = call(lam, "boto-fn", {}, Qualifier="1")
+    assert r["ExecutedVersion"] == "1" and res["code"] == "v2"
+    r, res = call(lam, "boto-fn:2", {})
+    assert r["ExecutedVersion"] == "2" and res["code"] == "v3"
+    r, res = call(lam, "arn:aws:lambda:us-east-1:000000000000:function:boto-fn", {})
+    assert r["ExecutedVersion"] == "$LATEST" and res["code"] == "v3"
+    assert [x["Version"] for x in lam.list_versions_by_function(FunctionName="boto-fn")[
+        "Versions"]] == ["$LATEST", "1", "2"]
+
+    # errors
+    with pytest.raises(ClientError) as e:
+        call(lam, "boto-missing", {})
+    assert error_code(e) == "ResourceNotFoundException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as e:
+        call(lam, "boto-fn", {"pad": "x" * (6 * 1024 * 1024 + 1)})
+    assert error_code(e) == "RequestTooLargeException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    r, res = call(lam, "boto-fn", {"fail": "bad input"})
+    assert r["FunctionError"] == "Unhandled" and res["errorType"] == "ValueError"
+    assert res["errorMessage"] == "bad input" and res["stackTrace"]
+    r, res = call(lam, "boto-fn", {"sleep": 3})
+    assert r["FunctionError"] == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in res["errorMessage"]
+    with pytest.raises(ClientError) as e:
+        lam.create_function(FunctionName="boto-bad", Runtime="ruby3.3", Role=LAMBDA_ROLE,
+                            Handler="x.y", Code={"ZipFile": lambda_zip("v1")})
+    assert error_code(e) == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as e:
+        lam.create_function(FunctionName="boto-fn", Runtime="python3.11", Role=LAMBDA_ROLE,
+                            Handler="app.handler", Code={"ZipFile": lambda_zip("v1")})
+    assert error_code(e) == "ResourceConflictException"
+
+    settings = lam.get_account_settings()
+    assert settings["AccountUsage"]["FunctionCount"] == 1
+
+    lam.delete_function(FunctionName="boto-fn")
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName="boto-fn")
+    assert error_code(e) == "ResourceNotFoundException"
