@@ -72,6 +72,8 @@ static void on_stats(struct http_request *req, const struct route_match *m, void
     cJSON_AddNumberToObject(o, "functions", (double)registry_count(d->registry));
     cJSON_AddNumberToObject(o, "connections", (double)gateway_connections(d->gateway));
     controller_stats(d->controller, o);
+    if (d->async)
+        async_stats(d->async, o);
     respond_json(req, 200, o);
 }
 
@@ -296,6 +298,25 @@ struct api_invocation {
 
 static void respond_throttled(struct http_request *req, const char *name);
 
+/* The answer of a sync invocation: the function's body with its request id; replayed
+ * marks an answer stored under an Idempotency-Key. */
+static void respond_result(struct http_request *req, const char *id, enum runtime runtime,
+                           enum inv_outcome outcome, struct slice body, bool replayed)
+{
+    struct http_header headers[4];
+    size_t n = 0;
+    headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {id, INVOCATION_ID_LEN}};
+    bool json = outcome != INV_SUCCESS || runtime != RUNTIME_NATIVE;
+    headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
+                                        json ? SLICE_LIT("application/json")
+                                             : SLICE_LIT("application/octet-stream")};
+    if (outcome != INV_SUCCESS && outcome != INV_CANCELLED)
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Error"), SLICE_LIT("Unhandled")};
+    if (replayed)
+        headers[n++] = (struct http_header){SLICE_LIT("Idempotent-Replayed"), SLICE_LIT("true")};
+    http_respond(req, inv_outcome_status(outcome), headers, n, body.ptr, body.len);
+}
+
 static void on_invocation_done(struct invocation *inv, const struct inv_result *res)
 {
     struct api_invocation *ai = container_of(inv, struct api_invocation, inv);
@@ -305,20 +326,10 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
         free(ai);
         return;
     }
-    struct http_header headers[3];
-    size_t n = 0;
-    headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {inv->id, INVOCATION_ID_LEN}};
-    bool json = res->outcome != INV_SUCCESS || ai->runtime != RUNTIME_NATIVE;
-    headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
-                                        json ? SLICE_LIT("application/json")
-                                             : SLICE_LIT("application/octet-stream")};
-    if (res->outcome != INV_SUCCESS && res->outcome != INV_CANCELLED)
-        headers[n++] = (struct http_header){SLICE_LIT("Fn-Error"), SLICE_LIT("Unhandled")};
     log_debug("invocation done", "request_id=%s outcome=%s duration_us=%llu queued_us=%llu cold=%d",
               inv->id, inv_outcome_word(res->outcome), (unsigned long long)res->duration_us,
               (unsigned long long)res->queued_us, res->cold_start);
-    http_respond(ai->req, inv_outcome_status(res->outcome), headers, n, res->body.ptr,
-                 res->body.len);
+    respond_result(ai->req, inv->id, ai->runtime, res->outcome, res->body, false);
     invocation_release(inv);
     free(ai);
 }
@@ -329,6 +340,139 @@ static void respond_throttled(struct http_request *req, const char *name)
     static const struct http_header retry = {SLICE_LIT("Retry-After"), SLICE_LIT("1")};
     http_respond_error_headers(req, FND_E_TOO_MANY_REQUESTS, &retry, 1,
                                "%s is at its concurrency and queue limits; retry later", name);
+}
+
+/* --- async invocations and idempotency keys (docs/eventlog.md) ---------------------- */
+
+struct api_durable {
+    struct http_request *req;
+    enum runtime runtime;
+    char name[FN_NAME_MAX + 1];
+};
+
+/* 202 with the id and where to poll it, sent once the accept is durable. */
+static void on_async_accepted(int status, const char *id, void *data)
+{
+    struct http_request *req = data;
+    if (status < 0) {
+        http_respond_error(req, FND_E_UNAVAILABLE, "the event log is read-only");
+        return;
+    }
+    char location[64];
+    snprintf(location, sizeof(location), "/v1/invocations/%s", id);
+    struct http_header loc = {SLICE_LIT("Location"), slice_from_cstr(location)};
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "invocation_id", id);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct http_header headers[2] = {loc, {SLICE_LIT("Content-Type"),
+                                           SLICE_LIT("application/json")}};
+    http_respond(req, 202, headers, 2, text, strlen(text));
+    cJSON_free(text);
+}
+
+static void on_sync_answered(int status, const struct async_sync_result *res, void *data)
+{
+    struct api_durable *ad = data;
+    if (status < 0)
+        http_respond_error(ad->req, FND_E_UNAVAILABLE, "the event log is read-only");
+    else if (res->outcome == INV_THROTTLED)
+        respond_throttled(ad->req, ad->name);
+    else
+        respond_result(ad->req, res->invocation_id, ad->runtime, res->outcome, res->body,
+                       res->replayed);
+    free(ad);
+}
+
+static void respond_durable_error(struct http_request *req, int rc)
+{
+    switch (rc) {
+    case -EINVAL:
+        http_respond_error(req, FND_E_BAD_REQUEST, "Idempotency-Key must be 1 to %d characters "
+                           "on one line", ASYNC_KEY_MAX);
+        break;
+    case -EEXIST:
+        http_respond_error(req, FND_E_UNPROCESSABLE, "this Idempotency-Key was used with a "
+                           "different payload");
+        break;
+    case -EBUSY:
+        http_respond_error(req, FND_E_CONFLICT, "the invocation with this Idempotency-Key is "
+                           "still running");
+        break;
+    case -E2BIG:
+        http_respond_error(req, FND_E_PAYLOAD_TOO_LARGE, "the event is too large for the event log");
+        break;
+    case -ECANCELED:
+        http_respond_error(req, FND_E_UNAVAILABLE, "the daemon is stopping");
+        break;
+    default:
+        http_respond_error(req, FND_E_UNAVAILABLE, "the event log is read-only (%s); async and "
+                           "idempotent invocations are refused", strerror(-rc));
+        break;
+    }
+}
+
+/* Prefer: respond-async (RFC 7240), a token among others. */
+static bool prefers_async(const struct http_request *req)
+{
+    struct slice v = http_request_header(req, "Prefer");
+    for (size_t i = 0; v.ptr && i + 13 <= v.len; i++)
+        if (strncasecmp(v.ptr + i, "respond-async", 13) == 0)
+            return true;
+    return false;
+}
+
+/* An async invocation, or a sync one with an Idempotency-Key: both go through the log. */
+static void invoke_durable(struct daemon *d, struct http_request *req, struct function *fn,
+                           enum runtime rt, struct slice key)
+{
+    int rc;
+    if (prefers_async(req)) {
+        rc = async_submit(d->async, fn, &req->body, key, NULL, NULL, on_async_accepted, req);
+    } else {
+        struct api_durable *ad = xcalloc(1, sizeof(*ad));
+        ad->req = req;
+        ad->runtime = rt;
+        snprintf(ad->name, sizeof(ad->name), "%s", fn->name);
+        rc = async_invoke_sync(d->async, fn, &req->body, key, NULL, NULL, on_sync_answered, ad);
+        if (rc < 0)
+            free(ad);
+    }
+    if (rc < 0)
+        respond_durable_error(req, rc);
+}
+
+static void on_get_invocation(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    cJSON *o = async_invocation_json(d->async, m->params[0]);
+    if (o == NULL)
+        http_respond_error(req, FND_E_NOT_FOUND, "no such invocation: %.*s",
+                           (int)FND_MIN(m->params[0].len, 64), m->params[0].ptr);
+    else
+        respond_json(req, 200, o);
+}
+
+static void on_dead_letters(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    if (find_function(d, req, m->params[0]))
+        respond_json(req, 200, async_dead_letters_json(d->async, m->params[0]));
+}
+
+static void on_retry_invocation(struct http_request *req, const struct route_match *m,
+                                void *data)
+{
+    struct daemon *d = data;
+    struct slice id = m->params[0];
+    int rc = async_redrive(d->async, id, on_async_accepted, req);
+    if (rc == -ENOENT)
+        http_respond_error(req, FND_E_NOT_FOUND, "no such invocation: %.*s",
+                           (int)FND_MIN(id.len, 64), id.ptr);
+    else if (rc == -EINVAL)
+        http_respond_error(req, FND_E_CONFLICT, "only a dead letter can be re-driven");
+    else if (rc < 0)
+        respond_durable_error(req, rc);
 }
 
 static void on_invoke(struct http_request *req, const struct route_match *m, void *data)
@@ -352,6 +496,11 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
                 return;
             }
         }
+    }
+    struct slice key = http_request_header(req, "Idempotency-Key");
+    if (key.ptr || prefers_async(req)) {
+        invoke_durable(d, req, fn, rt, key);
+        return;
     }
     struct api_invocation *ai = xmalloc(sizeof(*ai));
     invocation_init(&ai->inv, 0);
@@ -383,6 +532,9 @@ static const struct route routes[] = {
     {"DELETE", "/v1/functions/{name}", on_delete},
     {"PUT", "/v1/functions/{name}/code", on_put_code},
     {"POST", "/v1/functions/{name}/invoke", on_invoke},
+    {"GET", "/v1/functions/{name}/dead-letters", on_dead_letters},
+    {"GET", "/v1/invocations/{id}", on_get_invocation},
+    {"POST", "/v1/invocations/{id}/retry", on_retry_invocation},
 };
 
 void api_handle(struct http_request *req, void *data)

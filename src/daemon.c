@@ -177,6 +177,9 @@ static void on_gateway_closed(void *data)
 {
     struct daemon *d = data;
     d->gateway = NULL;
+    if (d->async)
+        async_close(d->async, NULL, NULL); /* flushes the event log */
+    d->async = NULL;
     controller_close(d->controller, on_controller_closed, d);
 }
 
@@ -332,6 +335,26 @@ int daemon_run(const struct config *cfg)
     };
     d.controller = controller_new(d.loop, &copts);
     registry_foreach(d.registry, attach_function, &d);
+
+    /* The event log is recovered before anything is served. */
+    char *eventlog_dir = xasprintf("%s/eventlog", data_dir);
+    struct async_options aopts = {
+        .registry = d.registry, .controller = d.controller,
+        .log = {.dir = eventlog_dir, .segment_size = cfg->eventlog_segment_size,
+                .backend = cfg->eventlog_backend, .repair = cfg->repair != 0},
+        .idempotency_window_ms = cfg->idempotency_window, .result_max = cfg->async_result_max,
+    };
+    rc = async_open(&d.async, d.loop, &aopts, err, sizeof(err));
+    free(eventlog_dir);
+    if (rc < 0) {
+        log_error("event log recovery failed", "err=\"%s\" detail=\"%s\"", strerror(-rc), err);
+        d.exit_code = 1;
+        controller_close(d.controller, NULL, NULL);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        registry_close(d.registry);
+        free(native);
+        return 1;
+    }
 
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);

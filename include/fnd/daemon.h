@@ -5,6 +5,7 @@
 #ifndef FND_DAEMON_H
 #define FND_DAEMON_H
 
+#include "fnd/async.h"
 #include "fnd/bundle.h"
 #include "fnd/cgroup.h"
 #include "fnd/config.h"
@@ -21,6 +22,7 @@ struct daemon {
     const struct config *cfg;
     struct registry *registry;
     struct controller *controller;
+    struct async *async;       /* durable async invocations and the event log */
     struct gateway *gateway;
     struct runtime_paths paths;
     struct bundle_limits bundle_limits;

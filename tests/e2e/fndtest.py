@@ -222,3 +222,55 @@ def aws_env(extra=None):
     })
     env.update(extra or {})
     return env
+
+
+class HitCounter:
+    """A tiny HTTP server on 127.0.0.1 that counts POST /hit/<id> per id and answers
+    the new count: functions deployed with the host's network report each execution to
+    it, so a test counts executions from outside the sandbox. Use as a context manager."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        self.counts = {}
+        self.lock = threading.Lock()
+        counter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                key = self.path.rsplit("/", 1)[-1]
+                with counter.lock:
+                    counter.counts[key] = counter.counts.get(key, 0) + 1
+                    n = counter.counts[key]
+                body = str(n).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def count(self, key):
+        with self.lock:
+            return self.counts.get(key, 0)
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.counts)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
