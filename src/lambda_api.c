@@ -8,6 +8,8 @@
  *   Runtime python3.x / nodejs*.x / provided*  -> runtime python3 / nodejs / provided
  *   Timeout (s), MemorySize, Environment       -> timeout_ms, memory_mb, env
  *   ReservedConcurrentExecutions               -> max_instances
+ *   MaximumRetryAttempts, MaximumEventAgeInSeconds -> retry.max_attempts - 1,
+ *                                                 retry.max_event_age_s
  *
  * A Lambda request body becomes a native configuration object that fn_config_parse
  * validates, so both APIs enforce the same rules and a function deployed through one
@@ -271,6 +273,24 @@ static bool concurrency_reserved(const struct fn_config *c)
     return c->max_instances != def.max_instances;
 }
 
+/* FunctionEventInvokeConfig: the function's async retry policy in Lambda's terms. */
+static cJSON *event_config_json(struct daemon *d, const struct fn_version *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *arn = runtime_function_arn(d->cfg->region, v->name);
+    char *qualified = xasprintf("%s:$LATEST", arn);
+    cJSON_AddStringToObject(o, "FunctionArn", qualified);
+    free(qualified);
+    free(arn);
+    cJSON_AddNumberToObject(o, "MaximumRetryAttempts", v->config.retry.max_attempts - 1);
+    cJSON_AddNumberToObject(o, "MaximumEventAgeInSeconds", v->config.retry.max_event_age_s);
+    cJSON_AddNumberToObject(o, "LastModified", (double)v->modified_ms / 1000.0);
+    cJSON *dest = cJSON_AddObjectToObject(o, "DestinationConfig");
+    cJSON_AddObjectToObject(dest, "OnSuccess");
+    cJSON_AddObjectToObject(dest, "OnFailure");
+    return o;
+}
+
 /* --- requests into native configurations ------------------------------------------- */
 
 /* Maps a Lambda runtime identifier to an fnd runtime name; fnd's own names pass. */
@@ -374,6 +394,7 @@ static int take_zip(struct daemon *d, const cJSON *code, struct deploy_spec *spe
 enum lambda_answer {
     ANSWER_CONFIGURATION, /* FunctionConfiguration */
     ANSWER_CONCURRENCY,   /* {"ReservedConcurrentExecutions"} */
+    ANSWER_EVENT_CONFIG,  /* FunctionEventInvokeConfig */
     ANSWER_EMPTY,         /* 204 */
 };
 
@@ -422,6 +443,8 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
     }
     if (answer == ANSWER_EMPTY) {
         respond_empty(req, 204);
+    } else if (answer == ANSWER_EVENT_CONFIG) {
+        respond_json(req, ok_status, event_config_json(d, v));
     } else if (answer == ANSWER_CONCURRENCY) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", v->config.max_instances);
@@ -770,6 +793,96 @@ static void on_delete_concurrency(struct http_request *req, const struct route_m
     deploy_patch(d, req, t.fn, patch, ANSWER_EMPTY, 204);
 }
 
+/* --- event invoke config: the async retry policy ----------------------------------- */
+
+/* Put (replace: unset members take the defaults) or Update (merge) the retry policy:
+ * MaximumRetryAttempts n -> retry.max_attempts n + 1, MaximumEventAgeInSeconds ->
+ * retry.max_event_age_s. */
+static void put_event_config(struct http_request *req, struct daemon *d, struct slice name,
+                             bool replace)
+{
+    struct lambda_target t;
+    if (!lambda_resolve(d, req, name, &t))
+        return;
+    if (t.version->published) {
+        lambda_error(req, FND_E_INVALID_PARAMETER,
+                     "fnd keeps the event invoke config of $LATEST only");
+        return;
+    }
+    cJSON *body = json_body(req);
+    if (body == NULL)
+        return;
+    const cJSON *retries = cJSON_GetObjectItemCaseSensitive(body, "MaximumRetryAttempts");
+    const cJSON *age = cJSON_GetObjectItemCaseSensitive(body, "MaximumEventAgeInSeconds");
+    const cJSON *dest = cJSON_GetObjectItemCaseSensitive(body, "DestinationConfig");
+    const char *why = NULL;
+    if (retries && !(cJSON_IsNumber(retries) && retries->valuedouble >= 0 &&
+                     retries->valuedouble <= 2))
+        why = "MaximumRetryAttempts: must be 0, 1 or 2";
+    else if (age && !(cJSON_IsNumber(age) && age->valuedouble >= 60 &&
+                      age->valuedouble <= 21600))
+        why = "MaximumEventAgeInSeconds: must be between 60 and 21600";
+    else if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dest, "OnSuccess")) > 0 ||
+             cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dest, "OnFailure")) > 0)
+        why = "DestinationConfig: destinations are not supported by fnd (failed events stay "
+              "in its dead letters)";
+    if (why) {
+        cJSON_Delete(body);
+        lambda_error(req, FND_E_INVALID_PARAMETER, "%s", why);
+        return;
+    }
+    struct fn_config def;
+    fn_config_init_defaults(&def);
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
+    if (retries || replace)
+        cJSON_AddNumberToObject(retry, "max_attempts",
+                                retries ? retries->valuedouble + 1 : def.retry.max_attempts);
+    if (age || replace)
+        cJSON_AddNumberToObject(retry, "max_event_age_s",
+                                age ? age->valuedouble : def.retry.max_event_age_s);
+    cJSON_Delete(body);
+    deploy_patch(d, req, t.fn, patch, ANSWER_EVENT_CONFIG, 200);
+}
+
+static void on_put_event_config(struct http_request *req, const struct route_match *m,
+                                void *data)
+{
+    put_event_config(req, data, m->params[0], true);
+}
+
+static void on_update_event_config(struct http_request *req, const struct route_match *m,
+                                   void *data)
+{
+    put_event_config(req, data, m->params[0], false);
+}
+
+/* The policy in effect; fnd has one for every function (the defaults follow Lambda). */
+static void on_get_event_config(struct http_request *req, const struct route_match *m,
+                                void *data)
+{
+    struct daemon *d = data;
+    struct lambda_target t;
+    if (lambda_resolve(d, req, m->params[0], &t))
+        respond_json(req, 200, event_config_json(d, t.fn->current));
+}
+
+static void on_delete_event_config(struct http_request *req, const struct route_match *m,
+                                   void *data)
+{
+    struct daemon *d = data;
+    struct lambda_target t;
+    if (!lambda_resolve(d, req, m->params[0], &t))
+        return;
+    struct fn_config def;
+    fn_config_init_defaults(&def);
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
+    cJSON_AddNumberToObject(retry, "max_attempts", def.retry.max_attempts);
+    cJSON_AddNumberToObject(retry, "max_event_age_s", def.retry.max_event_age_s);
+    deploy_patch(d, req, t.fn, patch, ANSWER_EMPTY, 204);
+}
+
 /* --- account ----------------------------------------------------------------------- */
 
 static void add_code_size(struct function *fn, void *data)
@@ -811,6 +924,10 @@ static const struct route routes[] = {
     {"PUT", "/2017-10-31/functions/{name}/concurrency", on_put_concurrency},
     {"DELETE", "/2017-10-31/functions/{name}/concurrency", on_delete_concurrency},
     {"GET", "/2019-09-30/functions/{name}/concurrency", on_get_concurrency},
+    {"PUT", "/2019-09-25/functions/{name}/event-invoke-config", on_put_event_config},
+    {"POST", "/2019-09-25/functions/{name}/event-invoke-config", on_update_event_config},
+    {"GET", "/2019-09-25/functions/{name}/event-invoke-config", on_get_event_config},
+    {"DELETE", "/2019-09-25/functions/{name}/event-invoke-config", on_delete_event_config},
     {"GET", "/2016-08-19/account-settings", on_account_settings},
 };
 

@@ -1,7 +1,8 @@
 /*
  * Lambda's Invoke (include/fnd/lambda_api.h): POST /2015-03-31/functions/{name}/
  * invocations with X-Amz-Invocation-Type RequestResponse (200, the default), DryRun
- * (204: the function exists and the request is valid) or Event (202).
+ * (204: the function exists and the request is valid) or Event (202, once the event
+ * is durable in the event log, which runs it with the function's retry policy).
  *
  * The payload is bounded before anything else (6 MiB sync, 256 KiB async: 413
  * RequestTooLargeException) and must be JSON, as on Lambda (native functions, which
@@ -14,6 +15,7 @@
  */
 #include "fnd/lambda_api.h"
 
+#include "fnd/async.h"
 #include "fnd/codec.h"
 #include "fnd/log.h"
 
@@ -95,6 +97,44 @@ static int take_client_context(struct http_request *req, struct invocation *inv)
     return rc;
 }
 
+/* 202 once the event is durable in the event log; its id is the request id. */
+static void on_event_accepted(int status, const char *id, void *data)
+{
+    struct http_request *req = data;
+    if (status < 0) {
+        lambda_error(req, FND_E_UNAVAILABLE, "the event log is read-only");
+        return;
+    }
+    struct http_header h = {SLICE_LIT("x-amzn-RequestId"), slice_from_cstr(id)};
+    http_respond(req, 202, &h, 1, NULL, 0);
+}
+
+/* Event: through the durable event log (async.h), with the function's retry policy
+ * (PutFunctionEventInvokeConfig). An Idempotency-Key header works as on /v1. */
+static void submit_event(struct http_request *req, struct daemon *d, const struct lambda_target *t,
+                         const struct invocation *inv)
+{
+    if (t->version->published) {
+        /* The event log runs the function's current version. */
+        lambda_error(req, FND_E_INVALID_PARAMETER,
+                     "fnd runs Event invocations on $LATEST only, not on version %s", t->qualifier);
+        return;
+    }
+    int rc = async_submit(d->async, t->fn, &req->body, http_request_header(req, "Idempotency-Key"),
+                          inv->trace_id, inv->client_context, on_event_accepted, req);
+    if (rc == -EINVAL)
+        lambda_error(req, FND_E_BAD_REQUEST, "Idempotency-Key must be 1 to %d characters",
+                     ASYNC_KEY_MAX);
+    else if (rc == -EEXIST)
+        lambda_error(req, FND_E_UNPROCESSABLE,
+                     "this Idempotency-Key was used with a different payload");
+    else if (rc == -E2BIG)
+        lambda_error(req, FND_E_PAYLOAD_TOO_LARGE, "the event is too large for the event log");
+    else if (rc < 0)
+        lambda_error(req, FND_E_UNAVAILABLE, "the event log refuses events now (%s)",
+                     strerror(-rc));
+}
+
 void lambda_invoke(struct http_request *req, struct daemon *d, const struct lambda_target *t)
 {
     enum call_type type;
@@ -146,10 +186,9 @@ void lambda_invoke(struct http_request *req, struct daemon *d, const struct lamb
         return;
     }
     if (type == CALL_EVENT) {
+        submit_event(req, d, t, &c->inv);
         invocation_release(&c->inv);
         free(c);
-        lambda_error(req, FND_E_INTERNAL,
-                     "Event invocations need the durable event log, which this build lacks");
         return;
     }
     buf_move(&c->inv.payload, &req->body);

@@ -4,6 +4,7 @@ request signing, serialisation and error parsing."""
 import base64
 import json
 import os
+import time
 
 import boto3
 import botocore.config
@@ -53,6 +54,19 @@ def test_boto3_function_lifecycle(start_daemon):
     assert res["request_id"] == r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert lam.invoke(FunctionName="boto-fn", InvocationType="DryRun")["StatusCode"] == 204
 
+    # Event: 202 once durable, the request id is the async invocation's id on /v1
+    r = lam.invoke(FunctionName="boto-fn", InvocationType="Event", Payload=b'{"n": 3}')
+    assert r["StatusCode"] == 202
+    inv_id = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = d.get(f"/v1/invocations/{inv_id}").json()
+        if status["status"] == "succeeded":
+            break
+        time.sleep(0.1)
+    assert status["status"] == "succeeded", status
+    assert status["result"]["event"] == {"n": 3}
+
     # get / list with Marker paging done by hand
     lam.create_function(FunctionName="boto-aaa", Runtime="provided.al2023", Role=LAMBDA_ROLE,
                         Handler="x", Code={"ZipFile": lambda_zip("v1")})
@@ -81,6 +95,16 @@ def test_boto3_function_lifecycle(start_daemon):
     assert d.get("/v1/functions/boto-fn").json()["max_instances"] == 2
     lam.delete_function_concurrency(FunctionName="boto-fn")
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="boto-fn")
+
+    # event invoke config
+    eic = lam.put_function_event_invoke_config(FunctionName="boto-fn", MaximumRetryAttempts=0,
+                                               MaximumEventAgeInSeconds=300)
+    assert eic["MaximumRetryAttempts"] == 0 and eic["MaximumEventAgeInSeconds"] == 300
+    assert d.get("/v1/functions/boto-fn").json()["retry"]["max_attempts"] == 1
+    assert lam.get_function_event_invoke_config(FunctionName="boto-fn")[
+        "MaximumEventAgeInSeconds"] == 300
+    lam.delete_function_event_invoke_config(FunctionName="boto-fn")
+    assert d.get("/v1/functions/boto-fn").json()["retry"]["max_attempts"] == 3
 
     # publish and invoke by qualifier
     v = lam.publish_version(FunctionName="boto-fn")

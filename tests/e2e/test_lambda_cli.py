@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 
-from fndtest import LAMBDA_ROLE, aws_env, lambda_zip
+import time
+
+from fndtest import LAMBDA_ROLE, HitCounter, aws_env, lambda_zip
 
 AWS = shutil.which("aws", path="/usr/bin") or "/usr/bin/aws"
 
@@ -96,6 +98,26 @@ def test_cli_function_lifecycle(start_daemon, tmp_path):
                            str(tmp_path / "dry.json"))
     assert rc == 0 and out["StatusCode"] == 204
 
+    # invoke Event: 202 once durable; the function then runs (it reports to a counter)
+    counter = HitCounter()
+    try:
+        rc, out, err = cli.run("invoke", "--function-name", "cli-fn", "--invocation-type", "Event",
+                               "--cli-binary-format", "raw-in-base64-out", "--payload",
+                               json.dumps({"hit": f"http://127.0.0.1:{counter.port}/hit/cli"}),
+                               str(tmp_path / "event.json"))
+        assert rc == 0 and out["StatusCode"] == 202, err
+        deadline = time.monotonic() + 60
+        while counter.count("cli") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert counter.count("cli") == 1
+    finally:
+        counter.close()
+    big_event = tmp_path / "big-event.json"
+    big_event.write_text(json.dumps({"pad": "x" * (300 * 1024)}))
+    assert "RequestTooLargeException" in cli.fails(
+        "invoke", "--function-name", "cli-fn", "--invocation-type", "Event",
+        "--payload", f"fileb://{big_event}", str(tmp_path / "x.json"))
+
     # get / list (paged: one function a page makes the CLI follow NextMarker)
     cli.ok("create-function", "--function-name", "cli-other", "--runtime", "nodejs20.x",
            "--handler", "index.handler", "--role", LAMBDA_ROLE, "--zip-file", f"fileb://{v1}")
@@ -127,6 +149,21 @@ def test_cli_function_lifecycle(start_daemon, tmp_path):
     cli.ok("delete-function-concurrency", "--function-name", "cli-fn")
     assert cli.ok("get-function-concurrency", "--function-name", "cli-fn") in (None, {})
     assert d.get("/v1/functions/cli-fn").json()["max_instances"] == 10
+
+    # event invoke config -> the async retry policy
+    eic = cli.ok("put-function-event-invoke-config", "--function-name", "cli-fn",
+                 "--maximum-retry-attempts", "1", "--maximum-event-age-in-seconds", "120")
+    assert eic["MaximumRetryAttempts"] == 1 and eic["MaximumEventAgeInSeconds"] == 120
+    retry = d.get("/v1/functions/cli-fn").json()["retry"]
+    assert retry["max_attempts"] == 2 and retry["max_event_age_s"] == 120
+    eic = cli.ok("update-function-event-invoke-config", "--function-name", "cli-fn",
+                 "--maximum-retry-attempts", "0")
+    assert eic["MaximumRetryAttempts"] == 0 and eic["MaximumEventAgeInSeconds"] == 120
+    assert cli.ok("get-function-event-invoke-config", "--function-name", "cli-fn")[
+        "MaximumRetryAttempts"] == 0
+    cli.ok("delete-function-event-invoke-config", "--function-name", "cli-fn")
+    eic = cli.ok("get-function-event-invoke-config", "--function-name", "cli-fn")
+    assert eic["MaximumRetryAttempts"] == 2 and eic["MaximumEventAgeInSeconds"] == 21600
 
     # publish a version, change $LATEST, invoke both by qualifier
     published = cli.ok("publish-version", "--function-name", "cli-fn")

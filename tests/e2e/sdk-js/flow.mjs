@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   CreateFunctionCommand, DeleteFunctionCommand, DeleteFunctionConcurrencyCommand,
-  GetFunctionCommand, GetFunctionConcurrencyCommand, InvokeCommand, LambdaClient,
-  ListFunctionsCommand, PublishVersionCommand, PutFunctionConcurrencyCommand,
+  DeleteFunctionEventInvokeConfigCommand, GetFunctionCommand, GetFunctionConcurrencyCommand,
+  GetFunctionEventInvokeConfigCommand, InvokeCommand, LambdaClient, ListFunctionsCommand,
+  PublishVersionCommand, PutFunctionConcurrencyCommand, PutFunctionEventInvokeConfigCommand,
   UpdateFunctionCodeCommand, UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 
@@ -58,6 +59,20 @@ assert.deepEqual(res.custom, { from: 'js' });
 r = await send(new InvokeCommand({ FunctionName: name, InvocationType: 'DryRun' }));
 assert.equal(r.StatusCode, 204);
 
+// Event: 202 once durable; its request id is the async invocation on fnd's /v1 API
+r = await send(new InvokeCommand({
+  FunctionName: name, InvocationType: 'Event', Payload: Buffer.from('{"n": 4}'),
+}));
+assert.equal(r.StatusCode, 202);
+let status;
+for (const deadline = Date.now() + 60000; Date.now() < deadline;) {
+  status = await (await fetch(`${process.env.FND_URL}/v1/invocations/${r.$metadata.requestId}`)).json();
+  if (status.status === 'succeeded') break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+assert.equal(status.status, 'succeeded');
+assert.deepEqual(status.result.event, { n: 4 });
+
 // get / list
 assert.equal((await send(new GetFunctionCommand({ FunctionName: name }))).Configuration.Handler,
   'app.handler');
@@ -81,6 +96,17 @@ assert.equal(r.ReservedConcurrentExecutions, 4);
 await send(new DeleteFunctionConcurrencyCommand({ FunctionName: name }));
 r = await send(new GetFunctionConcurrencyCommand({ FunctionName: name }));
 assert.equal(r.ReservedConcurrentExecutions, undefined);
+
+// event invoke config
+r = await send(new PutFunctionEventInvokeConfigCommand({
+  FunctionName: name, MaximumRetryAttempts: 1, MaximumEventAgeInSeconds: 600,
+}));
+assert.equal(r.MaximumRetryAttempts, 1);
+r = await send(new GetFunctionEventInvokeConfigCommand({ FunctionName: name }));
+assert.equal(r.MaximumEventAgeInSeconds, 600);
+await send(new DeleteFunctionEventInvokeConfigCommand({ FunctionName: name }));
+r = await send(new GetFunctionEventInvokeConfigCommand({ FunctionName: name }));
+assert.equal(r.MaximumRetryAttempts, 2);
 
 // publish, move $LATEST on, invoke by qualifier
 const published = await send(new PublishVersionCommand({ FunctionName: name }));

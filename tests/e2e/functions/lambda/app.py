@@ -1,7 +1,8 @@
-"""The function the Lambda client tests deploy: reports what it sees, and fails, sleeps
-or logs on request. CODE is rewritten by the tests to tell code versions apart."""
+"""The function the Lambda client tests deploy: reports what it sees, and fails, sleeps,
+logs or calls a URL on request. CODE is rewritten by the tests to tell code versions apart."""
 import os
 import time
+import urllib.request
 
 CODE = "v1"
 
@@ -13,6 +14,8 @@ def handler(event, context):
         raise ValueError(event["fail"])
     if "log" in event:
         print(event["log"])
+    if "hit" in event:  # report this execution to the test's counter (host network)
+        urllib.request.urlopen(urllib.request.Request(event["hit"], method="POST"), timeout=10)
     cc = context.client_context
     return {
         "code": CODE,
