@@ -281,8 +281,10 @@ static void handle_error_post(struct conn *c, uint8_t frame)
         send_frame(frame, c->body.data, c->body.len);
     } else {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(o, "errorMessage");
+        char text[401];
+        copy_header_value(text, sizeof(text), c->body.data); /* the body as its message */
         send_error_frame(frame, c->error_type[0] ? c->error_type : "Runtime.Unknown", "%.400s",
-                         cJSON_IsString(msg) ? msg->valuestring : "the runtime reported an error");
+                         cJSON_IsString(msg) ? msg->valuestring : text);
     }
     cJSON_Delete(o);
 }
