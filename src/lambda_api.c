@@ -265,12 +265,16 @@ static cJSON *configuration_json(struct daemon *d, const struct fn_version *v)
     return o;
 }
 
-/* Reserved concurrency is max_instances; the default counts as "not reserved". */
-static bool concurrency_reserved(const struct fn_config *c)
+/* Reserved concurrency is max_instances; the default counts as "not reserved".
+ * {"ReservedConcurrentExecutions": n}, or {} when not reserved (unless always). */
+static cJSON *concurrency_json(const struct fn_config *c, bool always)
 {
     struct fn_config def;
     fn_config_init_defaults(&def);
-    return c->max_instances != def.max_instances;
+    cJSON *o = cJSON_CreateObject();
+    if (always || c->max_instances != def.max_instances)
+        cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", c->max_instances);
+    return o;
 }
 
 /* FunctionEventInvokeConfig: the function's async retry policy in Lambda's terms. */
@@ -370,6 +374,14 @@ static cJSON *json_body(struct http_request *req)
     return json;
 }
 
+/* Resolves the {name} capture and parses the JSON body: the body, or NULL after
+ * answering when either fails. */
+static cJSON *target_and_body(struct daemon *d, struct http_request *req, struct slice name,
+                              struct lambda_target *t)
+{
+    return lambda_resolve(d, req, name, t) ? json_body(req) : NULL;
+}
+
 /* Code.ZipFile (base64) into spec as a zip; 0 or -EINVAL with err set. */
 static int take_zip(struct daemon *d, const cJSON *code, struct deploy_spec *spec, char *err,
                     size_t errsize)
@@ -446,9 +458,7 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
     } else if (answer == ANSWER_EVENT_CONFIG) {
         respond_json(req, ok_status, event_config_json(d, v));
     } else if (answer == ANSWER_CONCURRENCY) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", v->config.max_instances);
-        respond_json(req, ok_status, o);
+        respond_json(req, ok_status, concurrency_json(&v->config, true));
     } else {
         respond_json(req, ok_status, configuration_json(d, v));
     }
@@ -549,10 +559,11 @@ static void on_get_function(struct http_request *req, const struct route_match *
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "Configuration", configuration_json(d, t.version));
-    if (concurrency_reserved(&t.fn->current->config))
-        cJSON_AddNumberToObject(cJSON_AddObjectToObject(o, "Concurrency"),
-                                "ReservedConcurrentExecutions",
-                                t.fn->current->config.max_instances);
+    cJSON *concurrency = concurrency_json(&t.fn->current->config, false);
+    if (cJSON_GetArraySize(concurrency) > 0)
+        cJSON_AddItemToObject(o, "Concurrency", concurrency);
+    else
+        cJSON_Delete(concurrency);
     respond_json(req, 200, o);
 }
 
@@ -641,9 +652,7 @@ static void on_update_code(struct http_request *req, const struct route_match *m
 {
     struct daemon *d = data;
     struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    cJSON *body = json_body(req);
+    cJSON *body = target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     struct deploy_spec spec;
@@ -665,9 +674,7 @@ static void on_update_configuration(struct http_request *req, const struct route
 {
     struct daemon *d = data;
     struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    cJSON *body = json_body(req);
+    cJSON *body = target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     cJSON *patch = cJSON_CreateObject();
@@ -686,9 +693,7 @@ static void on_publish(struct http_request *req, const struct route_match *m, vo
 {
     struct daemon *d = data;
     struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    cJSON *body = json_body(req);
+    cJSON *body = target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     /* CodeSha256, when given, must be that of $LATEST: a guard against publishing code
@@ -746,9 +751,7 @@ static void on_put_concurrency(struct http_request *req, const struct route_matc
 {
     struct daemon *d = data;
     struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    cJSON *body = json_body(req);
+    cJSON *body = target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
@@ -772,11 +775,7 @@ static void on_get_concurrency(struct http_request *req, const struct route_matc
     struct lambda_target t;
     if (!lambda_resolve(d, req, m->params[0], &t))
         return;
-    cJSON *o = cJSON_CreateObject();
-    if (concurrency_reserved(&t.fn->current->config))
-        cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions",
-                                t.fn->current->config.max_instances);
-    respond_json(req, 200, o);
+    respond_json(req, 200, concurrency_json(&t.fn->current->config, false));
 }
 
 static void on_delete_concurrency(struct http_request *req, const struct route_match *m,
@@ -794,6 +793,22 @@ static void on_delete_concurrency(struct http_request *req, const struct route_m
 }
 
 /* --- event invoke config: the async retry policy ----------------------------------- */
+
+/* A native patch setting the whole retry policy that Lambda's event invoke config
+ * covers: the given values (MaximumRetryAttempts, MaximumEventAgeInSeconds), or the
+ * defaults for those that are NULL. */
+static cJSON *retry_patch(const cJSON *retries, const cJSON *age)
+{
+    struct fn_config def;
+    fn_config_init_defaults(&def);
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
+    cJSON_AddNumberToObject(retry, "max_attempts",
+                            retries ? retries->valuedouble + 1 : def.retry.max_attempts);
+    cJSON_AddNumberToObject(retry, "max_event_age_s",
+                            age ? age->valuedouble : def.retry.max_event_age_s);
+    return patch;
+}
 
 /* Put (replace: unset members take the defaults) or Update (merge) the retry policy:
  * MaximumRetryAttempts n -> retry.max_attempts n + 1, MaximumEventAgeInSeconds ->
@@ -831,16 +846,14 @@ static void put_event_config(struct http_request *req, struct daemon *d, struct 
         lambda_error(req, FND_E_INVALID_PARAMETER, "%s", why);
         return;
     }
-    struct fn_config def;
-    fn_config_init_defaults(&def);
-    cJSON *patch = cJSON_CreateObject();
-    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
-    if (retries || replace)
-        cJSON_AddNumberToObject(retry, "max_attempts",
-                                retries ? retries->valuedouble + 1 : def.retry.max_attempts);
-    if (age || replace)
-        cJSON_AddNumberToObject(retry, "max_event_age_s",
-                                age ? age->valuedouble : def.retry.max_event_age_s);
+    cJSON *patch = replace ? retry_patch(retries, age) : cJSON_CreateObject();
+    if (!replace) { /* Update: only what was given */
+        cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
+        if (retries)
+            cJSON_AddNumberToObject(retry, "max_attempts", retries->valuedouble + 1);
+        if (age)
+            cJSON_AddNumberToObject(retry, "max_event_age_s", age->valuedouble);
+    }
     cJSON_Delete(body);
     deploy_patch(d, req, t.fn, patch, ANSWER_EVENT_CONFIG, 200);
 }
@@ -874,13 +887,7 @@ static void on_delete_event_config(struct http_request *req, const struct route_
     struct lambda_target t;
     if (!lambda_resolve(d, req, m->params[0], &t))
         return;
-    struct fn_config def;
-    fn_config_init_defaults(&def);
-    cJSON *patch = cJSON_CreateObject();
-    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
-    cJSON_AddNumberToObject(retry, "max_attempts", def.retry.max_attempts);
-    cJSON_AddNumberToObject(retry, "max_event_age_s", def.retry.max_event_age_s);
-    deploy_patch(d, req, t.fn, patch, ANSWER_EMPTY, 204);
+    deploy_patch(d, req, t.fn, retry_patch(NULL, NULL), ANSWER_EMPTY, 204);
 }
 
 /* --- account ----------------------------------------------------------------------- */
