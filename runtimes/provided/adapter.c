@@ -17,7 +17,9 @@
  * port, so connections from a socket owned by another uid are refused — workers run as
  * their own uids when the daemon may create them (docs/sandbox.md). When the bootstrap
  * exits, the adapter exits the same way, so the daemon reports the runtime's own exit
- * status; when the daemon closes fd 3, the adapter kills its child and exits 0.
+ * status; when the daemon closes fd 3, the adapter kills its child and exits 0. Every
+ * exit is _exit(): the status is the runtime's, untouched by exit handlers (a leak
+ * checker's, in sanitizer builds).
  *
  * One thread and poll(2): the runtime is the only client and talks to one invocation
  * at a time. HTTP is parsed by llhttp; request bodies are bounded by the response
@@ -94,7 +96,7 @@ static bool ready_sent;
 static void die(const char *what)
 {
     fprintf(stderr, "fnd-runtime-provided: %s: %s\n", what, strerror(errno));
-    exit(70);
+    _exit(70);
 }
 
 static void buffer_append(struct buffer *b, const void *data, size_t len)
@@ -333,7 +335,7 @@ static void handle_request(struct conn *c)
         respond_accepted(c);
         if (child > 0)
             kill(child, SIGKILL);
-        exit(1);
+        _exit(1);
     }
     if (match_invocation(c->url, "response", &ours)) {
         if (!ours) {
@@ -563,12 +565,12 @@ static void on_channel_readable(void)
         /* The daemon closed the channel: we are done. */
         if (child > 0)
             kill(child, SIGKILL);
-        exit(0);
+        _exit(0);
     }
     fnd_frame_header_decode(header, &h);
     if (h.type != FND_FRAME_INVOKE || h.length < 4 || h.length > MAX_FRAME || inv.present) {
         fprintf(stderr, "fnd-runtime-provided: unexpected frame from the daemon\n");
-        exit(70);
+        _exit(70);
     }
     char *payload = malloc(h.length);
     if (payload == NULL || read_all(FND_CHANNEL_FD, payload, h.length) < 0)
@@ -608,7 +610,7 @@ static void on_child_exit(void)
         signal(WTERMSIG(status), SIG_DFL);
         raise(WTERMSIG(status));
     }
-    exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
 
 /* --- start-up ---------------------------------------------------------------------- */
@@ -634,7 +636,7 @@ static pid_t start_bootstrap(const char *root)
     if (access(path, X_OK) != 0) {
         send_error_frame(FND_FRAME_INIT_ERROR, "Runtime.InvalidEntrypoint",
                          "Couldn't find valid bootstrap(s): [%s]: %s", path, strerror(errno));
-        exit(1);
+        _exit(1);
     }
     pid_t pid = fork();
     if (pid < 0)
