@@ -39,8 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -130,6 +132,27 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
 static int read_all(int fd, void *data, size_t len)
 {
     char *p = data;
@@ -194,8 +217,10 @@ static void respond(struct conn *c, int status, const char *reason, const char *
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%sContent-Length: "
                      "%zu\r\n\r\n",
                      status, reason, extra_headers ? extra_headers : "", len);
-    if (n < 0 || (size_t)n >= sizeof(head) || write_all(c->fd, head, (size_t)n) < 0 ||
-        write_all(c->fd, body, len) < 0) {
+    /* One writev: a head and a body in two small writes would wait out the client's
+     * delayed ACK (Nagle), some 40 ms a response. */
+    struct iovec iov[2] = {{head, n > 0 ? (size_t)n : 0}, {(void *)body, len}};
+    if (n < 0 || (size_t)n >= sizeof(head) || writev_all(c->fd, iov, 2) < 0) {
         close(c->fd);
         c->fd = -1;
     }
@@ -499,6 +524,8 @@ static void on_accept(int lfd)
     }
     memset(c, 0, sizeof(*c));
     c->fd = fd;
+    int one = 1; /* answers are whole messages: send them at once */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
 }
