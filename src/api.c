@@ -11,7 +11,9 @@
 
 #include "fnd/codec.h"
 #include "fnd/log.h"
+#include "fnd/ops_api.h"
 #include "fnd/router.h"
+#include "fnd/trace.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -288,6 +290,7 @@ static void on_put_code(struct http_request *req, const struct route_match *m, v
 struct api_invocation {
     struct invocation inv;
     struct http_request *req;
+    struct trace_context trace; /* returned as traceparent/tracestate */
     enum runtime runtime;
     char name[FN_NAME_MAX + 1];
 };
@@ -303,9 +306,23 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
         free(ai);
         return;
     }
-    struct http_header headers[3];
+    struct http_header headers[6];
     size_t n = 0;
     headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {inv->id, INVOCATION_ID_LEN}};
+    char traceparent[TRACEPARENT_LEN + 1];
+    trace_format(&ai->trace, traceparent);
+    headers[n++] = (struct http_header){SLICE_LIT("traceparent"), slice_from_cstr(traceparent)};
+    if (ai->trace.state[0])
+        headers[n++] = (struct http_header){SLICE_LIT("tracestate"),
+                                            slice_from_cstr(ai->trace.state)};
+    /* Fn-Log-Type: Tail asks for the last 4 KB of the invocation's log, as Lambda's
+     * X-Amz-Log-Type does: base64 in Fn-Log-Result. */
+    struct buf tail;
+    buf_init(&tail, 0);
+    if (slice_eq_nocase(http_request_header(ai->req, "Fn-Log-Type"), "Tail")) {
+        base64_encode(&tail, res->log.ptr, res->log.len);
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
+    }
     bool json = res->outcome != INV_SUCCESS || ai->runtime != RUNTIME_NATIVE;
     headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
                                         json ? SLICE_LIT("application/json")
@@ -317,6 +334,7 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
               (unsigned long long)res->queued_us, res->cold_start);
     http_respond(ai->req, inv_outcome_status(res->outcome), headers, n, res->body.ptr,
                  res->body.len);
+    buf_release(&tail);
     invocation_release(inv);
     free(ai);
 }
@@ -353,6 +371,12 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
     }
     struct api_invocation *ai = xmalloc(sizeof(*ai));
     invocation_init(&ai->inv, 0);
+    memcpy(req->request_id, ai->inv.id, sizeof(req->request_id));
+    /* The caller's trace, or a new one; the function sees it as _X_AMZN_TRACE_ID. */
+    trace_from_request(&ai->trace, req);
+    char xray[TRACE_XRAY_MAX];
+    trace_format_xray(&ai->trace, xray);
+    ai->inv.trace_id = xstrdup(xray);
     buf_move(&ai->inv.payload, &req->body);
     ai->inv.on_done = on_invocation_done;
     ai->req = req;
@@ -381,10 +405,25 @@ static const struct route routes[] = {
     {"DELETE", "/v1/functions/{name}", on_delete},
     {"PUT", "/v1/functions/{name}/code", on_put_code},
     {"POST", "/v1/functions/{name}/invoke", on_invoke},
+    {"GET", "/v1/functions/{name}/logs", ops_on_function_logs},
+    {"GET", "/v1/invocations/{id}/logs", ops_on_invocation_logs},
+    {"GET", "/metrics", ops_on_metrics},
 };
+
+/* What a route needs (auth.h): health checks are open, invocations follow
+ * --invoke-auth, everything else needs the token. */
+static enum auth_class route_auth(const struct route *r)
+{
+    if (r->handler == on_healthz)
+        return AUTH_OPEN;
+    if (r->handler == on_invoke)
+        return AUTH_INVOKE;
+    return AUTH_CONTROL;
+}
 
 void api_handle(struct http_request *req, void *data)
 {
+    struct daemon *d = data;
     const struct route *route;
     struct route_match match;
     char allow[128];
@@ -397,6 +436,11 @@ void api_handle(struct http_request *req, void *data)
     }
     if (rc == -EPERM) {
         http_respond_method_not_allowed(req, allow);
+        return;
+    }
+    req->route = route->pattern;
+    if (!auth_allows(&d->auth, req, route_auth(route))) {
+        auth_respond_unauthorized(req);
         return;
     }
     route->handler(req, &match, data);

@@ -2,9 +2,11 @@
  * fnd: one binary, several commands. `fnd serve` runs the daemon; the rest of the
  * commands are clients of its HTTP API.
  */
+#include "fnd/cli.h"
 #include "fnd/config.h"
 #include "fnd/daemon.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,18 +15,57 @@ static void usage(FILE *out)
     fprintf(out, "fnd %s: a function-as-a-service daemon and a local AWS Lambda emulator\n\n"
                  "usage: fnd <command> [options]\n\n"
                  "commands:\n"
-                 "  serve      run the daemon (fnd serve --help lists its options)\n"
+                 "  serve      run the daemon (fnd serve --help lists its options;\n"
+                 "             --print-config shows the effective settings)\n"
+                 "  deploy DIR|ZIP --name N --runtime R --handler H [--env K=V ...]\n"
+                 "             [--memory MB] [--timeout MS] [--network none|host]\n"
+                 "  invoke NAME [--data JSON|@file|-] [--async] [--idempotency-key K] [--tail]\n"
+                 "  ls         list functions\n"
+                 "  get NAME   a function's configuration and live state\n"
+                 "  logs NAME [-f] [--since 5m|RFC3339]\n"
+                 "  status ID  an asynchronous invocation's state\n"
+                 "  rm NAME    delete a function\n"
+                 "  dev DIR --name N --runtime R --handler H [deploy options]\n"
+                 "             deploy, then redeploy on every change; broken code is refused\n"
                  "  version    print the version\n"
-                 "  help       print this help\n",
+                 "  help       print this help\n\n"
+                 "client options: --json (machine-readable output), --url URL (default\n"
+                 "$FND_URL or http://127.0.0.1:8080), --token T (default $FND_AUTH_TOKEN, or\n"
+                 "the auth-token file in $FND_DATA or ./fnd-data for a local daemon),\n"
+                 "--progress (upload progress; on by default on a terminal)\n\n"
+                 "exit codes:\n",
             FND_VERSION);
+#define CLI_EXIT_HELP(name, code, help) fprintf(out, "  %d  %s\n", code, help);
+    CLI_EXITS(CLI_EXIT_HELP)
+#undef CLI_EXIT_HELP
 }
 
 static int cmd_serve(int argc, char **argv)
 {
     struct config cfg;
     config_init(&cfg);
-    char err[256];
-    int rc = config_parse_args(&cfg, argc, argv, 2, err, sizeof(err), stdout);
+    char err[512];
+    /* --print-config is an action, not a setting; --config is read before the rest of
+     * the command line, so that options given there win over the file. */
+    bool print = false;
+    int rc = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--print-config") == 0) {
+            print = true;
+            for (int k = i; k + 1 < argc; k++)
+                argv[k] = argv[k + 1];
+            argc--;
+            i--;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            rc = config_load_file(&cfg, argv[i + 1], err, sizeof(err));
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            rc = config_load_file(&cfg, argv[i] + 9, err, sizeof(err));
+        }
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        rc = config_parse_args(&cfg, argc, argv, 2, err, sizeof(err), stdout);
     if (rc == 1) {
         config_release(&cfg);
         return 0;
@@ -33,6 +74,11 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "fnd serve: %s\n", err);
         config_release(&cfg);
         return 2;
+    }
+    if (print) {
+        config_print(&cfg, stdout);
+        config_release(&cfg);
+        return 0;
     }
     rc = daemon_run(&cfg);
     config_release(&cfg);
@@ -58,6 +104,8 @@ int main(int argc, char **argv)
         }
         return cmd_serve(argc, argv);
     }
+    if (cli_is_command(argv[1]))
+        return cli_main(argc - 1, argv + 1);
     fprintf(stderr, "fnd: unknown command '%s' (see fnd help)\n", argv[1]);
     return 2;
 }

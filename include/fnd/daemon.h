@@ -5,10 +5,12 @@
 #ifndef FND_DAEMON_H
 #define FND_DAEMON_H
 
+#include "fnd/auth.h"
 #include "fnd/bundle.h"
 #include "fnd/cgroup.h"
 #include "fnd/config.h"
 #include "fnd/controller.h"
+#include "fnd/funclog.h"
 #include "fnd/http.h"
 #include "fnd/registry.h"
 #include "fnd/seccomp_policy.h"
@@ -22,6 +24,8 @@ struct daemon {
     struct registry *registry;
     struct controller *controller;
     struct gateway *gateway;
+    struct funclog *funclog;  /* function output logs (funclog.h) */
+    struct auth auth;         /* the control-plane token (auth.h) */
     struct runtime_paths paths;
     struct bundle_limits bundle_limits;
     struct http_limits http_limits;
@@ -37,6 +41,9 @@ struct daemon {
     size_t nlayers;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_timer_t grace_timer;  /* shutdown: polls for in-flight invocations to finish */
+    uint64_t grace_deadline_ms;
+    bool cancelling;         /* the grace period ran out; the controller is closing */
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */
     int64_t started_ms;
     bool stopping;
