@@ -9,9 +9,9 @@
  *
  *   1. it is deployed as a scratch function (N-dev-check) with min_warm 1, so the
  *      daemon starts one worker, which loads the handler and nothing more;
- *   2. a worker that becomes idle means the code loads: the scratch function is
- *      deleted and the same zip is deployed as N, and new invocations run it (ones
- *      already running finish on the old version, which the registry keeps alive);
+ *   2. a worker that becomes idle means the code loads: the same zip is deployed as
+ *      N, and new invocations run it (ones already running finish on the old version,
+ *      which the registry keeps alive); then the scratch function is deleted;
  *   3. a worker that fails to start means a syntax or import error: one invocation of
  *      the scratch function returns the runtime's init error (the handler is never
  *      run, since init failed), which is printed, and N keeps its last good version.
@@ -138,7 +138,6 @@ static int check(struct dev *v, const struct buf *zip)
     } else if (verdict == 0) {
         report_init_error(v);
     }
-    delete_function(v, v->check_name);
     return verdict;
 }
 
@@ -157,6 +156,8 @@ static void redeploy(struct dev *v)
     if (strcmp(sha, v->last_sha) == 0)
         goto out; /* touched, not changed */
     int ok = check(v, &zip);
+    if (ok == 0)
+        delete_function(v, v->check_name);
     if (ok < 0) {
         v->exit_code = -ok;
         goto out;
@@ -170,7 +171,9 @@ static void redeploy(struct dev *v)
         goto out;
     }
     struct http_client_response resp;
-    if (cli_put_function(v->c, &v->d, v->d.name, &zip, NULL, &resp) != 0)
+    int rc = cli_put_function(v->c, &v->d, v->d.name, &zip, NULL, &resp);
+    delete_function(v, v->check_name); /* after publishing: one round trip less to wait */
+    if (rc != 0)
         goto out;
     cJSON *o = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
