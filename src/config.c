@@ -252,6 +252,32 @@ void config_print_help(FILE *out)
     }
 }
 
+void config_print_markdown(FILE *out)
+{
+    static const char *const kinds[] = {"text", "count", "bytes", "ms", "secret"};
+    fprintf(out, "| setting | type | default | range | meaning |\n"
+                 "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        char def[64], range[64] = "";
+        format_default(s, def, sizeof(def));
+        if (is_str(s) && strcmp(s->def_str, FND_RUNTIME_DIR) == 0)
+            snprintf(def, sizeof(def), "runtimes/ of the build"); /* not this machine's path */
+        if (!is_str(s))
+            snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, s->lo, s->hi);
+        fprintf(out, "| `%s` | %s | %s | %s | ", s->option, kinds[s->type], def, range);
+        for (const char *h = s->help; *h; h++) { /* a table cell cannot hold a bare pipe */
+            if (*h == '<' || *h == '>') /* nor something that reads as an HTML tag */
+                fputs(*h == '<' ? "&lt;" : "&gt;", out);
+            else if (*h == '|')
+                fputs("\\|", out);
+            else
+                fputc(*h, out);
+        }
+        fputs(" |\n", out);
+    }
+}
+
 void config_print(const struct config *c, FILE *out)
 {
     for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {

@@ -536,6 +536,15 @@ void funclog_remove(struct funclog *fl, const char *fn)
     char *dir = xasprintf("%s/%s", fl->dir, fn);
     rmdir(dir);
     free(dir);
+    struct list_node *node, *tmp;
+    list_for_each_safe(node, tmp, &fl->followers)
+    {
+        struct funclog_follower *fo = container_of(node, struct funclog_follower, link);
+        if (strcmp(fo->fn, fn) == 0) {
+            funclog_unfollow(fo);
+            fo->on_end(fo);
+        }
+    }
 }
 
 /* --- followers --------------------------------------------------------------------- */

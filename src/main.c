@@ -97,6 +97,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "serve") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--help-markdown") == 0) {
+            config_print_markdown(stdout); /* the table in docs/operations.md */
+            return 0;
+        }
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             printf("usage: fnd serve [options]\n\nRuns the daemon.\n\noptions:\n");
             config_print_help(stdout);

@@ -7,9 +7,10 @@
  * Metrics are mostly counted where things happen; the gauges (workers, queues,
  * connections, the process's own use) are read fresh at each scrape.
  *
- * Following streams records as the worker module writes them; a peer that reads too
- * slowly loses records (and is told how many), it never makes the daemon buffer more
- * than HTTP_STREAM_MAX_QUEUED for it.
+ * Following streams records as the worker module writes them, until the client leaves
+ * or the function is deleted (then the answer ends properly and the connection goes
+ * on to its next request). A peer that reads too slowly loses records (and is told how
+ * many); it never makes the daemon buffer more than HTTP_STREAM_MAX_QUEUED for it.
  */
 #include "fnd/ops_api.h"
 
@@ -106,6 +107,14 @@ static void on_follow_gone(struct http_request *req)
     free(lf);
 }
 
+/* The function was deleted: the stream ends and the connection goes on. */
+static void on_follow_end(struct funclog_follower *f)
+{
+    struct log_follow *lf = container_of(f, struct log_follow, follower);
+    http_stream_end(lf->req);
+    free(lf);
+}
+
 static void on_follow_record(struct funclog_follower *f, struct slice record)
 {
     struct log_follow *lf = container_of(f, struct log_follow, follower);
@@ -163,6 +172,7 @@ void ops_on_function_logs(struct http_request *req, const struct route_match *m,
     struct log_follow *lf = xcalloc(1, sizeof(*lf));
     lf->req = req;
     lf->follower.on_record = on_follow_record;
+    lf->follower.on_end = on_follow_end;
     list_init(&lf->follower.link);
     req->data = lf;
     /* Either call may find the peer gone; lf is freed by on_follow_gone then. */
@@ -207,7 +217,8 @@ static void process_gauges(void)
         while (readdir(dir))
             fds++;
         closedir(dir);
-        metrics_set(METRIC_PROCESS_FDS, (double)(fds > 3 ? fds - 3 : 0), NULL, NULL); /* ., .., dir */
+        /* not counted: ".", ".." and the descriptor of the listing itself */
+        metrics_set(METRIC_PROCESS_FDS, (double)(fds > 3 ? fds - 3 : 0), NULL, NULL);
     }
 }
 

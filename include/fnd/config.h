@@ -99,6 +99,8 @@ int config_parse_args(struct config *c, int argc, char **argv, int first, char *
 int config_load_file(struct config *c, const char *path, char *err, size_t errsize);
 /* Prints one line per option with its default and help. */
 void config_print_help(FILE *out);
+/* Prints the settings table of docs/operations.md (Markdown), from FND_SETTINGS. */
+void config_print_markdown(FILE *out);
 /* Prints the effective settings as `name = value` lines (the config file's syntax);
  * secrets show only whether they are set. */
 void config_print(const struct config *c, FILE *out);

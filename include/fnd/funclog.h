@@ -43,6 +43,8 @@ struct funclog_follower {
     char fn[65];
     /* One record, newline included; valid during the call. */
     void (*on_record)(struct funclog_follower *f, struct slice record);
+    /* The function's logs were removed (it was deleted): f is unfollowed already. */
+    void (*on_end)(struct funclog_follower *f);
 };
 
 /* Opens the log store in <data_dir>/logs: at most files files of file_bytes each per
@@ -73,7 +75,7 @@ int funclog_read_invocation(struct funclog *fl, const char *id, struct buf *out,
  * no logs. */
 int funclog_read_function(struct funclog *fl, const char *fn, int64_t since_ms, struct buf *out,
                           size_t max);
-/* Removes fn's files (the function was deleted). */
+/* Removes fn's files (the function was deleted) and ends its followers (on_end). */
 void funclog_remove(struct funclog *fl, const char *fn);
 
 /* Starts calling f->on_record for every record of fn written from now on. */

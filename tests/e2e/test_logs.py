@@ -139,3 +139,31 @@ def test_rotation_bounds_disk(start_daemon, tmp_path):
     # deleting the function removes its logs
     assert d.request("DELETE", "/v1/functions/chatty").status == 204
     assert not os.path.exists(folder)
+
+
+def test_follow_ends_when_the_function_goes_and_pipelining_holds(daemon, tmp_path):
+    """The streamed answer ends with the last chunk; the next pipelined request on the
+    same connection is answered after it, in order."""
+    import socket
+    code = write_fn(tmp_path, "p", {"app.py": PRINTER})
+    daemon.deploy("gone", "python3", "app.handler", code)
+    daemon.invoke("gone", {"text": "once"})
+    auth = f"Authorization: Bearer {daemon.token}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=20) as s:
+        s.sendall(b"GET /v1/functions/gone/logs?follow=1 HTTP/1.1\r\nHost: x\r\n" + auth +
+                  b"\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = b""
+        while b"once 0" not in got:
+            got += s.recv(65536)
+        assert b"/healthz" not in got and b'"ok"' not in got  # the second waits its turn
+        assert daemon.request("DELETE", "/v1/functions/gone").status == 204
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    body, sep, second = rest.partition(b"\r\n0\r\n\r\n")
+    assert sep, got
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n") and second.endswith(b'{"status":"ok"}')

@@ -41,11 +41,13 @@ TEST(histogram_buckets_are_cumulative)
     metrics_observe(METRIC_INVOCATION_DURATION, 1000, "f", NULL);
     char *text = render();
     ASSERT_CONTAINS(text, "# TYPE fnd_invocation_duration_seconds histogram\n");
-    ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_bucket{function=\"f\",le=\"0.0005\"} 1\n");
-    ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_bucket{function=\"f\",le=\"0.001\"} 1\n");
-    ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_bucket{function=\"f\",le=\"0.0025\"} 3\n");
-    ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_bucket{function=\"f\",le=\"300\"} 3\n");
-    ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_bucket{function=\"f\",le=\"+Inf\"} 4\n");
+#define BUCKET(le, n) "fnd_invocation_duration_seconds_bucket{function=\"f\",le=\"" le "\"} " n "\n"
+    ASSERT_CONTAINS(text, BUCKET("0.0005", "1"));
+    ASSERT_CONTAINS(text, BUCKET("0.001", "1"));
+    ASSERT_CONTAINS(text, BUCKET("0.0025", "3"));
+    ASSERT_CONTAINS(text, BUCKET("300", "3"));
+    ASSERT_CONTAINS(text, BUCKET("+Inf", "4"));
+#undef BUCKET
     ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_sum{function=\"f\"} 1000.0043\n");
     ASSERT_CONTAINS(text, "fnd_invocation_duration_seconds_count{function=\"f\"} 4\n");
     free(text);
