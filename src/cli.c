@@ -470,7 +470,10 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
     const char *tail_b64 = http_client_header(&resp, "fn-log-result");
     if (tail_b64)
         base64_decode(&log, tail_b64, strlen(tail_b64));
-    if (async) {
+    if (async && resp.status != 202)
+        fprintf(stderr, "fnd invoke: the daemon ran it synchronously (HTTP %d): it does not "
+                        "queue invocations\n", resp.status);
+    if (async && resp.status == 202) {
         const char *loc = http_client_header(&resp, "location");
         if (c->json) {
             cJSON *o = cJSON_CreateObject();

@@ -278,6 +278,35 @@ void config_print_markdown(FILE *out)
     }
 }
 
+/* s as man(7) text: dashes and backslashes escaped. */
+static void put_roff(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '-' || *s == '\\')
+            fputc('\\', out);
+        fputc(*s == '\\' ? 'e' : *s, out);
+    }
+}
+
+void config_print_man(FILE *out)
+{
+    static const char *const metavar[] = {"TEXT", "N", "BYTES", "MS", "TEXT"};
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        char def[64];
+        format_default(s, def, sizeof(def));
+        if (is_str(s) && strcmp(s->def_str, FND_RUNTIME_DIR) == 0)
+            snprintf(def, sizeof(def), "runtimes/ of the build");
+        fputs(".TP\n.BI \\-\\-", out);
+        put_roff(out, s->option);
+        fprintf(out, " \" %s\"\n", metavar[s->type]);
+        put_roff(out, s->help);
+        fputs(" [", out);
+        put_roff(out, def);
+        fputs("]\n", out);
+    }
+}
+
 void config_print(const struct config *c, FILE *out)
 {
     for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {

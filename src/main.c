@@ -12,32 +12,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "fnd %s: a function-as-a-service daemon and a local AWS Lambda emulator\n\n"
-                 "usage: fnd <command> [options]\n\n"
-                 "commands:\n"
-                 "  serve      run the daemon (fnd serve --help lists its options;\n"
-                 "             --print-config shows the effective settings)\n"
-                 "  deploy DIR|ZIP --name N --runtime R --handler H [--env K=V ...]\n"
-                 "             [--memory MB] [--timeout MS] [--network none|host]\n"
-                 "  invoke NAME [--data JSON|@file|-] [--async] [--idempotency-key K] [--tail]\n"
-                 "  ls         list functions\n"
-                 "  get NAME   a function's configuration and live state\n"
-                 "  logs NAME [-f] [--since 5m|RFC3339]\n"
-                 "  status ID  an asynchronous invocation's state\n"
-                 "  rm NAME    delete a function\n"
-                 "  dev DIR --name N --runtime R --handler H [deploy options]\n"
-                 "             deploy, then redeploy on every change; broken code is refused\n"
-                 "  version    print the version\n"
-                 "  help       print this help\n\n"
-                 "client options: --json (machine-readable output), --url URL (default\n"
-                 "$FND_URL or http://127.0.0.1:8080), --token T (default $FND_AUTH_TOKEN, or\n"
-                 "the auth-token file in $FND_DATA or ./fnd-data for a local daemon),\n"
-                 "--progress (upload progress; on by default on a terminal)\n\n"
-                 "exit codes:\n",
-            FND_VERSION);
-#define CLI_EXIT_HELP(name, code, help) fprintf(out, "  %d  %s\n", code, help);
-    CLI_EXITS(CLI_EXIT_HELP)
-#undef CLI_EXIT_HELP
+    cli_print_help(out);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -87,6 +62,10 @@ static int cmd_serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "--man") == 0) {
+        cli_print_man(stdout);
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);

@@ -12,6 +12,27 @@
 #include "fnd/http_client.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+
+/* The commands of the fnd binary: synopsis, what it does. `fnd help` and the manual
+ * page (fnd help --man) are printed from this table. */
+#define FND_COMMANDS(X)                                                                        \
+    X("serve [options]", "run the daemon; `fnd serve --help` lists its settings and "        \
+                         "`--print-config` shows the effective ones")                         \
+    X("deploy DIR|ZIP --name N --runtime R --handler H [--env K=V ...] [--memory MB] "        \
+      "[--timeout MS] [--network none|host]",                                                 \
+      "create or replace a function from a folder (zipped by fnd) or a .zip")                 \
+    X("invoke NAME [--data JSON|@file|-] [--async] [--idempotency-key K] [--tail]",            \
+      "run a function and print its result; --tail prints its log to stderr")                 \
+    X("ls", "list the functions")                                                              \
+    X("get NAME", "a function's configuration and live state")                                 \
+    X("logs NAME [-f] [--since AGE|TIME]", "a function's output; -f follows new records")     \
+    X("status ID", "the state of an asynchronous invocation")                                  \
+    X("rm NAME", "delete a function")                                                          \
+    X("dev DIR --name N --runtime R --handler H [deploy options]",                             \
+      "deploy, then redeploy on every change; code that does not load is refused")            \
+    X("version", "print the version")                                                          \
+    X("help [--man]", "print this help, or the fnd(1) manual page")
 
 /* name, exit code, meaning (docs/cli.md lists them from here) */
 #define CLI_EXITS(X)                                                                           \
@@ -77,6 +98,10 @@ int cli_put_function(const struct cli *c, const struct cli_deploy *d, const char
 int cli_deploy_flag(struct cli_deploy *d, int argc, char **argv, int *i);
 /* Checks that name, runtime and handler were given; prints what is missing. */
 bool cli_deploy_complete(const struct cli *c, const struct cli_deploy *d);
+
+/* Prints `fnd help`, or the fnd(1) manual page in man(7) format (cli_help.c). */
+void cli_print_help(FILE *out);
+void cli_print_man(FILE *out);
 
 /* `fnd dev` (cli_dev.c). */
 int cli_dev(struct cli *c, int argc, char **argv);

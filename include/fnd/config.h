@@ -101,6 +101,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errsi
 void config_print_help(FILE *out);
 /* Prints the settings table of docs/operations.md (Markdown), from FND_SETTINGS. */
 void config_print_markdown(FILE *out);
+/* Prints the settings as the OPTIONS section of a man(7) page. */
+void config_print_man(FILE *out);
 /* Prints the effective settings as `name = value` lines (the config file's syntax);
  * secrets show only whether they are set. */
 void config_print(const struct config *c, FILE *out);

@@ -66,6 +66,11 @@ def test_deploy_invoke_ls_get_rm(daemon, tmp_path):
     assert r.returncode == 1
     assert json.loads(r.stdout)["payload"]["errorType"] == "ValueError"
     assert fnd(daemon, "invoke", "hello", "--data", "not json").returncode == 6
+    # without an event log the daemon answers --async synchronously, and the CLI says so
+    r = fnd(daemon, "invoke", "hello", "--data", '{"n": 6}', "--async",
+            "--idempotency-key", "k-1")
+    assert r.returncode == 0 and json.loads(r.stdout)["n"] == 6
+    assert "ran it synchronously (HTTP 200)" in r.stderr
 
     r = fnd(daemon, "ls")
     assert r.returncode == 0
@@ -79,6 +84,9 @@ def test_deploy_invoke_ls_get_rm(daemon, tmp_path):
     got = json.loads(fnd(daemon, "get", "hello", "--json").stdout)
     assert got["state"]["invocations"] >= 6
 
+    # status asks the event log's endpoint, which this daemon may not serve: 3 either way
+    r = fnd(daemon, "status", "00000000-0000-4000-8000-000000000000")
+    assert r.returncode == 3 and "HTTP 404" in r.stderr
     r = fnd(daemon, "rm", "hello")
     assert r.returncode == 0 and r.stdout == "deleted hello\n"
     r = fnd(daemon, "get", "hello")

@@ -36,3 +36,10 @@ def test_cli_doc_covers_commands_and_exit_codes():
     out = subprocess.run([FND_BIN, "help"], capture_output=True, text=True, timeout=10).stdout
     for code, meaning in re.findall(r"^  (\d)  (.+)$", out, re.M):
         assert f"| {code} | {meaning} |" in cli, (code, meaning)
+
+
+def test_man_page_is_current():
+    page = subprocess.run([FND_BIN, "help", "--man"], capture_output=True, text=True,
+                          timeout=10, check=True).stdout
+    assert page.startswith(".TH FND 1 ") and ".SH EXIT STATUS" in page
+    assert page == read("fnd.1"), "regenerate it with: fnd help --man > docs/fnd.1"
