@@ -22,6 +22,7 @@
 #include "fnd/controller.h"
 
 #include "fnd/log.h"
+#include "fnd/metrics.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -306,6 +307,13 @@ static void dispatch_all(struct controller *ctl)
 
 static void complete(struct pool *p, struct invocation *inv, const struct inv_result *res)
 {
+    metrics_inc(METRIC_INVOCATIONS, p->name, inv_outcome_word(res->outcome));
+    if (res->duration_us) { /* it reached a worker */
+        metrics_observe(METRIC_INVOCATION_DURATION, (double)res->duration_us / 1e6, p->name, NULL);
+        metrics_observe(METRIC_INVOCATION_QUEUED, (double)res->queued_us / 1e6, p->name, NULL);
+    }
+    if (res->outcome == INV_THROTTLED)
+        metrics_inc(METRIC_THROTTLES, p->name, NULL);
     p->invocations++;
     p->ctl->invocations++;
     if (res->outcome != INV_SUCCESS)
@@ -358,6 +366,9 @@ static void on_worker_ready(struct worker *w)
 {
     struct pool *p = w->owner;
     p->cold_starts++;
+    const char *rt = runtime_name(w->version->config.runtime);
+    metrics_inc(METRIC_COLD_STARTS, rt, NULL);
+    metrics_observe(METRIC_COLD_START_DURATION, (double)w->init_us / 1e6, rt, NULL);
     p->warm_failed = false;
     account(p, w);
     dispatch(p);
@@ -558,8 +569,10 @@ static int submit(struct pool *p, struct invocation *inv)
     /* max_queue bounds the invocations that no worker is on its way for: one that can
      * run now, or that a starting worker will take, does not count against it. */
     size_t waiting = p->queue_len - FND_MIN(p->queue_len, p->count[WORKER_STARTING]);
-    if (list_empty(&p->idle) && waiting >= p->version->config.max_queue)
+    if (list_empty(&p->idle) && waiting >= p->version->config.max_queue) {
+        metrics_inc(METRIC_THROTTLES, p->name, NULL);
         return -EAGAIN;
+    }
     inv->submitted_us = clock_mono_us();
     inv->ctl_state = p;
     list_push_back(&p->queue, &inv->link);
@@ -644,6 +657,16 @@ void controller_function_state(struct controller *ctl, const struct function *fn
     cJSON_AddNumberToObject(obj, "cold_starts", p ? (double)p->cold_starts : 0);
     cJSON_AddNumberToObject(obj, "invocations", p ? (double)p->invocations : 0);
     cJSON_AddNumberToObject(obj, "errors", p ? (double)p->errors : 0);
+}
+
+size_t controller_pending(const struct controller *ctl)
+{
+    size_t n = 0;
+    for (const struct list_node *l = ctl->pools.next; l != &ctl->pools; l = l->next) {
+        const struct pool *p = container_of(l, struct pool, link);
+        n += p->queue_len + p->count[WORKER_BUSY];
+    }
+    return n;
 }
 
 void controller_stats(struct controller *ctl, cJSON *obj)

@@ -17,6 +17,7 @@
  */
 #include "fnd/function_url.h"
 
+#include "fnd/auth.h"
 #include "fnd/codec.h"
 #include "fnd/log.h"
 #include "fnd/urlcode.h"
@@ -188,7 +189,9 @@ static cJSON *build_event(struct http_request *req, const char *name, struct sli
     cJSON_AddStringToObject(http, "path", path);
     cJSON_AddStringToObject(http, "protocol", "HTTP/1.1");
     char ip[64] = "";
-    http_request_peer(req, ip, sizeof(ip));
+    struct sockaddr_storage peer;
+    if (http_request_peer(req, &peer) == 0)
+        uv_ip_name((const struct sockaddr *)&peer, ip, sizeof(ip));
     cJSON_AddStringToObject(http, "sourceIp", ip);
     struct slice ua = http_request_header(req, "User-Agent");
     char *agent = xstrndup(ua.ptr, ua.len);
@@ -346,6 +349,11 @@ bool function_url_handle(struct http_request *req, struct daemon *d)
     const char *slash = memchr(rest.ptr, '/', rest.len);
     struct slice name = {rest.ptr, slash ? (size_t)(slash - rest.ptr) : rest.len};
     struct slice raw_path = slash ? (struct slice){slash, rest.len - name.len} : SLICE_LIT("/");
+    req->route = "<function-url-prefix>/{name}/{path...}";
+    if (!auth_allows(&d->auth, req, AUTH_INVOKE)) { /* an invocation: --invoke-auth */
+        auth_respond_unauthorized(req);
+        return true;
+    }
     if (!fn_name_valid(name)) {
         http_respond_error(req, FND_E_NOT_FOUND, "no function URL here");
         return true;

@@ -19,6 +19,7 @@
  */
 #include "fnd/lambda_api.h"
 
+#include "fnd/auth.h"
 #include "fnd/codec.h"
 #include "fnd/log.h"
 #include "fnd/router.h"
@@ -938,6 +939,20 @@ static const struct route routes[] = {
     {"GET", "/2016-08-19/account-settings", on_account_settings},
 };
 
+/* Who may call (auth.h): Invoke follows --invoke-auth, as invocations on /v1 do. AWS
+ * clients cannot send fnd's bearer token, so the rest is open to loopback peers with
+ * --lambda-auth loopback (the default: a local emulator with dummy credentials) and
+ * needs the token otherwise. */
+static bool lambda_allowed(struct daemon *d, const struct http_request *req,
+                           const struct route *route)
+{
+    if (route->handler == on_invoke)
+        return auth_allows(&d->auth, req, AUTH_INVOKE);
+    if (strcmp(d->cfg->lambda_auth, "loopback") == 0 && auth_peer_is_loopback(req))
+        return true;
+    return auth_allows(&d->auth, req, AUTH_CONTROL);
+}
+
 /* "/YYYY-MM-DD/...": the Lambda API puts its version first in every path. */
 static bool lambda_path(struct slice path)
 {
@@ -965,13 +980,23 @@ bool lambda_api_handle(struct http_request *req, struct daemon *d)
     char allow[128];
     int rc = router_match(routes, ARRAY_SIZE(routes), req->method_name, path, &route, &match,
                           allow, sizeof(allow));
-    if (rc == -ENOENT)
+    if (rc == -ENOENT) {
         lambda_error(req, FND_E_NOT_FOUND, "fnd does not implement this Lambda operation: %s %.*s",
                      req->method_name, (int)FND_MIN(path.len, 200), path.ptr);
-    else if (rc == -EPERM)
+        return true;
+    }
+    if (rc == -EPERM) {
         lambda_error(req, FND_E_METHOD_NOT_ALLOWED, "%s is not allowed here (allowed: %s)",
                      req->method_name, allow);
-    else
-        route->handler(req, &match, d);
+        return true;
+    }
+    req->route = route->pattern;
+    if (!lambda_allowed(d, req, route)) {
+        lambda_error(req, FND_E_UNAUTHORIZED,
+                     "the Lambda API needs the daemon's token here (Authorization: Bearer, see "
+                     "--lambda-auth)");
+        return true;
+    }
+    route->handler(req, &match, d);
     return true;
 }

@@ -11,7 +11,9 @@
  * function error, timeout, crash or init error is still 200, with
  * X-Amz-Function-Error: Unhandled and the error object {errorMessage, errorType,
  * stackTrace} as the body; throttling is 429 TooManyRequestsException.
- * X-Amz-Executed-Version names the version that ran.
+ * X-Amz-Executed-Version names the version that ran. X-Amz-Log-Type: Tail returns
+ * the last 4 KB of the invocation's log (START, output, END, REPORT) base64-encoded in
+ * X-Amz-Log-Result.
  */
 #include "fnd/lambda_api.h"
 
@@ -31,6 +33,7 @@ struct lambda_call {
     struct invocation inv;
     struct http_request *req;
     char version[24];
+    bool tail; /* X-Amz-Log-Type: Tail */
 };
 
 static void on_call_done(struct invocation *inv, const struct inv_result *res)
@@ -46,7 +49,7 @@ static void on_call_done(struct invocation *inv, const struct inv_result *res)
                      res->body.ptr);
         break;
     default: {
-        struct http_header headers[4] = {
+        struct http_header headers[5] = {
             {SLICE_LIT("Content-Type"), SLICE_LIT("application/json")},
             {SLICE_LIT("X-Amz-Executed-Version"), slice_from_cstr(c->version)},
             {SLICE_LIT("x-amzn-RequestId"), {inv->id, INVOCATION_ID_LEN}},
@@ -55,7 +58,15 @@ static void on_call_done(struct invocation *inv, const struct inv_result *res)
         if (res->outcome != INV_SUCCESS)
             headers[n++] = (struct http_header){SLICE_LIT("X-Amz-Function-Error"),
                                                 SLICE_LIT("Unhandled")};
+        /* The last 4 KB of the invocation's log, START to REPORT (funclog.h). */
+        struct buf tail;
+        buf_init(&tail, 0);
+        if (c->tail) {
+            base64_encode(&tail, res->log.ptr, res->log.len);
+            headers[n++] = (struct http_header){SLICE_LIT("X-Amz-Log-Result"), buf_slice(&tail)};
+        }
         http_respond(req, 200, headers, n, res->body.ptr, res->body.len);
+        buf_release(&tail);
         break;
     }
     }
@@ -178,6 +189,8 @@ void lambda_invoke(struct http_request *req, struct daemon *d, const struct lamb
     if (trace.len > 0 && trace.len < 256)
         c->inv.trace_id = xstrndup(trace.ptr, trace.len);
     lambda_version_name(t->version, c->version);
+    c->tail = slice_eq_nocase(http_request_header(req, "X-Amz-Log-Type"), "Tail");
+    memcpy(req->request_id, c->inv.id, sizeof(req->request_id)); /* for the access log */
 
     if (type == CALL_DRY_RUN) {
         invocation_release(&c->inv);

@@ -62,6 +62,8 @@ int controller_submit_version(struct controller *ctl, struct function *fn, struc
 /* Adds the function's live state to obj: "instances" by state, "queue_depth",
  * "cold_starts", "invocations", "errors". */
 void controller_function_state(struct controller *ctl, const struct function *fn, cJSON *obj);
+/* Invocations accepted and not yet done (queued or running), all functions. */
+size_t controller_pending(const struct controller *ctl);
 /* Adds daemon-wide counters to obj: "workers" by state, "queued", "invocations". */
 void controller_stats(struct controller *ctl, cJSON *obj);
 

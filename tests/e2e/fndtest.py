@@ -77,6 +77,7 @@ class Daemon:
         else:
             self.stop()
             raise RuntimeError(f"fnd did not start listening:\n{self.log()}")
+        self.token = self.read_token()
         while time.monotonic() < deadline:
             try:
                 if self.get("/healthz").status == 200:
@@ -102,6 +103,16 @@ class Daemon:
         for mark in SANITIZER_MARKS:
             assert mark not in log, f"sanitizer report in the daemon log:\n{log[-6000:]}"
 
+    def read_token(self):
+        """The control-plane token: the one given with --auth-token, else the file."""
+        if "--auth-token" in self.args:
+            return self.args[self.args.index("--auth-token") + 1]
+        try:
+            with open(os.path.join(self.data, "auth-token")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
     def restart(self):
         self.stop()
         self.start()
@@ -112,14 +123,18 @@ class Daemon:
 
     # --- HTTP ------------------------------------------------------------------------
 
-    def request(self, method, path, body=None, headers=None, timeout=30):
+    def request(self, method, path, body=None, headers=None, timeout=30, auth=True):
+        """auth: send the daemon's token (unless headers carry an Authorization)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        headers = dict(headers or {})
+        if auth and self.token and "Authorization" not in headers:
+            headers["Authorization"] = "Bearer " + self.token
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
             elif isinstance(body, str):
                 body = body.encode()
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             return Response(r.status, r.getheaders(), r.read())
         finally:

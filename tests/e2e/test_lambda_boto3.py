@@ -119,6 +119,12 @@ def test_boto3_function_lifecycle(start_daemon):
     assert [x["Version"] for x in lam.list_versions_by_function(FunctionName="boto-fn")[
         "Versions"]] == ["$LATEST", "1", "2"]
 
+    # Tail
+    r, res = call(lam, "boto-fn", {"log": "boto tail"}, LogType="Tail")
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert f"START RequestId: {res['request_id']}" in log and "boto tail" in log
+    assert f"REPORT RequestId: {res['request_id']}" in log and "Duration:" in log
+
     # errors
     with pytest.raises(ClientError) as e:
         call(lam, "boto-missing", {})
@@ -150,3 +156,28 @@ def test_boto3_function_lifecycle(start_daemon):
     with pytest.raises(ClientError) as e:
         lam.get_function(FunctionName="boto-fn")
     assert error_code(e) == "ResourceNotFoundException"
+
+
+def test_lambda_auth(start_daemon):
+    """AWS clients cannot send fnd's bearer token: by default (--lambda-auth loopback)
+    loopback peers use the Lambda control plane without it; with --lambda-auth none it
+    needs the token, while Invoke keeps following --invoke-auth."""
+    d = start_daemon()
+    assert d.request("GET", "/2015-03-31/functions/", auth=False).status == 200
+    assert d.request("GET", "/v1/functions", auth=False).status == 401  # native: the token
+
+    d = start_daemon("--lambda-auth", "none")
+    lam = make_client(d)
+    with pytest.raises(ClientError) as e:
+        lam.create_function(FunctionName="locked", Runtime="python3.11", Role=LAMBDA_ROLE,
+                            Handler="app.handler", Code={"ZipFile": lambda_zip("v1")})
+    assert error_code(e) == "AccessDeniedException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    body = {"FunctionName": "locked", "Runtime": "python3.11", "Role": LAMBDA_ROLE,
+            "Handler": "app.handler",
+            "Code": {"ZipFile": base64.b64encode(lambda_zip("v1")).decode()}}
+    assert d.request("POST", "/2015-03-31/functions", body).status == 201  # with the token
+    assert call(lam, "locked", {"k": 1})[1]["event"] == {"k": 1}  # invoke: loopback is enough
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName="locked")
+    assert error_code(e) == "AccessDeniedException"

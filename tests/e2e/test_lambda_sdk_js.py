@@ -19,7 +19,7 @@ def test_sdk_js_function_lifecycle(start_daemon, tmp_path):
         zips[code] = tmp_path / f"{code}.zip"
         zips[code].write_bytes(lambda_zip(code))
     env = aws_env({"FND_URL": d.url, "ZIP_V1": str(zips["v1"]), "ZIP_V2": str(zips["v2"]),
-                   "ROLE": LAMBDA_ROLE})
+                   "ROLE": LAMBDA_ROLE, "FND_TOKEN": d.token or ""})
     p = subprocess.run(["node", os.path.join(SDK_DIR, "flow.mjs")], cwd=SDK_DIR, env=env,
                        capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, f"flow.mjs failed:\n{p.stdout}\n{p.stderr}"

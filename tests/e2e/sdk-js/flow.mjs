@@ -66,7 +66,9 @@ r = await send(new InvokeCommand({
 assert.equal(r.StatusCode, 202);
 let status;
 for (const deadline = Date.now() + 60000; Date.now() < deadline;) {
-  status = await (await fetch(`${process.env.FND_URL}/v1/invocations/${r.$metadata.requestId}`)).json();
+  status = await (await fetch(`${process.env.FND_URL}/v1/invocations/${r.$metadata.requestId}`, {
+    headers: { Authorization: `Bearer ${process.env.FND_TOKEN}` },
+  })).json();
   if (status.status === 'succeeded') break;
   await new Promise((resolve) => setTimeout(resolve, 100));
 }
@@ -120,6 +122,12 @@ assert.equal(res.version, '1');
 [r, res] = await invoke(name, {});
 assert.equal(r.ExecutedVersion, '$LATEST');
 assert.equal(res.code, 'v1');
+
+// Tail
+[r, res] = await invoke(name, { log: 'js tail' }, { LogType: 'Tail' });
+const log = Buffer.from(r.LogResult, 'base64').toString();
+assert.ok(log.includes(`START RequestId: ${res.request_id}`), log);
+assert.ok(log.includes('js tail') && log.includes(`REPORT RequestId: ${res.request_id}`), log);
 
 // errors
 await rejects(invoke('js-missing', {}), 'ResourceNotFoundException');
