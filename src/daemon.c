@@ -297,8 +297,10 @@ int daemon_run(const struct config *cfg)
         log_error("auth setup failed", "err=\"%s\"", why);
         return 2;
     }
-    if (strcmp(cfg->lambda_auth, "loopback") != 0 && strcmp(cfg->lambda_auth, "none") != 0) {
-        log_error("bad setting", "lambda-auth=%s hint=\"use loopback or none\"", cfg->lambda_auth);
+    if (strcmp(cfg->lambda_auth, "loopback") != 0 && strcmp(cfg->lambda_auth, "sigv4") != 0 &&
+        strcmp(cfg->lambda_auth, "none") != 0) {
+        log_error("bad setting", "lambda-auth=%s hint=\"use loopback, sigv4 or none\"",
+                  cfg->lambda_auth);
         return 2;
     }
     if (!auth_host_is_loopback(host) && !d.auth.given) {

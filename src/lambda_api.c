@@ -24,6 +24,7 @@
 #include "fnd/log.h"
 #include "fnd/router.h"
 #include "fnd/runtime.h"
+#include "fnd/sigv4.h"
 #include "fnd/urlcode.h"
 
 #include <errno.h>
@@ -939,18 +940,25 @@ static const struct route routes[] = {
     {"GET", "/2016-08-19/account-settings", on_account_settings},
 };
 
-/* Who may call (auth.h): Invoke follows --invoke-auth, as invocations on /v1 do. AWS
- * clients cannot send fnd's bearer token, so the rest is open to loopback peers with
- * --lambda-auth loopback (the default: a local emulator with dummy credentials) and
- * needs the token otherwise. */
+/* Who may call (auth.h): Invoke follows --invoke-auth, as invocations on /v1 do, and
+ * the rest needs the bearer token, which AWS clients cannot send. So with
+ * --lambda-auth loopback (the default: a local emulator with dummy credentials) the
+ * control plane is open to loopback peers; with sigv4 a request signed with the
+ * token as the secret access key passes (sigv4.h); with none only the token does. */
 static bool lambda_allowed(struct daemon *d, const struct http_request *req,
                            const struct route *route)
 {
-    if (route->handler == on_invoke)
-        return auth_allows(&d->auth, req, AUTH_INVOKE);
-    if (strcmp(d->cfg->lambda_auth, "loopback") == 0 && auth_peer_is_loopback(req))
+    bool invoke = route->handler == on_invoke;
+    if (auth_allows(&d->auth, req, invoke ? AUTH_INVOKE : AUTH_CONTROL))
         return true;
-    return auth_allows(&d->auth, req, AUTH_CONTROL);
+    if (strcmp(d->cfg->lambda_auth, "sigv4") == 0) {
+        char why[160];
+        if (sigv4_verify(req, d->auth.token, clock_wall_ms() / 1000, why, sizeof(why)) == 0)
+            return true;
+        log_info("lambda request refused", "reason=\"%s\"", why);
+        return false;
+    }
+    return !invoke && strcmp(d->cfg->lambda_auth, "loopback") == 0 && auth_peer_is_loopback(req);
 }
 
 /* "/YYYY-MM-DD/...": the Lambda API puts its version first in every path. */

@@ -76,7 +76,8 @@
     X(STR, function_url_prefix, "function-url-prefix", "/fn", 0, 0,                            \
       "function URLs: ANY PREFIX/{name}/{path...} invokes name with a function URL event")     \
     X(STR, lambda_auth, "lambda-auth", "loopback", 0, 0,                                       \
-      "who may use the Lambda API (AWS CLI, SDKs) without the bearer token: loopback or none") \
+      "Lambda control plane without the bearer token: loopback peers, sigv4 (signed with the " \
+      "token as secret key) or none")                                                         \
     /* operability: function logs, control-plane auth, shutdown, config file */              \
     X(SIZE, log_file_size, "log-file-size", 1 * MiB, 4 * KiB, 1 * GiB,                         \
       "rotate a function's output log when it reaches this size")                             \

@@ -4,6 +4,7 @@ request signing, serialisation and error parsing."""
 import base64
 import json
 import os
+import subprocess
 import time
 
 import boto3
@@ -181,3 +182,35 @@ def test_lambda_auth(start_daemon):
     with pytest.raises(ClientError) as e:
         lam.get_function(FunctionName="locked")
     assert error_code(e) == "AccessDeniedException"
+
+
+def test_lambda_auth_sigv4(start_daemon, tmp_path):
+    """--lambda-auth sigv4: the SDK signs with the daemon's token as its secret access
+    key, and fnd checks the signature; a wrong secret is refused."""
+    d = start_daemon("--lambda-auth", "sigv4", "--invoke-auth", "none")
+    os.environ.update(aws_env())
+    good = boto3.client("lambda", endpoint_url=d.url, region_name="us-east-1",
+                        aws_access_key_id="anything", aws_secret_access_key=d.token,
+                        config=botocore.config.Config(retries={"max_attempts": 1}))
+    bad = boto3.client("lambda", endpoint_url=d.url, region_name="us-east-1",
+                       aws_access_key_id="anything", aws_secret_access_key="not-the-token",
+                       config=botocore.config.Config(retries={"max_attempts": 1}))
+    good.create_function(FunctionName="signed", Runtime="python3.11", Role=LAMBDA_ROLE,
+                         Handler="app.handler", Code={"ZipFile": lambda_zip("v1")})
+    good.publish_version(FunctionName="signed")
+    # a path with an escaped ARN, a query string and a body, all under the signature
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:signed"
+    assert good.get_function_configuration(FunctionName=arn, Qualifier="1")["Version"] == "1"
+    r, res = call(good, "signed", {"signed": "yes"}, Qualifier="$LATEST")
+    assert res["event"] == {"signed": "yes"}
+    for op in (lambda: bad.get_function(FunctionName="signed"),
+               lambda: call(bad, "signed", {})):
+        with pytest.raises(ClientError) as e:
+            op()
+        assert error_code(e) == "AccessDeniedException"
+    # the AWS CLI signs the same way
+    env = aws_env({"AWS_SECRET_ACCESS_KEY": d.token})
+    p = subprocess.run(["/usr/bin/aws", "--endpoint-url", d.url, "lambda", "list-functions"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert [f["FunctionName"] for f in json.loads(p.stdout)["Functions"]] == ["signed"]
