@@ -1,9 +1,9 @@
 /*
  * The Lambda control plane (include/fnd/lambda_api.h): CreateFunction, GetFunction,
  * GetFunctionConfiguration, ListFunctions, DeleteFunction, UpdateFunctionCode,
- * UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, the concurrency
- * and event-invoke-config calls and GetAccountSettings, each translated onto the
- * registry in native terms:
+ * UpdateFunctionConfiguration, PublishVersion and ListVersionsByFunction (the
+ * settings calls are in lambda_settings.c), each translated onto the registry in
+ * native terms:
  *
  *   Runtime python3.x / nodejs*.x / provided*  -> runtime python3 / nodejs / provided
  *   Timeout (s), MemorySize, Environment       -> timeout_ms, memory_mb, env
@@ -47,7 +47,7 @@ static void request_id_header(struct http_header *h, char id[INVOCATION_ID_LEN +
     *h = (struct http_header){SLICE_LIT("x-amzn-RequestId"), {id, INVOCATION_ID_LEN}};
 }
 
-static void respond_json(struct http_request *req, int status, cJSON *json)
+void lambda_respond_json(struct http_request *req, int status, cJSON *json)
 {
     char id[INVOCATION_ID_LEN + 1];
     struct http_header headers[2] = {{SLICE_LIT("Content-Type"), SLICE_LIT("application/json")}};
@@ -58,7 +58,7 @@ static void respond_json(struct http_request *req, int status, cJSON *json)
     cJSON_free(text);
 }
 
-static void respond_empty(struct http_request *req, int status)
+void lambda_respond_empty(struct http_request *req, int status)
 {
     char id[INVOCATION_ID_LEN + 1];
     struct http_header h;
@@ -267,36 +267,6 @@ static cJSON *configuration_json(struct daemon *d, const struct fn_version *v)
     return o;
 }
 
-/* Reserved concurrency is max_instances; the default counts as "not reserved".
- * {"ReservedConcurrentExecutions": n}, or {} when not reserved (unless always). */
-static cJSON *concurrency_json(const struct fn_config *c, bool always)
-{
-    struct fn_config def;
-    fn_config_init_defaults(&def);
-    cJSON *o = cJSON_CreateObject();
-    if (always || c->max_instances != def.max_instances)
-        cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", c->max_instances);
-    return o;
-}
-
-/* FunctionEventInvokeConfig: the function's async retry policy in Lambda's terms. */
-static cJSON *event_config_json(struct daemon *d, const struct fn_version *v)
-{
-    cJSON *o = cJSON_CreateObject();
-    char *arn = runtime_function_arn(d->cfg->region, v->name);
-    char *qualified = xasprintf("%s:$LATEST", arn);
-    cJSON_AddStringToObject(o, "FunctionArn", qualified);
-    free(qualified);
-    free(arn);
-    cJSON_AddNumberToObject(o, "MaximumRetryAttempts", v->config.retry.max_attempts - 1);
-    cJSON_AddNumberToObject(o, "MaximumEventAgeInSeconds", v->config.retry.max_event_age_s);
-    cJSON_AddNumberToObject(o, "LastModified", (double)v->modified_ms / 1000.0);
-    cJSON *dest = cJSON_AddObjectToObject(o, "DestinationConfig");
-    cJSON_AddObjectToObject(dest, "OnSuccess");
-    cJSON_AddObjectToObject(dest, "OnFailure");
-    return o;
-}
-
 /* --- requests into native configurations ------------------------------------------- */
 
 /* Maps a Lambda runtime identifier to an fnd runtime name; fnd's own names pass. */
@@ -363,8 +333,7 @@ static int lambda_config_members(const cJSON *body, cJSON *out, char *err, size_
     return 0;
 }
 
-/* The request's JSON object body, or NULL after answering 400. */
-static cJSON *json_body(struct http_request *req)
+cJSON *lambda_json_body(struct http_request *req)
 {
     cJSON *json = cJSON_ParseWithLength(req->body.data ? req->body.data : "{}",
                                         req->body.len ? req->body.len : 2);
@@ -376,12 +345,10 @@ static cJSON *json_body(struct http_request *req)
     return json;
 }
 
-/* Resolves the {name} capture and parses the JSON body: the body, or NULL after
- * answering when either fails. */
-static cJSON *target_and_body(struct daemon *d, struct http_request *req, struct slice name,
+cJSON *lambda_target_and_body(struct daemon *d, struct http_request *req, struct slice name,
                               struct lambda_target *t)
 {
-    return lambda_resolve(d, req, name, t) ? json_body(req) : NULL;
+    return lambda_resolve(d, req, name, t) ? lambda_json_body(req) : NULL;
 }
 
 /* Code.ZipFile (base64) into spec as a zip; 0 or -EINVAL with err set. */
@@ -405,17 +372,10 @@ static int take_zip(struct daemon *d, const cJSON *code, struct deploy_spec *spe
 
 /* --- deploys ----------------------------------------------------------------------- */
 
-enum lambda_answer {
-    ANSWER_CONFIGURATION, /* FunctionConfiguration */
-    ANSWER_CONCURRENCY,   /* {"ReservedConcurrentExecutions"} */
-    ANSWER_EVENT_CONFIG,  /* FunctionEventInvokeConfig */
-    ANSWER_EMPTY,         /* 204 */
-};
-
 struct lambda_deploy {
     struct daemon *d;
     struct http_request *req;
-    enum lambda_answer answer;
+    lambda_shape_fn *shape; /* the answer; NULL: none */
     bool publish;
     int status; /* on success */
 };
@@ -427,7 +387,7 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
     struct http_request *req = ld->req;
     struct daemon *d = ld->d;
     int ok_status = ld->status;
-    enum lambda_answer answer = ld->answer;
+    lambda_shape_fn *shape = ld->shape;
     bool publish = ld->publish;
     free(ld);
     if (status == -EINVAL || status == -EFBIG) {
@@ -455,20 +415,15 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
             return;
         }
     }
-    if (answer == ANSWER_EMPTY) {
-        respond_empty(req, 204);
-    } else if (answer == ANSWER_EVENT_CONFIG) {
-        respond_json(req, ok_status, event_config_json(d, v));
-    } else if (answer == ANSWER_CONCURRENCY) {
-        respond_json(req, ok_status, concurrency_json(&v->config, true));
-    } else {
-        respond_json(req, ok_status, configuration_json(d, v));
-    }
+    if (shape)
+        lambda_respond_json(req, ok_status, shape(d, v));
+    else
+        lambda_respond_empty(req, ok_status);
 }
 
 /* Hands spec to the registry; the answer is given when the deploy ends. */
 static void deploy(struct daemon *d, struct http_request *req, struct deploy_spec *spec,
-                   enum lambda_answer answer, bool publish, int ok_status)
+                   lambda_shape_fn *shape, bool publish, int ok_status)
 {
     char name[FN_NAME_MAX + 1];
     memcpy(name, spec->name, sizeof(name));
@@ -479,7 +434,7 @@ static void deploy(struct daemon *d, struct http_request *req, struct deploy_spe
         return;
     }
     struct lambda_deploy *ld = xcalloc(1, sizeof(*ld));
-    *ld = (struct lambda_deploy){d, req, answer, publish, ok_status};
+    *ld = (struct lambda_deploy){d, req, shape, publish, ok_status};
     int rc = registry_deploy(d->registry, spec, on_deployed, ld);
     if (rc < 0)
         free(ld);
@@ -492,10 +447,8 @@ static void deploy(struct daemon *d, struct http_request *req, struct deploy_spe
         lambda_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-rc));
 }
 
-/* Deploys fn's current code with its configuration changed by the native members in
- * patch (taken). */
-static void deploy_patch(struct daemon *d, struct http_request *req, struct function *fn,
-                         cJSON *patch, enum lambda_answer answer, int ok_status)
+void lambda_deploy_patch(struct daemon *d, struct http_request *req, struct function *fn,
+                         cJSON *patch, lambda_shape_fn *shape, int ok_status)
 {
     struct deploy_spec spec;
     memset(&spec, 0, sizeof(spec));
@@ -508,7 +461,7 @@ static void deploy_patch(struct daemon *d, struct http_request *req, struct func
         return;
     }
     spec.code = DEPLOY_CODE_KEEP;
-    deploy(d, req, &spec, answer, false, ok_status);
+    deploy(d, req, &spec, shape, false, ok_status);
 }
 
 /* --- handlers ---------------------------------------------------------------------- */
@@ -516,7 +469,7 @@ static void deploy_patch(struct daemon *d, struct http_request *req, struct func
 static void on_create(struct http_request *req, const struct route_match *m, void *data)
 {
     struct daemon *d = data;
-    cJSON *body = json_body(req);
+    cJSON *body = lambda_json_body(req);
     if (body == NULL)
         return;
     struct deploy_spec spec;
@@ -542,7 +495,7 @@ static void on_create(struct http_request *req, const struct route_match *m, voi
     if (err[0] == '\0' && lambda_config_members(body, native, err, sizeof(err)) == 0 &&
         fn_config_parse(&spec.config, native, NULL, err, sizeof(err)) == 0) {
         if (take_zip(d, code, &spec, err, sizeof(err)) == 0) {
-            deploy(d, req, &spec, ANSWER_CONFIGURATION, cJSON_IsTrue(publish), 201);
+            deploy(d, req, &spec, configuration_json, cJSON_IsTrue(publish), 201);
             goto done;
         }
         fn_config_release(&spec.config);
@@ -561,12 +514,12 @@ static void on_get_function(struct http_request *req, const struct route_match *
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "Configuration", configuration_json(d, t.version));
-    cJSON *concurrency = concurrency_json(&t.fn->current->config, false);
+    cJSON *concurrency = lambda_concurrency_json(&t.fn->current->config, false);
     if (cJSON_GetArraySize(concurrency) > 0)
         cJSON_AddItemToObject(o, "Concurrency", concurrency);
     else
         cJSON_Delete(concurrency);
-    respond_json(req, 200, o);
+    lambda_respond_json(req, 200, o);
 }
 
 static void on_get_configuration(struct http_request *req, const struct route_match *m,
@@ -575,7 +528,7 @@ static void on_get_configuration(struct http_request *req, const struct route_ma
     struct daemon *d = data;
     struct lambda_target t;
     if (lambda_resolve(d, req, m->params[0], &t))
-        respond_json(req, 200, configuration_json(d, t.version));
+        lambda_respond_json(req, 200, configuration_json(d, t.version));
 }
 
 struct list_walk {
@@ -622,7 +575,7 @@ static void on_list(struct http_request *req, const struct route_match *m, void 
     cJSON_AddItemToObject(o, "Functions", w.array);
     if (w.next) /* the marker is the next name: names are unique and sorted */
         cJSON_AddStringToObject(o, "NextMarker", w.next);
-    respond_json(req, 200, o);
+    lambda_respond_json(req, 200, o);
 }
 
 static void on_delete(struct http_request *req, const struct route_match *m, void *data)
@@ -646,7 +599,7 @@ static void on_delete(struct http_request *req, const struct route_match *m, voi
         lambda_error(req, FND_E_INTERNAL, "could not delete %s: %s", name, strerror(-rc));
     } else {
         log_info("function deleted", "fn=%s api=lambda", name);
-        respond_empty(req, 204);
+        lambda_respond_empty(req, 204);
     }
 }
 
@@ -654,7 +607,7 @@ static void on_update_code(struct http_request *req, const struct route_match *m
 {
     struct daemon *d = data;
     struct lambda_target t;
-    cJSON *body = target_and_body(d, req, m->params[0], &t);
+    cJSON *body = lambda_target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     struct deploy_spec spec;
@@ -665,7 +618,7 @@ static void on_update_code(struct http_request *req, const struct route_match *m
         lambda_error(req, FND_E_INVALID_PARAMETER, "%s", err);
     } else {
         fn_config_copy(&spec.config, &t.fn->current->config);
-        deploy(d, req, &spec, ANSWER_CONFIGURATION,
+        deploy(d, req, &spec, configuration_json,
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Publish")), 200);
     }
     cJSON_Delete(body);
@@ -676,7 +629,7 @@ static void on_update_configuration(struct http_request *req, const struct route
 {
     struct daemon *d = data;
     struct lambda_target t;
-    cJSON *body = target_and_body(d, req, m->params[0], &t);
+    cJSON *body = lambda_target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     cJSON *patch = cJSON_CreateObject();
@@ -688,14 +641,14 @@ static void on_update_configuration(struct http_request *req, const struct route
         lambda_error(req, FND_E_INVALID_PARAMETER, "%s", err);
         return;
     }
-    deploy_patch(d, req, t.fn, patch, ANSWER_CONFIGURATION, 200);
+    lambda_deploy_patch(d, req, t.fn, patch, configuration_json, 200);
 }
 
 static void on_publish(struct http_request *req, const struct route_match *m, void *data)
 {
     struct daemon *d = data;
     struct lambda_target t;
-    cJSON *body = target_and_body(d, req, m->params[0], &t);
+    cJSON *body = lambda_target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
     /* CodeSha256, when given, must be that of $LATEST: a guard against publishing code
@@ -721,7 +674,7 @@ static void on_publish(struct http_request *req, const struct route_match *m, vo
     }
     log_info("version published", "fn=%s published=%llu new=%d", t.fn->name,
              (unsigned long long)v->published, created);
-    respond_json(req, 201, configuration_json(d, v));
+    lambda_respond_json(req, 201, configuration_json(d, v));
 }
 
 static void on_list_versions(struct http_request *req, const struct route_match *m, void *data)
@@ -735,7 +688,7 @@ static void on_list_versions(struct http_request *req, const struct route_match 
     cJSON_AddItemToArray(versions, configuration_json(d, t.fn->current));
     for (size_t i = 0; i < t.fn->npublished; i++)
         cJSON_AddItemToArray(versions, configuration_json(d, t.fn->published[i]));
-    respond_json(req, 200, o);
+    lambda_respond_json(req, 200, o);
 }
 
 static void on_invoke(struct http_request *req, const struct route_match *m, void *data)
@@ -744,177 +697,6 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
     struct lambda_target t;
     if (lambda_resolve(d, req, m->params[0], &t))
         lambda_invoke(req, d, &t);
-}
-
-/* --- concurrency ------------------------------------------------------------------- */
-
-static void on_put_concurrency(struct http_request *req, const struct route_match *m,
-                               void *data)
-{
-    struct daemon *d = data;
-    struct lambda_target t;
-    cJSON *body = target_and_body(d, req, m->params[0], &t);
-    if (body == NULL)
-        return;
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
-    if (!cJSON_IsNumber(n) || n->valuedouble < 1) {
-        cJSON_Delete(body);
-        /* 0 would throttle every invocation; fnd's max_instances is at least 1. */
-        lambda_error(req, FND_E_INVALID_PARAMETER,
-                     "ReservedConcurrentExecutions: must be an integer of at least 1");
-        return;
-    }
-    cJSON *patch = cJSON_CreateObject();
-    cJSON_AddNumberToObject(patch, "max_instances", n->valuedouble);
-    cJSON_Delete(body);
-    deploy_patch(d, req, t.fn, patch, ANSWER_CONCURRENCY, 200);
-}
-
-static void on_get_concurrency(struct http_request *req, const struct route_match *m,
-                               void *data)
-{
-    struct daemon *d = data;
-    struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    respond_json(req, 200, concurrency_json(&t.fn->current->config, false));
-}
-
-static void on_delete_concurrency(struct http_request *req, const struct route_match *m,
-                                  void *data)
-{
-    struct daemon *d = data;
-    struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    struct fn_config def;
-    fn_config_init_defaults(&def);
-    cJSON *patch = cJSON_CreateObject();
-    cJSON_AddNumberToObject(patch, "max_instances", def.max_instances);
-    deploy_patch(d, req, t.fn, patch, ANSWER_EMPTY, 204);
-}
-
-/* --- event invoke config: the async retry policy ----------------------------------- */
-
-/* A native patch setting the whole retry policy that Lambda's event invoke config
- * covers: the given values (MaximumRetryAttempts, MaximumEventAgeInSeconds), or the
- * defaults for those that are NULL. */
-static cJSON *retry_patch(const cJSON *retries, const cJSON *age)
-{
-    struct fn_config def;
-    fn_config_init_defaults(&def);
-    cJSON *patch = cJSON_CreateObject();
-    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
-    cJSON_AddNumberToObject(retry, "max_attempts",
-                            retries ? retries->valuedouble + 1 : def.retry.max_attempts);
-    cJSON_AddNumberToObject(retry, "max_event_age_s",
-                            age ? age->valuedouble : def.retry.max_event_age_s);
-    return patch;
-}
-
-/* Put (replace: unset members take the defaults) or Update (merge) the retry policy:
- * MaximumRetryAttempts n -> retry.max_attempts n + 1, MaximumEventAgeInSeconds ->
- * retry.max_event_age_s. */
-static void put_event_config(struct http_request *req, struct daemon *d, struct slice name,
-                             bool replace)
-{
-    struct lambda_target t;
-    if (!lambda_resolve(d, req, name, &t))
-        return;
-    if (t.version->published) {
-        lambda_error(req, FND_E_INVALID_PARAMETER,
-                     "fnd keeps the event invoke config of $LATEST only");
-        return;
-    }
-    cJSON *body = json_body(req);
-    if (body == NULL)
-        return;
-    const cJSON *retries = cJSON_GetObjectItemCaseSensitive(body, "MaximumRetryAttempts");
-    const cJSON *age = cJSON_GetObjectItemCaseSensitive(body, "MaximumEventAgeInSeconds");
-    const cJSON *dest = cJSON_GetObjectItemCaseSensitive(body, "DestinationConfig");
-    const char *why = NULL;
-    if (retries && !(cJSON_IsNumber(retries) && retries->valuedouble >= 0 &&
-                     retries->valuedouble <= 2))
-        why = "MaximumRetryAttempts: must be 0, 1 or 2";
-    else if (age && !(cJSON_IsNumber(age) && age->valuedouble >= 60 &&
-                      age->valuedouble <= 21600))
-        why = "MaximumEventAgeInSeconds: must be between 60 and 21600";
-    else if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dest, "OnSuccess")) > 0 ||
-             cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dest, "OnFailure")) > 0)
-        why = "DestinationConfig: destinations are not supported by fnd (failed events stay "
-              "in its dead letters)";
-    if (why) {
-        cJSON_Delete(body);
-        lambda_error(req, FND_E_INVALID_PARAMETER, "%s", why);
-        return;
-    }
-    cJSON *patch = replace ? retry_patch(retries, age) : cJSON_CreateObject();
-    if (!replace) { /* Update: only what was given */
-        cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
-        if (retries)
-            cJSON_AddNumberToObject(retry, "max_attempts", retries->valuedouble + 1);
-        if (age)
-            cJSON_AddNumberToObject(retry, "max_event_age_s", age->valuedouble);
-    }
-    cJSON_Delete(body);
-    deploy_patch(d, req, t.fn, patch, ANSWER_EVENT_CONFIG, 200);
-}
-
-static void on_put_event_config(struct http_request *req, const struct route_match *m,
-                                void *data)
-{
-    put_event_config(req, data, m->params[0], true);
-}
-
-static void on_update_event_config(struct http_request *req, const struct route_match *m,
-                                   void *data)
-{
-    put_event_config(req, data, m->params[0], false);
-}
-
-/* The policy in effect; fnd has one for every function (the defaults follow Lambda). */
-static void on_get_event_config(struct http_request *req, const struct route_match *m,
-                                void *data)
-{
-    struct daemon *d = data;
-    struct lambda_target t;
-    if (lambda_resolve(d, req, m->params[0], &t))
-        respond_json(req, 200, event_config_json(d, t.fn->current));
-}
-
-static void on_delete_event_config(struct http_request *req, const struct route_match *m,
-                                   void *data)
-{
-    struct daemon *d = data;
-    struct lambda_target t;
-    if (!lambda_resolve(d, req, m->params[0], &t))
-        return;
-    deploy_patch(d, req, t.fn, retry_patch(NULL, NULL), ANSWER_EMPTY, 204);
-}
-
-/* --- account ----------------------------------------------------------------------- */
-
-static void add_code_size(struct function *fn, void *data)
-{
-    *(uint64_t *)data += fn->current->code_size;
-}
-
-static void on_account_settings(struct http_request *req, const struct route_match *m,
-                                void *data)
-{
-    struct daemon *d = data;
-    uint64_t total = 0;
-    registry_foreach(d->registry, add_code_size, &total);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *limit = cJSON_AddObjectToObject(o, "AccountLimit");
-    cJSON_AddNumberToObject(limit, "CodeSizeUnzipped", (double)d->cfg->max_code_size);
-    cJSON_AddNumberToObject(limit, "CodeSizeZipped", (double)d->cfg->max_body);
-    cJSON_AddNumberToObject(limit, "ConcurrentExecutions", (double)d->cfg->max_workers);
-    cJSON_AddNumberToObject(limit, "UnreservedConcurrentExecutions", (double)d->cfg->max_workers);
-    cJSON *usage = cJSON_AddObjectToObject(o, "AccountUsage");
-    cJSON_AddNumberToObject(usage, "TotalCodeSize", (double)total);
-    cJSON_AddNumberToObject(usage, "FunctionCount", (double)registry_count(d->registry));
-    respond_json(req, 200, o);
 }
 
 /* --- dispatch ---------------------------------------------------------------------- */
@@ -930,14 +712,14 @@ static const struct route routes[] = {
     {"POST", "/2015-03-31/functions/{name}/versions", on_publish},
     {"GET", "/2015-03-31/functions/{name}/versions", on_list_versions},
     {"POST", "/2015-03-31/functions/{name}/invocations", on_invoke},
-    {"PUT", "/2017-10-31/functions/{name}/concurrency", on_put_concurrency},
-    {"DELETE", "/2017-10-31/functions/{name}/concurrency", on_delete_concurrency},
-    {"GET", "/2019-09-30/functions/{name}/concurrency", on_get_concurrency},
-    {"PUT", "/2019-09-25/functions/{name}/event-invoke-config", on_put_event_config},
-    {"POST", "/2019-09-25/functions/{name}/event-invoke-config", on_update_event_config},
-    {"GET", "/2019-09-25/functions/{name}/event-invoke-config", on_get_event_config},
-    {"DELETE", "/2019-09-25/functions/{name}/event-invoke-config", on_delete_event_config},
-    {"GET", "/2016-08-19/account-settings", on_account_settings},
+    {"PUT", "/2017-10-31/functions/{name}/concurrency", lambda_on_put_concurrency},
+    {"DELETE", "/2017-10-31/functions/{name}/concurrency", lambda_on_delete_concurrency},
+    {"GET", "/2019-09-30/functions/{name}/concurrency", lambda_on_get_concurrency},
+    {"PUT", "/2019-09-25/functions/{name}/event-invoke-config", lambda_on_put_event_config},
+    {"POST", "/2019-09-25/functions/{name}/event-invoke-config", lambda_on_update_event_config},
+    {"GET", "/2019-09-25/functions/{name}/event-invoke-config", lambda_on_get_event_config},
+    {"DELETE", "/2019-09-25/functions/{name}/event-invoke-config", lambda_on_delete_event_config},
+    {"GET", "/2016-08-19/account-settings", lambda_on_account_settings},
 };
 
 /* Who may call (auth.h): Invoke follows --invoke-auth, as invocations on /v1 do, and

@@ -171,6 +171,15 @@ def test_cli_function_lifecycle(start_daemon, tmp_path):
     assert published["FunctionArn"].endswith(":function:cli-fn:1")
     assert cli.ok("publish-version", "--function-name", "cli-fn")["Version"] == "1"  # unchanged
     cli.ok("update-function-code", "--function-name", "cli-fn", "--zip-file", f"fileb://{v1}")
+    # Tail: the invocation's log with Lambda's START/END/REPORT lines (a cold start:
+    # $LATEST was just updated, so the REPORT line has the init duration)
+    meta, res = cli.invoke("cli-fn", {"log": "tail me"}, "--log-type", "Tail")
+    log = base64.b64decode(meta["LogResult"]).decode()
+    rid = res["request_id"]
+    assert f"START RequestId: {rid}" in log and "tail me" in log
+    assert f"END RequestId: {rid}" in log and f"REPORT RequestId: {rid}" in log
+    assert "Billed Duration:" in log and "Memory Size: 256 MB" in log
+    assert "Init Duration:" in log
     meta, res = cli.invoke("cli-fn", {}, "--qualifier", "1")
     assert meta["ExecutedVersion"] == "1" and res["code"] == "v2" and res["version"] == "1"
     assert res["env_version"] == "1" and res["arn"].endswith(":cli-fn:1")
@@ -182,15 +191,6 @@ def test_cli_function_lifecycle(start_daemon, tmp_path):
     assert [v["Version"] for v in versions] == ["$LATEST", "1"]
     assert "Function not found" in cli.fails("invoke", "--function-name", "cli-fn",
                                              "--qualifier", "7", str(tmp_path / "x.json"))
-    # Tail: the invocation's log with Lambda's START/END/REPORT lines (a cold start:
-    # $LATEST was just updated, so the REPORT line has the init duration)
-    meta, res = cli.invoke("cli-fn", {"log": "tail me"}, "--log-type", "Tail")
-    log = base64.b64decode(meta["LogResult"]).decode()
-    rid = res["request_id"]
-    assert f"START RequestId: {rid}" in log and "tail me" in log
-    assert f"END RequestId: {rid}" in log and f"REPORT RequestId: {rid}" in log
-    assert "Billed Duration:" in log and "Memory Size: 256 MB" in log
-    assert "Init Duration:" in log
     # published versions survive a restart
     d.restart()
     cli = Cli(d, tmp_path)
