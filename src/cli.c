@@ -473,6 +473,13 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
     if (async && resp.status != 202)
         fprintf(stderr, "fnd invoke: the daemon ran it synchronously (HTTP %d): it does not "
                         "queue invocations\n", resp.status);
+    cJSON *accepted = NULL;
+    if (async && resp.status == 202 && rid == NULL) {
+        /* The event log names the invocation in the body: {"invocation_id"}. */
+        accepted = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(accepted, "invocation_id");
+        rid = cJSON_IsString(id) ? id->valuestring : NULL;
+    }
     if (async && resp.status == 202) {
         const char *loc = http_client_header(&resp, "location");
         if (c->json) {
@@ -513,6 +520,7 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
             putchar('\n');
     }
     buf_release(&log);
+    cJSON_Delete(accepted);
     rc = fn_error ? CLI_EXIT_FUNCTION_ERROR : CLI_EXIT_OK;
     http_client_response_release(&resp);
     return rc;
