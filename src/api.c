@@ -10,8 +10,12 @@
 #include "fnd/daemon.h"
 
 #include "fnd/codec.h"
+#include "fnd/function_url.h"
+#include "fnd/lambda_api.h"
 #include "fnd/log.h"
+#include "fnd/ops_api.h"
 #include "fnd/router.h"
+#include "fnd/trace.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -261,6 +265,7 @@ static void on_put_code(struct http_request *req, const struct route_match *m, v
 struct api_invocation {
     struct invocation inv;
     struct http_request *req;
+    struct trace_context trace; /* returned as traceparent/tracestate */
     enum runtime runtime;
     char name[FN_NAME_MAX + 1];
 };
@@ -268,12 +273,16 @@ struct api_invocation {
 static void respond_throttled(struct http_request *req, const char *name);
 
 /* The answer of a sync invocation: the function's body with its request id; replayed
- * marks an answer stored under an Idempotency-Key. */
+ * marks an answer stored under an Idempotency-Key; extra headers (at most 4: trace
+ * context, log tail) go first. */
 static void respond_result(struct http_request *req, const char *id, enum runtime runtime,
-                           enum inv_outcome outcome, struct slice body, bool replayed)
+                           enum inv_outcome outcome, struct slice body, bool replayed,
+                           const struct http_header *extra, size_t nextra)
 {
-    struct http_header headers[4];
+    struct http_header headers[8];
     size_t n = 0;
+    for (size_t i = 0; i < nextra && i < 4; i++)
+        headers[n++] = extra[i];
     headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {id, INVOCATION_ID_LEN}};
     bool json = outcome != INV_SUCCESS || runtime != RUNTIME_NATIVE;
     headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
@@ -295,10 +304,27 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
         free(ai);
         return;
     }
+    struct http_header headers[3];
+    size_t n = 0;
+    char traceparent[TRACEPARENT_LEN + 1];
+    trace_format(&ai->trace, traceparent);
+    headers[n++] = (struct http_header){SLICE_LIT("traceparent"), slice_from_cstr(traceparent)};
+    if (ai->trace.state[0])
+        headers[n++] = (struct http_header){SLICE_LIT("tracestate"),
+                                            slice_from_cstr(ai->trace.state)};
+    /* Fn-Log-Type: Tail asks for the last 4 KB of the invocation's log, as Lambda's
+     * X-Amz-Log-Type does: base64 in Fn-Log-Result. */
+    struct buf tail;
+    buf_init(&tail, 0);
+    if (slice_eq_nocase(http_request_header(ai->req, "Fn-Log-Type"), "Tail")) {
+        base64_encode(&tail, res->log.ptr, res->log.len);
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
+    }
     log_debug("invocation done", "request_id=%s outcome=%s duration_us=%llu queued_us=%llu cold=%d",
               inv->id, inv_outcome_word(res->outcome), (unsigned long long)res->duration_us,
               (unsigned long long)res->queued_us, res->cold_start);
-    respond_result(ai->req, inv->id, ai->runtime, res->outcome, res->body, false);
+    respond_result(ai->req, inv->id, ai->runtime, res->outcome, res->body, false, headers, n);
+    buf_release(&tail);
     invocation_release(inv);
     free(ai);
 }
@@ -349,7 +375,7 @@ static void on_sync_answered(int status, const struct async_sync_result *res, vo
         respond_throttled(ad->req, ad->name);
     else
         respond_result(ad->req, res->invocation_id, ad->runtime, res->outcome, res->body,
-                       res->replayed);
+                       res->replayed, NULL, 0);
     free(ad);
 }
 
@@ -473,6 +499,12 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
     }
     struct api_invocation *ai = xmalloc(sizeof(*ai));
     invocation_init(&ai->inv, 0);
+    memcpy(req->request_id, ai->inv.id, sizeof(req->request_id));
+    /* The caller's trace, or a new one; the function sees it as _X_AMZN_TRACE_ID. */
+    trace_from_request(&ai->trace, req);
+    char xray[TRACE_XRAY_MAX];
+    trace_format_xray(&ai->trace, xray);
+    ai->inv.trace_id = xstrdup(xray);
     buf_move(&ai->inv.payload, &req->body);
     ai->inv.on_done = on_invocation_done;
     ai->req = req;
@@ -504,10 +536,27 @@ static const struct route routes[] = {
     {"GET", "/v1/functions/{name}/dead-letters", on_dead_letters},
     {"GET", "/v1/invocations/{id}", on_get_invocation},
     {"POST", "/v1/invocations/{id}/retry", on_retry_invocation},
+    {"GET", "/v1/functions/{name}/logs", ops_on_function_logs},
+    {"GET", "/v1/invocations/{id}/logs", ops_on_invocation_logs},
+    {"GET", "/metrics", ops_on_metrics},
 };
+
+/* What a route needs (auth.h): health checks are open, invocations follow
+ * --invoke-auth, everything else needs the token. */
+static enum auth_class route_auth(const struct route *r)
+{
+    if (r->handler == on_healthz)
+        return AUTH_OPEN;
+    if (r->handler == on_invoke)
+        return AUTH_INVOKE;
+    return AUTH_CONTROL;
+}
 
 void api_handle(struct http_request *req, void *data)
 {
+    struct daemon *d = data;
+    if (lambda_api_handle(req, d) || function_url_handle(req, d))
+        return;
     const struct route *route;
     struct route_match match;
     char allow[128];
@@ -520,6 +569,11 @@ void api_handle(struct http_request *req, void *data)
     }
     if (rc == -EPERM) {
         http_respond_method_not_allowed(req, allow);
+        return;
+    }
+    req->route = route->pattern;
+    if (!auth_allows(&d->auth, req, route_auth(route))) {
+        auth_respond_unauthorized(req);
         return;
     }
     route->handler(req, &match, data);

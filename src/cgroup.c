@@ -190,6 +190,15 @@ bool cgroup_oom_killed(const struct cgroup *cg)
     return p && strtol(p + 9, NULL, 10) > 0;
 }
 
+uint64_t cgroup_max_memory(const struct cgroup *cg)
+{
+    char text[64];
+    if (cg->memory_dir == NULL ||
+        read_file(cg->memory_dir, "memory.max_usage_in_bytes", text, sizeof(text)) < 0)
+        return 0;
+    return strtoull(text, NULL, 10);
+}
+
 void cgroup_kill_all(const struct cgroup *cg)
 {
     if (cg->pids_dir == NULL)

@@ -6,6 +6,7 @@
 #include "fnd/codec.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 int base64_decode(struct buf *out, const char *in, size_t len)
@@ -77,4 +78,12 @@ void hex_encode(char *out, const unsigned char *bytes, size_t n)
         out[2 * i + 1] = digits[bytes[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+int hex_decode(unsigned char *out, size_t n, const char *hex)
+{
+    size_t len = 0;
+    if (strlen(hex) != 2 * n || OPENSSL_hexstr2buf_ex(out, n, &len, hex, '\0') != 1 || len != n)
+        return -EINVAL;
+    return 0;
 }

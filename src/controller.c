@@ -22,6 +22,7 @@
 #include "fnd/controller.h"
 
 #include "fnd/log.h"
+#include "fnd/metrics.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -32,7 +33,8 @@ struct pool {
     struct controller *ctl;
     struct function *fn;        /* NULL once the function was deleted */
     char name[FN_NAME_MAX + 1];
-    struct fn_version *version; /* the current version (a reference) */
+    struct fn_version *version; /* the current version, or the published one (a reference) */
+    bool published;             /* serves one published version, never drained by deploys */
     struct list_node queue;     /* waiting invocations, FIFO */
     size_t queue_len;
     struct list_node workers;   /* every worker not yet gone */
@@ -305,6 +307,13 @@ static void dispatch_all(struct controller *ctl)
 
 static void complete(struct pool *p, struct invocation *inv, const struct inv_result *res)
 {
+    metrics_inc(METRIC_INVOCATIONS, p->name, inv_outcome_word(res->outcome));
+    if (res->duration_us) { /* it reached a worker */
+        metrics_observe(METRIC_INVOCATION_DURATION, (double)res->duration_us / 1e6, p->name, NULL);
+        metrics_observe(METRIC_INVOCATION_QUEUED, (double)res->queued_us / 1e6, p->name, NULL);
+    }
+    if (res->outcome == INV_THROTTLED)
+        metrics_inc(METRIC_THROTTLES, p->name, NULL);
     p->invocations++;
     p->ctl->invocations++;
     if (res->outcome != INV_SUCCESS)
@@ -357,6 +366,9 @@ static void on_worker_ready(struct worker *w)
 {
     struct pool *p = w->owner;
     p->cold_starts++;
+    const char *rt = runtime_name(w->version->config.runtime);
+    metrics_inc(METRIC_COLD_STARTS, rt, NULL);
+    metrics_observe(METRIC_COLD_START_DURATION, (double)w->init_us / 1e6, rt, NULL);
     p->warm_failed = false;
     account(p, w);
     dispatch(p);
@@ -431,6 +443,8 @@ static void on_pool_timer_closed(uv_handle_t *h)
         return;
     struct controller *ctl = p->ctl;
     list_remove(&p->link);
+    if (p->published && p->version->ctl == p)
+        p->version->ctl = NULL;
     if (p->version)
         fn_version_unref(p->version);
     free(p);
@@ -466,6 +480,24 @@ static struct pool *pool_new(struct controller *ctl, struct function *fn)
     return p;
 }
 
+/* The pool of a published version: its own queue and workers, so that invoking
+ * `name:1` runs version 1's code while deploys replace $LATEST beside it. */
+static struct pool *published_pool(struct controller *ctl, struct function *fn,
+                                   struct fn_version *v)
+{
+    if (v->ctl)
+        return v->ctl;
+    void *latest = fn->ctl;
+    struct pool *p = pool_new(ctl, fn);
+    fn->ctl = latest; /* pool_new made itself the function's pool */
+    p->published = true;
+    p->version = v;
+    fn_version_ref(v);
+    v->ctl = p;
+    ensure_min_warm(p);
+    return p;
+}
+
 void controller_on_publish(struct controller *ctl, struct function *fn, struct fn_version *old)
 {
     (void)old;
@@ -492,14 +524,9 @@ void controller_on_publish(struct controller *ctl, struct function *fn, struct f
     dispatch(p);
 }
 
-void controller_on_remove(struct controller *ctl, struct function *fn)
+static void pool_remove(struct pool *p)
 {
-    struct pool *p = fn->ctl;
-    (void)ctl;
-    if (p == NULL)
-        return;
     p->fn = NULL;
-    fn->ctl = NULL;
     cancel_queue(p, "the function was deleted");
     uv_timer_stop(&p->queue_timer);
     struct list_node *n, *tmp;
@@ -511,6 +538,18 @@ void controller_on_remove(struct controller *ctl, struct function *fn)
     }
     uv_timer_stop(&p->idle_timer);
     maybe_free_pool(p);
+}
+
+void controller_on_remove(struct controller *ctl, struct function *fn)
+{
+    fn->ctl = NULL;
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &ctl->pools)
+    {
+        struct pool *p = container_of(n, struct pool, link);
+        if (p->fn == fn)
+            pool_remove(p);
+    }
 }
 
 /* --- public ------------------------------------------------------------------------ */
@@ -525,22 +564,38 @@ struct controller *controller_new(uv_loop_t *loop, const struct controller_optio
     return ctl;
 }
 
-int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv)
+static int submit(struct pool *p, struct invocation *inv)
 {
-    struct pool *p = fn->ctl;
-    if (p == NULL || ctl->closing)
-        return -ESHUTDOWN;
     /* max_queue bounds the invocations that no worker is on its way for: one that can
      * run now, or that a starting worker will take, does not count against it. */
     size_t waiting = p->queue_len - FND_MIN(p->queue_len, p->count[WORKER_STARTING]);
-    if (list_empty(&p->idle) && waiting >= p->version->config.max_queue)
+    if (list_empty(&p->idle) && waiting >= p->version->config.max_queue) {
+        metrics_inc(METRIC_THROTTLES, p->name, NULL);
         return -EAGAIN;
+    }
     inv->submitted_us = clock_mono_us();
     inv->ctl_state = p;
     list_push_back(&p->queue, &inv->link);
     p->queue_len++;
     dispatch(p);
     return 0;
+}
+
+int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv)
+{
+    if (fn->ctl == NULL || ctl->closing)
+        return -ESHUTDOWN;
+    return submit(fn->ctl, inv);
+}
+
+int controller_submit_version(struct controller *ctl, struct function *fn, struct fn_version *v,
+                              struct invocation *inv)
+{
+    if (v->published == 0)
+        return controller_submit(ctl, fn, inv);
+    if (fn->ctl == NULL || ctl->closing)
+        return -ESHUTDOWN;
+    return submit(published_pool(ctl, fn, v), inv);
 }
 
 static void maybe_finish_close(struct controller *ctl)
@@ -567,6 +622,8 @@ void controller_close(struct controller *ctl, void (*on_closed)(void *), void *d
             p->fn->ctl = NULL;
             p->fn = NULL;
         }
+        if (p->published && p->version->ctl == p)
+            p->version->ctl = NULL;
         cancel_queue(p, "the daemon is stopping");
         uv_timer_stop(&p->idle_timer);
         uv_timer_stop(&p->queue_timer);
@@ -612,6 +669,16 @@ void controller_function_state(struct controller *ctl, const struct function *fn
         cJSON_AddNumberToObject(o, "served", (double)w->served);
         cJSON_AddItemToArray(workers, o);
     }
+}
+
+size_t controller_pending(const struct controller *ctl)
+{
+    size_t n = 0;
+    for (const struct list_node *l = ctl->pools.next; l != &ctl->pools; l = l->next) {
+        const struct pool *p = container_of(l, struct pool, link);
+        n += p->queue_len + p->count[WORKER_BUSY];
+    }
+    return n;
 }
 
 void controller_stats(struct controller *ctl, cJSON *obj)

@@ -10,6 +10,7 @@
 #include "fnd/daemon.h"
 
 #include "fnd/log.h"
+#include "fnd/metrics.h"
 #include "fnd/sandbox.h"
 #include "fnd/zygote.h"
 
@@ -90,7 +91,8 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* The native runtime and the zygote's library are installed next to the fnd binary. */
+/* The native runtime, the Runtime API adapter and the zygote's library are installed
+ * next to the fnd binary. */
 static char *sibling_path(const char *name)
 {
     char self[PATH_MAX];
@@ -129,6 +131,8 @@ static void on_remove(struct function *fn, void *data)
     struct daemon *d = data;
     if (d->controller)
         controller_on_remove(d->controller, fn);
+    funclog_remove(d->funclog, fn->name);
+    metrics_forget_function(fn->name);
 }
 
 static void attach_function(struct function *fn, void *data)
@@ -181,6 +185,7 @@ static void on_controller_closed(void *data)
     d->controller = NULL;
     uv_close((uv_handle_t *)&d->sigterm, on_signal_closed);
     uv_close((uv_handle_t *)&d->sigint, on_signal_closed);
+    uv_close((uv_handle_t *)&d->grace_timer, on_signal_closed);
     log_info("stopped", "%s", "");
 }
 
@@ -191,7 +196,51 @@ static void on_gateway_closed(void *data)
     if (d->async)
         async_close(d->async, NULL, NULL); /* flushes the event log */
     d->async = NULL;
-    controller_close(d->controller, on_controller_closed, d);
+    if (d->controller)
+        controller_close(d->controller, on_controller_closed, d);
+    else
+        on_controller_closed(d); /* already closed: the grace period ran out */
+}
+
+/* The grace period ran out: the cancelled invocations have been answered (503). */
+static void on_cancelled(void *data)
+{
+    struct daemon *d = data;
+    d->controller = NULL;
+    d->grace_deadline_ms = uv_now(d->loop) + 1000; /* time to write those answers */
+}
+
+/* The last step of a shutdown: close every connection, then the controller. */
+static void close_all(struct daemon *d)
+{
+    uv_timer_stop(&d->grace_timer);
+    if (d->gateway)
+        gateway_close(d->gateway, on_gateway_closed, d);
+    else
+        on_gateway_closed(d);
+}
+
+/* While the grace period runs: done once no invocation is queued or running. */
+static void on_grace_tick(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    if (d->controller == NULL) {
+        /* Cancelled: each connection closes once its answer is written. */
+        if (d->gateway == NULL || gateway_connections(d->gateway) == 0 ||
+            uv_now(d->loop) >= d->grace_deadline_ms)
+            close_all(d);
+        return;
+    }
+    if (d->cancelling)
+        return;
+    size_t pending = controller_pending(d->controller);
+    if (pending == 0) {
+        close_all(d);
+    } else if (uv_now(d->loop) >= d->grace_deadline_ms) {
+        log_warn("grace period over, cancelling", "pending=%zu", pending);
+        d->cancelling = true;
+        controller_close(d->controller, on_cancelled, d);
+    }
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -202,11 +251,20 @@ static void on_signal(uv_signal_t *s, int signum)
         _exit(1);
     }
     d->stopping = true;
-    log_info("stopping", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    size_t pending = d->controller ? controller_pending(d->controller) : 0;
+    log_info("stopping", "signal=%s pending=%zu grace_ms=%llu",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT", pending,
+             (unsigned long long)d->cfg->shutdown_grace);
+    /* Graceful: stop accepting, let what runs finish (up to the grace period), then
+     * close connections and stop workers. */
     if (d->gateway)
-        gateway_close(d->gateway, on_gateway_closed, d);
-    else
-        on_gateway_closed(d);
+        gateway_stop_accepting(d->gateway);
+    if (pending == 0 || d->cfg->shutdown_grace == 0) {
+        close_all(d);
+        return;
+    }
+    d->grace_deadline_ms = uv_now(d->loop) + d->cfg->shutdown_grace;
+    uv_timer_start(&d->grace_timer, on_grace_tick, 20, 20);
 }
 
 /* --- run --------------------------------------------------------------------------- */
@@ -239,10 +297,36 @@ int daemon_run(const struct config *cfg)
         return 1;
     }
 
+    /* The control plane's token; a listener others can reach needs one given on
+     * purpose, not one generated into a file nobody has read. */
+    char host[256], why[512] = "";
+    int port;
+    if (parse_listen(cfg->listen, host, sizeof(host), &port) < 0) {
+        log_error("bad listen address", "listen=%s hint=\"use HOST:PORT\"", cfg->listen);
+        return 2;
+    }
+    if (auth_setup(&d.auth, cfg->auth_token, data_dir, cfg->invoke_auth, why, sizeof(why)) < 0) {
+        log_error("auth setup failed", "err=\"%s\"", why);
+        return 2;
+    }
+    if (strcmp(cfg->lambda_auth, "loopback") != 0 && strcmp(cfg->lambda_auth, "sigv4") != 0 &&
+        strcmp(cfg->lambda_auth, "none") != 0) {
+        log_error("bad setting", "lambda-auth=%s hint=\"use loopback, sigv4 or none\"",
+                  cfg->lambda_auth);
+        return 2;
+    }
+    if (!auth_host_is_loopback(host) && !d.auth.given) {
+        log_error("refusing to listen on a non-loopback address without a token",
+                  "listen=%s hint=\"give --auth-token or set FND_AUTH_TOKEN\"", cfg->listen);
+        return 2;
+    }
+    if (funclog_open(&d.funclog, data_dir, cfg->log_file_size, (unsigned)cfg->log_files) < 0)
+        return 1;
     d.loop = uv_default_loop();
     char *native = sibling_path("fnd-runtime-native");
+    char *provided = sibling_path("fnd-runtime-provided");
     d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
-                                     cfg->region};
+                                     cfg->region, provided};
     d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
     d.http_limits = (struct http_limits){
         .max_url = cfg->max_url,
@@ -262,6 +346,8 @@ int daemon_run(const struct config *cfg)
         log_error("registry_open failed", "path=%s err=\"%s\" detail=\"%s\"", data_dir,
                   strerror(-rc), err);
         free(native);
+        free(provided);
+        funclog_close(d.funclog);
         return 1;
     }
 
@@ -364,7 +450,7 @@ int daemon_run(const struct config *cfg)
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .drop_privileges = drop_privileges,
                    .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu,
-                   .zygote = zygote},
+                   .zygote = zygote, .funclog = d.funclog},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
     };
@@ -394,7 +480,8 @@ int daemon_run(const struct config *cfg)
 
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
-    d.sigterm.data = d.sigint.data = &d;
+    uv_timer_init(d.loop, &d.grace_timer);
+    d.sigterm.data = d.sigint.data = d.grace_timer.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
 
@@ -410,11 +497,14 @@ int daemon_run(const struct config *cfg)
 
     zygote_close(zygote);
     registry_close(d.registry);
+    funclog_close(d.funclog);
+    metrics_reset();
     if (sandbox)
         cgroup_teardown(&d.cgroups);
     seccomp_policy_release(&d.seccomp);
     free(d.fsroot_base);
     free(native);
+    free(provided);
     rc = uv_loop_close(d.loop);
     if (rc != 0)
         log_warn("uv_loop_close failed", "err=\"%s\"", uv_strerror(rc));

@@ -94,12 +94,16 @@ void fn_config_init_defaults(struct fn_config *c)
 void fn_config_release(struct fn_config *c)
 {
     free(c->handler);
+    free(c->description);
+    free(c->lambda_runtime);
     for (size_t i = 0; i < c->nenv; i++) {
         free(c->env[i].name);
         free(c->env[i].value);
     }
     free(c->env);
     c->handler = NULL;
+    c->description = NULL;
+    c->lambda_runtime = NULL;
     c->env = NULL;
     c->nenv = 0;
 }
@@ -108,6 +112,8 @@ void fn_config_copy(struct fn_config *dst, const struct fn_config *src)
 {
     *dst = *src;
     dst->handler = src->handler ? xstrdup(src->handler) : NULL;
+    dst->description = src->description ? xstrdup(src->description) : NULL;
+    dst->lambda_runtime = src->lambda_runtime ? xstrdup(src->lambda_runtime) : NULL;
     dst->env = xcalloc(src->nenv ? src->nenv : 1, sizeof(struct fn_env)); /* never NULL */
     for (size_t i = 0; i < src->nenv; i++) {
         dst->env[i].name = xstrdup(src->env[i].name);
@@ -129,6 +135,17 @@ static bool is_identifier(const char *s, size_t len)
 static int validate_handler(const struct fn_config *c, char *err, size_t errsize)
 {
     const char *h = c->handler;
+    if (c->runtime == RUNTIME_PROVIDED) {
+        /* Only the bootstrap reads it (as _HANDLER), in whatever form it likes. */
+        for (size_t i = 0; h && h[i]; i++) {
+            if (i >= FN_HANDLER_MAX || !isprint((unsigned char)h[i])) {
+                snprintf(err, errsize, "handler: at most %d printable characters",
+                         FN_HANDLER_MAX);
+                return -EINVAL;
+            }
+        }
+        return 0;
+    }
     if (h == NULL || *h == '\0') {
         snprintf(err, errsize, "handler: required");
         return -EINVAL;
@@ -250,6 +267,19 @@ static int parse_env(struct fn_config *out, const cJSON *env, char *err, size_t 
     return 0;
 }
 
+/* A string member into *slot (replacing what it held). The handler's own rules are
+ * checked later by validate_handler; max only bounds what is copied. */
+static int parse_string(char **slot, const cJSON *item, size_t max, char *err, size_t errsize)
+{
+    if (!cJSON_IsString(item) || strlen(item->valuestring) > max) {
+        snprintf(err, errsize, "%s: must be a string of at most %zu bytes", item->string, max);
+        return -EINVAL;
+    }
+    free(*slot);
+    *slot = xstrdup(item->valuestring);
+    return 0;
+}
+
 /* Sets the table's field named by item, if any: 1 when set, 0 when the name is not in
  * the table, -EINVAL when the value is out of bounds (prefix names the object). */
 static int parse_field(const struct limit_field *fields, size_t n, void *base, const cJSON *item,
@@ -303,7 +333,7 @@ static int parse_member(struct fn_config *out, const cJSON *item, char *err, siz
         return 0;
     if (strcmp(key, "runtime") == 0) {
         if (!cJSON_IsString(item) || runtime_parse(item->valuestring, &out->runtime) < 0) {
-            snprintf(err, errsize, "runtime: must be one of python3, nodejs, native");
+            snprintf(err, errsize, "runtime: must be one of python3, nodejs, native, provided");
             return -EINVAL;
         }
         return 0;
@@ -318,15 +348,12 @@ static int parse_member(struct fn_config *out, const cJSON *item, char *err, siz
         snprintf(err, errsize, "network: must be host or none");
         return -EINVAL;
     }
-    if (strcmp(key, "handler") == 0) {
-        if (!cJSON_IsString(item)) {
-            snprintf(err, errsize, "handler: must be a string");
-            return -EINVAL;
-        }
-        free(out->handler);
-        out->handler = xstrdup(item->valuestring);
-        return 0;
-    }
+    if (strcmp(key, "handler") == 0)
+        return parse_string(&out->handler, item, FN_HANDLER_MAX * 4, err, errsize);
+    if (strcmp(key, "description") == 0)
+        return parse_string(&out->description, item, FN_DESCRIPTION_MAX, err, errsize);
+    if (strcmp(key, "lambda_runtime") == 0)
+        return parse_string(&out->lambda_runtime, item, FN_LAMBDA_RUNTIME_MAX, err, errsize);
     if (strcmp(key, "env") == 0)
         return parse_env(out, item, err, errsize);
     if (strcmp(key, "retry") == 0)
@@ -369,6 +396,10 @@ void fn_config_to_json(const struct fn_config *c, cJSON *obj)
     cJSON_AddStringToObject(obj, "runtime", runtime_name(c->runtime));
     cJSON_AddStringToObject(obj, "handler", c->handler ? c->handler : "");
     cJSON_AddStringToObject(obj, "network", network_names[c->network]);
+    if (c->description)
+        cJSON_AddStringToObject(obj, "description", c->description);
+    if (c->lambda_runtime)
+        cJSON_AddStringToObject(obj, "lambda_runtime", c->lambda_runtime);
     for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++)
         cJSON_AddNumberToObject(obj, limit_fields[i].name,
                                 *limit_slot((struct fn_config *)c, &limit_fields[i]));

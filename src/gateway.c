@@ -108,11 +108,24 @@ void gateway_on_conn_freed(struct gateway *gw)
     maybe_closed(gw);
 }
 
+void gateway_stop_accepting(struct gateway *gw)
+{
+    gw->draining = true;
+    if (!gw->listener_closed) {
+        gw->listener_closed = true;
+        uv_close((uv_handle_t *)&gw->server, on_server_closed);
+    }
+}
+
 void gateway_close(struct gateway *gw, void (*on_closed)(void *), void *data)
 {
     gw->closing = true;
     gw->on_closed = on_closed;
     gw->closed_data = data;
-    uv_close((uv_handle_t *)&gw->server, on_server_closed);
+    if (!gw->listener_closed) {
+        gw->listener_closed = true;
+        uv_close((uv_handle_t *)&gw->server, on_server_closed);
+    }
     http_conn_close_all(gw);
+    maybe_closed(gw); /* the listener may have closed already, with no connections left */
 }

@@ -23,6 +23,7 @@
 #include "fnd/http_conn.h"
 
 #include "fnd/log.h"
+#include "fnd/metrics.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -36,7 +37,14 @@
 #define READ_CHUNK (64 * 1024)
 #define LINGER_MS 2000 /* after refusing a request, how long to discard the rest of it */
 
-enum phase { PHASE_IDLE, PHASE_HEAD, PHASE_BODY, PHASE_HANDLER, PHASE_WRITING };
+enum phase { PHASE_IDLE, PHASE_HEAD, PHASE_BODY, PHASE_HANDLER, PHASE_WRITING, PHASE_STREAMING };
+
+/* A streamed answer's chunk, freed by its write callback. */
+struct stream_chunk {
+    uv_write_t req;
+    size_t len;
+    char data[];
+};
 
 struct header_offsets {
     size_t name_off, name_len, value_off, value_len;
@@ -67,6 +75,8 @@ struct http_conn {
     uv_write_t write_req;
     struct buf whead;
     struct buf wbody;
+    void (*on_stream_gone)(struct http_request *req); /* PHASE_STREAMING */
+    bool stream_chunked;  /* HTTP/1.1: chunked framing; 1.0: raw bytes, then close */
 };
 
 static llhttp_settings_t parser_settings;
@@ -78,7 +88,8 @@ static void write_response(struct http_conn *c, int status, const struct http_he
 
 static void maybe_free(struct http_conn *c)
 {
-    if (c->open_handles > 0 || c->phase == PHASE_HANDLER || c->phase == PHASE_WRITING)
+    if (c->open_handles > 0 || c->phase == PHASE_HANDLER || c->phase == PHASE_WRITING ||
+        c->phase == PHASE_STREAMING)
         return;
     struct gateway *gw = c->gw;
     list_remove(&c->link);
@@ -106,6 +117,12 @@ static void conn_close(struct http_conn *c)
     if (c->closed)
         return;
     c->closed = true;
+    if (c->phase == PHASE_STREAMING) {
+        /* The streaming handler lets go of the request now. */
+        c->phase = PHASE_IDLE;
+        if (c->on_stream_gone)
+            c->on_stream_gone(&c->req);
+    }
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -168,6 +185,10 @@ static int on_message_begin(llhttp_t *p)
     c->in_value = false;
     c->trailer_bytes = 0;
     c->req.started_us = clock_mono_us();
+    c->req.route = NULL;
+    c->req.method_name = NULL;
+    c->req.path = SLICE_NULL;
+    c->req.request_id[0] = c->req.trace_id[0] = '\0';
     c->phase = PHASE_HEAD;
     uv_timer_stop(&c->timer);
     arm_timer(c);
@@ -316,7 +337,10 @@ static void send_error(struct http_conn *c, enum fnd_error kind, const char *msg
     buf_init(&body, 0);
     error_body(&body, kind, msg);
     c->phase = PHASE_WRITING;
-    write_response(c, fnd_error_status(kind), &json_type, 1, &body);
+    /* The exception name lets AWS clients read a gateway error (a 413) as Lambda's. */
+    struct http_header headers[2] = {json_type, {SLICE_LIT("x-amzn-ErrorType"),
+                                                 slice_from_cstr(fnd_error_lambda_type(kind))}};
+    write_response(c, fnd_error_status(kind), headers, 2, &body);
 }
 
 static void parse(struct http_conn *c)
@@ -387,6 +411,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (c->lingering)
         return; /* discarded: c->in stays empty */
     c->in.len += (size_t)nread;
+    if (c->phase == PHASE_STREAMING) {
+        /* Reading while streaming only watches for the peer leaving; pipelined bytes
+         * wait in the buffer, and past one chunk of them reading stops. */
+        if (c->in.len - c->parsed > READ_CHUNK)
+            uv_read_stop(s);
+        return;
+    }
     if (c->phase == PHASE_BODY)
         arm_timer(c); /* progress: the body timer restarts */
     parse(c);
@@ -483,6 +514,8 @@ static void on_written(uv_write_t *w, int status)
     /* Next request: first from what is already buffered, then from the socket. */
     llhttp_resume(&c->parser);
     c->req.data = NULL;
+    c->req.method_name = NULL; /* an error before the next request's head logs no stale path */
+    c->req.path = SLICE_NULL;
     parse(c);
     /* Read on unless a buffered request went to the handler; one that is only partly
      * buffered (a pipelined request cut by a read) needs the rest from the socket. */
@@ -492,17 +525,50 @@ static void on_written(uv_write_t *w, int status)
     }
 }
 
-static void write_response(struct http_conn *c, int status, const struct http_header *headers,
-                           size_t nheaders, struct buf *body)
+/* One line in the daemon's log and one count per answered request. */
+static void account_request(struct http_conn *c, int status)
 {
+    const struct http_request *r = &c->req;
+    double secs = (double)(clock_mono_us() - r->started_us) / 1e6;
+    const char *route = r->route ? r->route : "none";
+    char code[8];
+    snprintf(code, sizeof(code), "%d", status);
+    metrics_inc(METRIC_HTTP_REQUESTS, route, code);
+    metrics_observe(METRIC_HTTP_DURATION, secs, route, NULL);
+    if (!log_enabled(LOG_INFO))
+        return;
+    char path[512];
+    log_info("request", "method=%s path=%s status=%d duration_ms=%.3f request_id=%s trace_id=%s",
+             r->method_name ? r->method_name : "-",
+             log_quote(path, sizeof(path), r->path.ptr ? r->path.ptr : "-",
+                       r->path.ptr ? r->path.len : 1),
+             status, secs * 1000, r->request_id[0] ? r->request_id : "-",
+             r->trace_id[0] ? r->trace_id : "-");
+}
+
+/* Accounts for the answer and writes its status line and the handler's headers into
+ * c->whead; the caller adds the framing headers and the blank line. */
+static struct buf *start_head(struct http_conn *c, int status, const struct http_header *headers,
+                              size_t nheaders)
+{
+    account_request(c, status);
     struct buf *h = &c->whead;
     buf_reset(h);
     buf_printf(h, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status));
     for (size_t i = 0; i < nheaders; i++)
         buf_printf(h, "%.*s: %.*s\r\n", (int)headers[i].name.len, headers[i].name.ptr,
                    (int)headers[i].value.len, headers[i].value.ptr);
+    return h;
+}
+
+static void write_response(struct http_conn *c, int status, const struct http_header *headers,
+                           size_t nheaders, struct buf *body)
+{
+    struct buf *h = start_head(c, status, headers, nheaders);
     bool head_only = c->req.method == HTTP_HEAD;
     buf_printf(h, "Content-Length: %zu\r\nDate: %s\r\nServer: fnd\r\n", body->len, http_date());
+    if (c->gw->draining)
+        c->close_after = true; /* shutting down: no further requests on it */
     if (c->close_after || c->gw->closing)
         buf_append_str(h, "Connection: close\r\n");
     else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
@@ -537,6 +603,98 @@ void http_respond_buf(struct http_request *req, int status, const struct http_he
     write_response(c, status, headers, nheaders, body);
 }
 
+/* --- streamed responses ------------------------------------------------------------ */
+
+static void on_chunk_written(uv_write_t *w, int status)
+{
+    struct stream_chunk *ch = container_of(w, struct stream_chunk, req);
+    struct http_conn *c = w->data;
+    free(ch);
+    if (status < 0 && status != UV_ECANCELED)
+        conn_close(c);
+}
+
+/* Queues bytes as they are (the head, or pre-framed chunks). 0 or -EPIPE. */
+static int stream_send(struct http_conn *c, const char *prefix, size_t plen, const void *data,
+                       size_t len, const char *suffix, size_t slen)
+{
+    struct stream_chunk *ch = xmalloc(sizeof(*ch) + plen + len + slen);
+    memcpy(ch->data, prefix, plen);
+    if (len)
+        memcpy(ch->data + plen, data, len);
+    memcpy(ch->data + plen + len, suffix, slen);
+    ch->len = plen + len + slen;
+    ch->req.data = c;
+    uv_buf_t b = uv_buf_init(ch->data, (unsigned)ch->len);
+    if (uv_write(&ch->req, (uv_stream_t *)&c->tcp, &b, 1, on_chunk_written) < 0) {
+        free(ch);
+        conn_close(c);
+        return -EPIPE;
+    }
+    return 0;
+}
+
+int http_stream_begin(struct http_request *req, int status, const struct http_header *headers,
+                      size_t nheaders, void (*on_gone)(struct http_request *req))
+{
+    struct http_conn *c = req->conn;
+    if (c->closed) {
+        c->phase = PHASE_IDLE;
+        on_gone(req);
+        maybe_free(c);
+        return -EPIPE;
+    }
+    c->stream_chunked = c->parser.http_major == 1 && c->parser.http_minor >= 1;
+    if (!req->keep_alive || !c->stream_chunked || c->gw->draining)
+        c->close_after = true;
+    struct buf *h = start_head(c, status, headers, nheaders);
+    buf_printf(h, "%sDate: %s\r\nServer: fnd\r\n%s\r\n",
+               c->stream_chunked ? "Transfer-Encoding: chunked\r\n" : "", http_date(),
+               c->close_after || c->gw->closing ? "Connection: close\r\n" : "");
+    c->phase = PHASE_STREAMING;
+    c->on_stream_gone = on_gone;
+    if (stream_send(c, h->data, h->len, NULL, 0, "", 0) < 0)
+        return -EPIPE;
+    /* Read again, only to notice the peer leaving (see on_read). */
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    return 0;
+}
+
+int http_stream_write(struct http_request *req, const void *data, size_t len)
+{
+    struct http_conn *c = req->conn;
+    if (c->closed || c->phase != PHASE_STREAMING)
+        return -EPIPE;
+    if (len == 0)
+        return 0; /* an empty chunk would end the body */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > HTTP_STREAM_MAX_QUEUED)
+        return -ENOBUFS;
+    char size[24];
+    int n = c->stream_chunked ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+    return stream_send(c, size, (size_t)n, data, len, "\r\n", c->stream_chunked ? 2 : 0);
+}
+
+void http_stream_end(struct http_request *req)
+{
+    struct http_conn *c = req->conn;
+    if (c->closed || c->phase != PHASE_STREAMING)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->on_stream_gone = NULL;
+    c->phase = PHASE_WRITING;
+    /* The last chunk goes through the ordinary completion, which resumes parsing. */
+    buf_reset(&c->whead);
+    if (c->stream_chunked)
+        buf_append_str(&c->whead, "0\r\n\r\n");
+    buf_reset(&c->wbody);
+    c->write_req.data = c;
+    uv_buf_t b = uv_buf_init(c->whead.data ? c->whead.data : "", (unsigned)c->whead.len);
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        c->phase = PHASE_IDLE;
+        conn_close(c);
+    }
+}
+
 void http_respond(struct http_request *req, int status, const struct http_header *headers,
                   size_t nheaders, const void *body, size_t len)
 {
@@ -556,6 +714,8 @@ static void respond_error_v(struct http_request *req, enum fnd_error kind,
     struct http_header all[8];
     size_t n = 0;
     all[n++] = json_type;
+    all[n++] = (struct http_header){SLICE_LIT("x-amzn-ErrorType"),
+                                    slice_from_cstr(fnd_error_lambda_type(kind))};
     for (size_t i = 0; i < nheaders && n < ARRAY_SIZE(all); i++)
         all[n++] = headers[i];
     struct buf body;
@@ -593,6 +753,12 @@ void http_respond_method_not_allowed(struct http_request *req, const char *allow
              "{\"error\":{\"code\":\"%s\",\"message\":\"allowed methods: %s\"}}",
              fnd_error_code(FND_E_METHOD_NOT_ALLOWED), allow);
     http_respond(req, 405, headers, 2, text, strlen(text));
+}
+
+int http_request_peer(const struct http_request *req, struct sockaddr_storage *out)
+{
+    int len = (int)sizeof(*out);
+    return uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)out, &len);
 }
 
 struct slice http_request_header(const struct http_request *req, const char *name)

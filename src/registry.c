@@ -277,6 +277,8 @@ cJSON *fn_version_to_json(const struct fn_version *v)
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(v->modified_ms % 1000));
     cJSON_AddStringToObject(o, "modified", when);
+    if (v->published)
+        cJSON_AddNumberToObject(o, "published", (double)v->published);
     fn_config_to_json(&v->config, o);
     return o;
 }
@@ -309,6 +311,8 @@ static char *function_json_text(const struct fn_version *v, int64_t created_ms)
     cJSON_AddNumberToObject(o, "modified_ms", (double)v->modified_ms);
     cJSON_AddStringToObject(o, "code_sha256", v->code_sha256);
     cJSON_AddNumberToObject(o, "code_size", (double)v->code_size);
+    if (v->published)
+        cJSON_AddNumberToObject(o, "published", (double)v->published);
     cJSON *config = cJSON_AddObjectToObject(o, "config");
     fn_config_to_json(&v->config, config);
     char *text = cJSON_Print(o);
@@ -318,9 +322,19 @@ static char *function_json_text(const struct fn_version *v, int64_t created_ms)
 
 /* --- loading ----------------------------------------------------------------------- */
 
+static bool sha_in_use(const struct function *fn, const char *sha)
+{
+    if (strcmp(fn->current->code_sha256, sha) == 0)
+        return true;
+    for (size_t i = 0; i < fn->npublished; i++)
+        if (strcmp(fn->published[i]->code_sha256, sha) == 0)
+            return true;
+    return false;
+}
+
 /* Removes what an interrupted deploy or delete left in a function's folder: tmp.*
- * folders and code/ folders other than keep_sha. */
-static void clean_function_dir(const char *dir, const char *keep_sha)
+ * folders and code/ folders that none of fn's versions uses. */
+static void clean_function_dir(const char *dir, const struct function *fn)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -336,7 +350,7 @@ static void clean_function_dir(const char *dir, const char *keep_sha)
     char *code = xasprintf("%s/code", dir);
     d = opendir(code);
     while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] != '.' && (keep_sha == NULL || strcmp(de->d_name, keep_sha) != 0)) {
+        if (de->d_name[0] != '.' && !sha_in_use(fn, de->d_name)) {
             char *p = xasprintf("%s/%s", code, de->d_name);
             bundle_remove_tree(p);
             free(p);
@@ -347,22 +361,17 @@ static void clean_function_dir(const char *dir, const char *keep_sha)
     free(code);
 }
 
-static int load_function(struct registry *reg, const char *name, char *err, size_t errsize)
+/* Reads one version record (function.json or versions/<n>.json) into *out; created_ms
+ * may be NULL. 0, -ENOENT when the file does not exist, -EINVAL (err names the file)
+ * when it is not a valid record, another negative errno. */
+static int read_record(struct registry *reg, const char *name, const char *path,
+                       struct fn_version **out, int64_t *created_ms, char *err, size_t errsize)
 {
-    char *dir = xasprintf("%s/%s", reg->functions_dir, name);
-    char *path = xasprintf("%s/function.json", dir);
-    int rc = 0;
     struct buf text;
     buf_init(&text, FUNCTION_JSON_MAX);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        /* No commit point: an interrupted create or a finished delete. */
-        if (errno == ENOENT)
-            bundle_remove_tree(dir);
-        else
-            rc = -errno;
-        goto out;
-    }
+    if (fd < 0)
+        return -errno;
     char chunk[4096];
     ssize_t n;
     while ((n = read(fd, chunk, sizeof(chunk))) > 0)
@@ -371,41 +380,118 @@ static int load_function(struct registry *reg, const char *name, char *err, size
     close(fd);
 
     cJSON *o = cJSON_ParseWithLength(text.data ? text.data : "", text.len);
+    buf_release(&text);
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(o, "version");
     const cJSON *sha = cJSON_GetObjectItemCaseSensitive(o, "code_sha256");
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "code_size");
     const cJSON *created = cJSON_GetObjectItemCaseSensitive(o, "created_ms");
     const cJSON *modified = cJSON_GetObjectItemCaseSensitive(o, "modified_ms");
+    const cJSON *published = cJSON_GetObjectItemCaseSensitive(o, "published");
     const cJSON *config = cJSON_GetObjectItemCaseSensitive(o, "config");
     struct fn_config c;
     char cerr[256];
     if (!cJSON_IsNumber(version) || !cJSON_IsString(sha) || strlen(sha->valuestring) != 64 ||
         !cJSON_IsNumber(size) || !cJSON_IsNumber(created) || !cJSON_IsNumber(modified) ||
+        (published && !cJSON_IsNumber(published)) ||
         fn_config_parse(&c, config, NULL, cerr, sizeof(cerr)) < 0) {
         snprintf(err, errsize, "%s: not a valid function record", path);
         cJSON_Delete(o);
-        rc = -EINVAL;
-        goto out;
+        return -EINVAL;
     }
-    clean_function_dir(dir, sha->valuestring);
-    struct function *fn = xcalloc(1, sizeof(*fn));
-    snprintf(fn->name, sizeof(fn->name), "%s", name);
-    fn->created_ms = (int64_t)created->valuedouble;
-    fn->current = version_new(reg, name, (uint64_t)version->valuedouble, &c, sha->valuestring,
-                              (uint64_t)size->valuedouble, (int64_t)modified->valuedouble);
+    struct fn_version *v = version_new(reg, name, (uint64_t)version->valuedouble, &c,
+                                       sha->valuestring, (uint64_t)size->valuedouble,
+                                       (int64_t)modified->valuedouble);
+    v->published = published ? (uint64_t)published->valuedouble : 0;
+    if (created_ms)
+        *created_ms = (int64_t)created->valuedouble;
     fn_config_release(&c);
     cJSON_Delete(o);
     struct stat st;
-    if (stat(fn->current->code_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    if (stat(v->code_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errsize, "%s: its code folder is missing", path);
-        fn_version_unref(fn->current);
-        free(fn);
-        rc = -ENOENT;
-        goto out;
+        fn_version_unref(v);
+        return -EINVAL;
     }
+    *out = v;
+    return 0;
+}
+
+static int version_cmp(const void *a, const void *b)
+{
+    uint64_t x = (*(struct fn_version *const *)a)->published;
+    uint64_t y = (*(struct fn_version *const *)b)->published;
+    return x < y ? -1 : x > y;
+}
+
+/* Loads <dir>/versions/<n>.json into fn->published, in ascending order. */
+static int load_published(struct registry *reg, struct function *fn, const char *dir, char *err,
+                          size_t errsize)
+{
+    char *vdir = xasprintf("%s/versions", dir);
+    DIR *d = opendir(vdir);
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && d && (de = readdir(d)) != NULL) {
+        char *end;
+        unsigned long long n = strtoull(de->d_name, &end, 10);
+        if (n == 0 || strcmp(end, ".json") != 0)
+            continue; /* ".", "..", and "<n>.json.tmp" of an interrupted publish */
+        char *path = xasprintf("%s/%s", vdir, de->d_name);
+        struct fn_version *v;
+        rc = read_record(reg, fn->name, path, &v, NULL, err, errsize);
+        free(path);
+        if (rc < 0)
+            break;
+        if (v->published != n) {
+            snprintf(err, errsize, "%s/%s: its number does not match its name", vdir, de->d_name);
+            fn_version_unref(v);
+            rc = -EINVAL;
+            break;
+        }
+        fn->published = xrealloc(fn->published, (fn->npublished + 1) * sizeof(*fn->published));
+        fn->published[fn->npublished++] = v;
+    }
+    if (d)
+        closedir(d);
+    free(vdir);
+    if (fn->npublished > 1)
+        qsort(fn->published, fn->npublished, sizeof(*fn->published), version_cmp);
+    return rc;
+}
+
+static void function_free(struct function *fn)
+{
+    for (size_t i = 0; i < fn->npublished; i++)
+        fn_version_unref(fn->published[i]);
+    free(fn->published);
+    if (fn->current)
+        fn_version_unref(fn->current);
+    free(fn);
+}
+
+static int load_function(struct registry *reg, const char *name, char *err, size_t errsize)
+{
+    char *dir = xasprintf("%s/%s", reg->functions_dir, name);
+    char *path = xasprintf("%s/function.json", dir);
+    struct function *fn = xcalloc(1, sizeof(*fn));
+    snprintf(fn->name, sizeof(fn->name), "%s", name);
+    int rc = read_record(reg, name, path, &fn->current, &fn->created_ms, err, errsize);
+    if (rc == -ENOENT) {
+        /* No commit point: an interrupted create or a finished delete. */
+        bundle_remove_tree(dir);
+        rc = 0;
+        goto drop;
+    }
+    if (rc == 0)
+        rc = load_published(reg, fn, dir, err, errsize);
+    if (rc < 0)
+        goto drop;
+    clean_function_dir(dir, fn);
     insert_function(reg, fn);
+    goto out;
+drop:
+    function_free(fn);
 out:
-    buf_release(&text);
     free(path);
     free(dir);
     return rc;
@@ -463,9 +549,7 @@ void registry_close(struct registry *reg)
      * otherwise free it in the middle of this loop. */
     reg->live_code_dirs++;
     for (size_t i = 0; i < reg->nfns; i++) {
-        struct function *fn = reg->fns[i];
-        fn_version_unref(fn->current);
-        free(fn);
+        function_free(reg->fns[i]);
     }
     reg->nfns = 0;
     if (--reg->live_code_dirs == 0)
@@ -712,6 +796,12 @@ int registry_delete(struct registry *reg, struct function *fn)
     if (rc == 0)
         rc = fsync_path(fdir);
     free(path);
+    if (rc == 0) {
+        /* After the commit point: start-up would remove what is left anyway. */
+        char *vdir = xasprintf("%s/versions", fdir);
+        bundle_remove_tree(vdir);
+        free(vdir);
+    }
     free(fdir);
     if (rc < 0)
         return rc;
@@ -723,7 +813,64 @@ int registry_delete(struct registry *reg, struct function *fn)
         memmove(&reg->fns[at], &reg->fns[at + 1], (reg->nfns - at - 1) * sizeof(struct function *));
         reg->nfns--;
     }
-    fn_version_unref(fn->current);
-    free(fn);
+    function_free(fn);
     return 0;
+}
+
+/* --- published versions ------------------------------------------------------------ */
+
+static bool same_snapshot(const struct fn_version *a, const struct fn_version *b)
+{
+    if (strcmp(a->code_sha256, b->code_sha256) != 0)
+        return false;
+    cJSON *ja = cJSON_CreateObject(), *jb = cJSON_CreateObject();
+    fn_config_to_json(&a->config, ja);
+    fn_config_to_json(&b->config, jb);
+    bool same = cJSON_Compare(ja, jb, true);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    return same;
+}
+
+int registry_publish(struct registry *reg, struct function *fn, struct fn_version **out,
+                     bool *created)
+{
+    struct fn_version *cur = fn->current;
+    struct fn_version *last = fn->npublished ? fn->published[fn->npublished - 1] : NULL;
+    if (last && same_snapshot(last, cur)) {
+        *out = last;
+        *created = false;
+        return 0;
+    }
+    struct fn_version *v = version_new(reg, fn->name, cur->number, &cur->config,
+                                       cur->code_sha256, cur->code_size, clock_wall_ms());
+    v->published = last ? last->published + 1 : 1;
+    char *vdir = xasprintf("%s/%s/versions", reg->functions_dir, fn->name);
+    char *path = xasprintf("%s/%llu.json", vdir, (unsigned long long)v->published);
+    char *text = function_json_text(v, fn->created_ms);
+    int rc = mkdir(vdir, 0700) < 0 && errno != EEXIST ? -errno : 0;
+    if (rc == 0)
+        rc = write_file_durably(path, text, strlen(text));
+    cJSON_free(text);
+    free(path);
+    free(vdir);
+    if (rc < 0) {
+        fn_version_unref(v);
+        return rc;
+    }
+    fn->published = xrealloc(fn->published, (fn->npublished + 1) * sizeof(*fn->published));
+    fn->published[fn->npublished++] = v;
+    *out = v;
+    *created = true;
+    return 0;
+}
+
+struct fn_version *registry_published(const struct function *fn, uint64_t n)
+{
+    /* Ascending and dense except for none: a binary search would do, but functions
+     * publish a handful of versions. */
+    for (size_t i = 0; i < fn->npublished; i++)
+        if (fn->published[i]->published == n)
+            return fn->published[i];
+    return NULL;
 }

@@ -48,6 +48,11 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
         argv[0] = xstrdup(paths->node);
         argv[1] = xasprintf("%s/nodejs/bootstrap.js", paths->runtime_dir);
         break;
+    case RUNTIME_PROVIDED:
+        /* The adapter serves the Runtime API and starts the bundle's bootstrap. */
+        cmd->path = xstrdup(paths->provided);
+        argv[0] = xstrdup(paths->provided);
+        break;
     case RUNTIME_NATIVE:
     default:
         cmd->path = xstrdup(paths->native_runner);
@@ -58,12 +63,16 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
     cmd->cwd = xstrdup(task_root);
 
     struct env_builder e = {xcalloc(ENV_MAX + c->nenv + 1, sizeof(char *)), 0, ENV_MAX + c->nenv};
-    char num[32], stream[96], group[FN_NAME_MAX + 16], rtdir[4096];
+    char num[32], stream[96], group[FN_NAME_MAX + 16], rtdir[4096], version[24];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    snprintf(stream, sizeof(stream), "%04d/%02d/%02d/[$LATEST]%016llx", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, (unsigned long long)worker_tag);
+    if (v->published)
+        snprintf(version, sizeof(version), "%llu", (unsigned long long)v->published);
+    else
+        snprintf(version, sizeof(version), "$LATEST");
+    snprintf(stream, sizeof(stream), "%04d/%02d/%02d/[%s]%016llx", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, version, (unsigned long long)worker_tag);
     snprintf(group, sizeof(group), "/aws/lambda/%s", v->name);
     snprintf(num, sizeof(num), "%u", c->memory_mb);
     snprintf(rtdir, sizeof(rtdir), "%s/%s", paths->runtime_dir,
@@ -77,11 +86,11 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
     env_add(&e, "LANG", "C.UTF-8");
     env_add(&e, "TZ", ":UTC");
     env_add(&e, "HOME", "/tmp");
-    env_add(&e, "_HANDLER", c->handler);
+    env_add(&e, "_HANDLER", c->handler ? c->handler : "");
     env_add(&e, "LAMBDA_TASK_ROOT", task_root);
     env_add(&e, "LAMBDA_RUNTIME_DIR", rtdir);
     env_add(&e, "AWS_LAMBDA_FUNCTION_NAME", v->name);
-    env_add(&e, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+    env_add(&e, "AWS_LAMBDA_FUNCTION_VERSION", version);
     env_add(&e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", num);
     env_add(&e, "AWS_LAMBDA_LOG_GROUP_NAME", group);
     env_add(&e, "AWS_LAMBDA_LOG_STREAM_NAME", stream);
@@ -96,6 +105,12 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
     }
     e.vars[e.n] = NULL;
     cmd->envp = e.vars;
+}
+
+const char *runtime_program_outside(const struct runtime_paths *paths, enum runtime r)
+{
+    return r == RUNTIME_NATIVE ? paths->native_runner : r == RUNTIME_PROVIDED ? paths->provided
+                                                                             : NULL;
 }
 
 static void free_strv(char **v)

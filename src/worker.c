@@ -68,6 +68,7 @@ static void on_handle_closed(uv_handle_t *h)
     buf_release(&w->tx);
     buf_release(&w->out_line);
     buf_release(&w->err_line);
+    funclog_capture_release(&w->capture);
     free(w);
 }
 
@@ -96,16 +97,33 @@ static void error_json(struct buf *out, const char *type, const char *fmt, ...)
     cJSON_Delete(o);
 }
 
+static void drain_output(struct worker *w, uv_pipe_t *p);
+static uint64_t peak_memory(const struct worker *w);
+
 static void finish(struct worker *w, enum inv_outcome outcome, struct slice body)
 {
     struct invocation *inv = w->current;
+    /* What the function printed before it answered is in the pipes already: take it
+     * now, so it is attributed to this invocation, before END and REPORT. */
+    drain_output(w, &w->out);
+    drain_output(w, &w->err);
     w->current = NULL;
+    struct funclog_report report = {
+        .duration_us = clock_mono_us() - inv->dispatched_us,
+        .memory_mb = w->version->config.memory_mb,
+        .max_memory_bytes = peak_memory(w),
+        .cold_start = inv->cold_start,
+        .init_us = w->init_us,
+    };
+    struct slice tail = funclog_end(w->opts->funclog, &w->capture, w->version->name, inv->id,
+                                    &report);
     struct inv_result res = {
         .outcome = outcome,
         .body = body,
         .cold_start = inv->cold_start,
         .duration_us = clock_mono_us() - inv->dispatched_us,
         .queued_us = inv->dispatched_us - inv->submitted_us,
+        .log = tail,
     };
     if (w->state == WORKER_BUSY) {
         uv_timer_stop(&w->timer);
@@ -166,15 +184,35 @@ static void terminate(struct worker *w, enum inv_outcome outcome, const char *ty
 
 /* --- output capture ---------------------------------------------------------------- */
 
+/* The worker's peak memory: its cgroup's high-water mark, or its main process's. */
+static uint64_t peak_memory(const struct worker *w)
+{
+    uint64_t bytes = cgroup_max_memory(&w->cg);
+    if (bytes)
+        return bytes;
+    char path[64], text[4096];
+    snprintf(path, sizeof(path), "/proc/%d/status", w->proc.pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "VmHWM:");
+    return p ? strtoull(p + 6, NULL, 10) * 1024 : 0;
+}
+
 static void emit_line(struct worker *w, const char *stream, const char *text, size_t len)
 {
+    const char *rid = w->current ? w->current->id
+                                 : (w->last_request_id[0] ? w->last_request_id : "-");
+    funclog_line(w->opts->funclog, w->current ? &w->capture : NULL, w->version->name, rid,
+                 stream, text, len);
     if (!log_enabled(LOG_INFO))
         return;
     char quoted[WORKER_LINE_MAX + 64];
-    const char *rid = w->current ? w->current->id
-                                 : (w->last_request_id[0] ? w->last_request_id : "-");
-    log_info("function output", "fn=%s request_id=%s stream=%s text=%s", w->version->name, rid,
-             stream, log_quote(quoted, sizeof(quoted), text, len));
+    log_info("function output", "fn=%s request_id=%s stream=%s text=%s",
+              w->version->name, rid, stream, log_quote(quoted, sizeof(quoted), text, len));
 }
 
 static void take_output(struct worker *w, struct buf *line, const char *stream, const char *data,
@@ -484,8 +522,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     if (opts->fsroot_base) {
         plan = xmalloc(sizeof(*plan));
         rc = fsroot_plan_build(plan, opts->fsroot_base, v->code_dir, opts->paths->runtime_dir,
-                               v->config.runtime == RUNTIME_NATIVE ? opts->paths->native_runner
-                                                                   : NULL,
+                               runtime_program_outside(opts->paths, v->config.runtime),
                                opts->tmp_bytes);
         if (rc < 0) {
             free(plan);
@@ -555,6 +592,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     buf_init(&w->tx, 0);
     buf_init(&w->out_line, 0);
     buf_init(&w->err_line, 0);
+    funclog_capture_init(&w->capture);
 
     uv_pipe_init(loop, &w->channel, 0);
     uv_pipe_init(loop, &w->out, 0);
@@ -606,6 +644,7 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     w->current = inv;
     memcpy(w->last_request_id, inv->id, sizeof(w->last_request_id));
     inv->dispatched_us = clock_mono_us();
+    funclog_start(w->opts->funclog, &w->capture, w->version->name, inv->id);
 
     /* meta: what the runtime needs per invocation; the rest is in its environment. */
     cJSON *meta = cJSON_CreateObject();
@@ -613,6 +652,11 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     cJSON_AddNumberToObject(meta, "deadline_ms",
                             (double)(clock_wall_ms() + w->version->config.timeout_ms));
     char *arn = runtime_function_arn(w->opts->region, w->version->name);
+    if (w->version->published) { /* a published version is invoked by its qualified ARN */
+        char *qualified = xasprintf("%s:%llu", arn, (unsigned long long)w->version->published);
+        free(arn);
+        arn = qualified;
+    }
     cJSON_AddStringToObject(meta, "invoked_function_arn", arn);
     free(arn);
     if (inv->trace_id)

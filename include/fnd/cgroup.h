@@ -39,6 +39,9 @@ int cgroup_create(const struct cgroup_root *root, struct cgroup *cg, uint64_t ta
 int cgroup_open_join(const struct cgroup *cg, int fds[2]);
 /* Whether the memory limit killed a process of cg. */
 bool cgroup_oom_killed(const struct cgroup *cg);
+/* The peak memory use of cg's processes in bytes (memory.max_usage_in_bytes); 0 when
+ * the layer is off or the file cannot be read. */
+uint64_t cgroup_max_memory(const struct cgroup *cg);
 /* Sends SIGKILL to every process in cg. */
 void cgroup_kill_all(const struct cgroup *cg);
 /* Removes cg's folders (kills stragglers first). 0, or -EBUSY while processes remain. */

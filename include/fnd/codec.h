@@ -16,5 +16,7 @@ int base64_encode(struct buf *out, const void *data, size_t len);
 void sha256(const void *data, size_t len, unsigned char digest[32]);
 /* Lowercase hex of n bytes into out, which needs 2n+1 bytes. */
 void hex_encode(char *out, const unsigned char *bytes, size_t n);
+/* Decodes exactly n bytes of hex (no separators) into out. 0 or -EINVAL. */
+int hex_decode(unsigned char *out, size_t n, const char *hex);
 
 #endif

@@ -14,8 +14,8 @@
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
 
-/* type, field, option, default, min, max, help. Types: STR (char *), UINT (count),
- * SIZE (bytes; accepts K/M/G suffixes), MS (milliseconds). */
+/* type, field, option, default, min, max, help. Types: STR (char *), SECRET (char *,
+ * never printed), UINT (count), SIZE (bytes; accepts K/M/G suffixes), MS (milliseconds). */
 #define FND_SETTINGS(X)                                                                        \
     X(STR, listen, "listen", "127.0.0.1:8080", 0, 0,                                           \
       "address to serve on, HOST:PORT; port 0 picks a free port")                              \
@@ -65,7 +65,7 @@
       "CPU seconds one worker process may use in its life (RLIMIT_CPU), a backstop behind "    \
       "timeouts")                                                                              \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \
-      "most memory_mb summed over live workers; 0 means three quarters of the RAM")                \
+      "most memory_mb summed over live workers; 0 means three quarters of the RAM")          \
     /* durable async invocations and the event log (docs/eventlog.md) */                      \
     X(STR, eventlog_backend, "eventlog-backend", "auto", 0, 0,                                 \
       "event log I/O: auto (io_uring, else the threadpool), uring or threadpool")             \
@@ -76,10 +76,31 @@
     X(MS, idempotency_window, "idempotency-window", 86400000, 1000, 2592000000,                \
       "how long idempotency keys and finished async invocations are kept")                    \
     X(SIZE, async_result_max, "async-result-max", 256 * KiB, 0, 1 * GiB,                       \
-      "largest result kept for an async or idempotent invocation; longer ones are cut")
+      "largest result kept for an async or idempotent invocation; longer ones are cut")        \
+    /* Lambda compatibility */                                                                 \
+    X(STR, function_url_prefix, "function-url-prefix", "/fn", 0, 0,                            \
+      "function URLs: ANY PREFIX/{name}/{path...} invokes name with a function URL event")     \
+    X(STR, lambda_auth, "lambda-auth", "loopback", 0, 0,                                       \
+      "Lambda control plane without the bearer token: loopback peers, sigv4 (signed with the " \
+      "token as secret key) or none")                                                         \
+    /* operability: function logs, control-plane auth, shutdown, config file */              \
+    X(SIZE, log_file_size, "log-file-size", 1 * MiB, 4 * KiB, 1 * GiB,                         \
+      "rotate a function's output log when it reaches this size")                             \
+    X(UINT, log_files, "log-files", 4, 1, 100,                                                 \
+      "output log files kept per function, the current one included")                         \
+    X(SECRET, auth_token, "auth-token", "", 0, 0,                                              \
+      "bearer token for control requests (default: $FND_AUTH_TOKEN, else generated into "     \
+      "<data>/auth-token)")                                                                   \
+    X(STR, invoke_auth, "invoke-auth", "loopback", 0, 0,                                       \
+      "who may invoke without the token: loopback (peers on 127.0.0.1/::1), all, or none")   \
+    X(MS, shutdown_grace, "shutdown-grace", 10000, 0, 3600000,                                 \
+      "on SIGTERM/SIGINT, how long running invocations may take to finish")                  \
+    X(STR, config_file, "config", "", 0, 0,                                                    \
+      "read settings from this file (`name = value` lines) before the command line")
 
 struct config {
 #define FND_SETTING_STR(field) char *field;
+#define FND_SETTING_SECRET(field) char *field;
 #define FND_SETTING_UINT(field) uint64_t field;
 #define FND_SETTING_SIZE(field) uint64_t field;
 #define FND_SETTING_MS(field) uint64_t field;
@@ -95,9 +116,17 @@ void config_release(struct config *c);
  * 1 when --help was given (help printed to out), or -EINVAL with the reason in err. */
 int config_parse_args(struct config *c, int argc, char **argv, int first, char *err,
                       size_t errsize, FILE *out);
+/* Reads `name = value` lines (option names without dashes; `#` starts a comment) into
+ * c. 0, or a negative errno with the file, line and reason in err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errsize);
 /* Prints one line per option with its default and help. */
 void config_print_help(FILE *out);
-/* Prints the effective settings as `name = value` lines. */
+/* Prints the settings table of docs/operations.md (Markdown), from FND_SETTINGS. */
+void config_print_markdown(FILE *out);
+/* Prints the settings as the OPTIONS section of a man(7) page. */
+void config_print_man(FILE *out);
+/* Prints the effective settings as `name = value` lines (the config file's syntax);
+ * secrets show only whether they are set. */
 void config_print(const struct config *c, FILE *out);
 
 #endif

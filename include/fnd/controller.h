@@ -16,6 +16,8 @@
  * - Back-pressure: a function's queue holds at most max_queue invocations; beyond it
  *   controller_submit refuses (429); an invocation that waits longer than
  *   max_queue_wait_ms ends THROTTLED (429).
+ * - Published versions (Lambda's `name:1`) run in pools of their own, beside the
+ *   current version's, and are never drained by a deploy.
  * - A new version drains the old one: busy old workers finish what they run and stop,
  *   idle and starting ones stop at once, queued work runs on the new version.
  */
@@ -51,11 +53,18 @@ void controller_on_remove(struct controller *ctl, struct function *fn);
  * possibly before controller_submit returns; or -EAGAIN when the function's queue is
  * full (on_done is not called). */
 int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv);
+/* Like controller_submit, for a published version v of fn (v->published != 0; 0 means
+ * the current version): it runs in a pool of its own, started on first use and gone
+ * with the function. */
+int controller_submit_version(struct controller *ctl, struct function *fn, struct fn_version *v,
+                              struct invocation *inv);
 
 /* Adds the function's live state to obj: "instances" by state, "queue_depth",
  * "cold_starts", "invocations", "errors", and "workers": [{pid (on the host),
  * state, version, served}]. */
 void controller_function_state(struct controller *ctl, const struct function *fn, cJSON *obj);
+/* Invocations accepted and not yet done (queued or running), all functions. */
+size_t controller_pending(const struct controller *ctl);
 /* Adds daemon-wide counters to obj: "workers" by state, "queued", "invocations". */
 void controller_stats(struct controller *ctl, cJSON *obj);
 

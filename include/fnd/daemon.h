@@ -6,10 +6,12 @@
 #define FND_DAEMON_H
 
 #include "fnd/async.h"
+#include "fnd/auth.h"
 #include "fnd/bundle.h"
 #include "fnd/cgroup.h"
 #include "fnd/config.h"
 #include "fnd/controller.h"
+#include "fnd/funclog.h"
 #include "fnd/http.h"
 #include "fnd/registry.h"
 #include "fnd/seccomp_policy.h"
@@ -24,6 +26,8 @@ struct daemon {
     struct controller *controller;
     struct async *async;       /* durable async invocations and the event log */
     struct gateway *gateway;
+    struct funclog *funclog;  /* function output logs (funclog.h) */
+    struct auth auth;         /* the control-plane token (auth.h) */
     struct runtime_paths paths;
     struct bundle_limits bundle_limits;
     struct http_limits http_limits;
@@ -39,6 +43,9 @@ struct daemon {
     size_t nlayers;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_timer_t grace_timer;  /* shutdown: polls for in-flight invocations to finish */
+    uint64_t grace_deadline_ms;
+    bool cancelling;         /* the grace period ran out; the controller is closing */
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */
     int64_t started_ms;
     bool stopping;

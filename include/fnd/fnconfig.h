@@ -13,13 +13,16 @@
 
 #define FN_NAME_MAX 64
 #define FN_HANDLER_MAX 128
+#define FN_DESCRIPTION_MAX 256 /* Lambda's limit */
+#define FN_LAMBDA_RUNTIME_MAX 32
 #define FN_ENV_MAX_BYTES 4096 /* Lambda's limit on all variables together */
 
 /* runtime id, name in the API */
 #define FN_RUNTIME_MAP(X)                                                                      \
     X(PYTHON3, "python3")                                                                      \
     X(NODEJS, "nodejs")                                                                        \
-    X(NATIVE, "native")
+    X(NATIVE, "native")                                                                        \
+    X(PROVIDED, "provided") /* a custom runtime: the bundle's bootstrap, via the Runtime API */
 
 enum runtime {
 #define FN_RUNTIME_ENUM(id, name) RUNTIME_##id,
@@ -74,6 +77,9 @@ struct fn_config {
     enum runtime runtime;
     enum fn_network network;
     char *handler; /* owned */
+    char *description;    /* owned, may be NULL: free text shown by the APIs */
+    char *lambda_runtime; /* owned, may be NULL: the Lambda identifier it was created with
+                           * ("python3.12"), reported back by the Lambda API */
 #define FN_LIMIT_MEMBER(field, def, lo, hi, help) uint32_t field;
     FN_LIMIT_FIELDS(FN_LIMIT_MEMBER)
 #undef FN_LIMIT_MEMBER

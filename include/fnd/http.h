@@ -53,6 +53,10 @@ struct http_request {
     struct buf body;         /* the whole body; the handler may take it with buf_move */
     bool keep_alive;
     uint64_t started_us;     /* clock_mono_us() when the first byte arrived */
+    /* For the request log line and the HTTP metrics, filled by the handler: */
+    const char *route;       /* the matched route's pattern (static); NULL: none */
+    char request_id[37];     /* the invocation's id, when the request made one */
+    char trace_id[33];       /* its W3C trace id (32 hex digits), when it has one */
     void *data;              /* free for the handler's use */
 };
 
@@ -66,10 +70,15 @@ int gateway_open(struct gateway **out, uv_loop_t *loop, const char *host, int po
 int gateway_port(const struct gateway *gw);
 /* Number of open connections. */
 size_t gateway_connections(const struct gateway *gw);
+/* Stops accepting new connections; open ones are served, each answer closing its
+ * connection (a graceful shutdown's first step). */
+void gateway_stop_accepting(struct gateway *gw);
 /* Stops accepting and closes every connection; unanswered requests are discarded when
  * their handler answers. on_closed runs once all handles are closed. */
 void gateway_close(struct gateway *gw, void (*on_closed)(void *data), void *data);
 
+/* The peer's address. 0 or a libuv error. */
+int http_request_peer(const struct http_request *req, struct sockaddr_storage *out);
 /* Case-insensitive header lookup; SLICE_NULL when absent. */
 struct slice http_request_header(const struct http_request *req, const char *name);
 
@@ -90,6 +99,21 @@ void http_respond_error_headers(struct http_request *req, enum fnd_error kind,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Answers 405 with an Allow header listing the allowed methods ("GET, PUT"). */
 void http_respond_method_not_allowed(struct http_request *req, const char *allow);
+
+/* Streamed answers (long polls, log follow): the head now, the body in pieces, in
+ * chunked encoding (HTTP/1.0 peers get raw bytes and a close). Takes the place of the
+ * one http_respond* call: the connection answers nothing else until http_stream_end.
+ * on_gone is called once if the peer leaves or the gateway closes first, possibly
+ * inside http_stream_write or _begin; after it the request must not be used. */
+#define HTTP_STREAM_MAX_QUEUED (1024 * 1024) /* unsent bytes beyond which writes are refused */
+/* 0, or -EPIPE when the peer is already gone (on_gone has been called). */
+int http_stream_begin(struct http_request *req, int status, const struct http_header *headers,
+                      size_t nheaders, void (*on_gone)(struct http_request *req));
+/* Sends one piece (copied). 0; -ENOBUFS when the peer reads too slowly (the piece is
+ * dropped); -EPIPE when the peer is gone (on_gone has been called). */
+int http_stream_write(struct http_request *req, const void *data, size_t len);
+/* Ends the body; the connection goes on to its next request. */
+void http_stream_end(struct http_request *req);
 
 /* The standard reason phrase for a status ("Not Found"). */
 const char *http_status_reason(int status);

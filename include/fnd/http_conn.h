@@ -19,6 +19,8 @@ struct gateway {
     size_t nconns;
     int port;
     bool closing;
+    bool draining;          /* no longer accepting; answers say Connection: close */
+    bool listener_closed;
     int open_handles;
     void (*on_closed)(void *);
     void *closed_data;

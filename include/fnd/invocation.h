@@ -42,6 +42,9 @@ struct inv_result {
     bool cold_start;      /* this invocation waited for a new worker */
     uint64_t duration_us; /* from dispatch to a worker until the result */
     uint64_t queued_us;   /* from submit until dispatch */
+    /* The last 4 KB of this invocation's log (START ... REPORT lines, funclog.h); empty
+     * when it never reached a worker. Valid only during on_done. */
+    struct slice log;
 };
 
 struct invocation;

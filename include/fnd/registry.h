@@ -10,6 +10,11 @@
  * replaces function.json through a rename; a crash at any point leaves either the old
  * or the new version, never a mix. Identical code is unpacked once.
  *
+ * Published versions (Lambda's PublishVersion) are immutable snapshots of a current
+ * version, numbered 1, 2, ... per function and kept beside it:
+ *   <data>/functions/<name>/versions/<n>.json  the same record as function.json
+ * They keep their code folder alive and are loaded again at start-up.
+ *
  * In memory, a version is immutable and reference-counted: the registry holds one
  * reference to each function's current version, and every worker and invocation that
  * uses a version holds one more, so a redeploy lets in-flight work finish on the old
@@ -36,6 +41,8 @@ struct fn_version {
     char code_sha256[65];    /* lowercase hex SHA-256 of the zip */
     uint64_t code_size;      /* bytes of the zip */
     int64_t modified_ms;     /* wall clock when this version was published */
+    uint64_t published;      /* 0: a deploy ($LATEST); else its Lambda version number */
+    void *ctl;               /* published versions: the controller's pool, or NULL */
     struct code_dir *code;   /* registry-private */
 };
 
@@ -45,6 +52,8 @@ struct function {
     int64_t created_ms;
     bool deploying;             /* a deploy of this name is on the threadpool */
     void *ctl;                  /* the controller's per-function state */
+    struct fn_version **published; /* immutable snapshots, ascending; references */
+    size_t npublished;
 };
 
 struct registry_hooks {
@@ -110,6 +119,15 @@ int registry_deploy(struct registry *reg, struct deploy_spec *spec, registry_dep
  * fn. Its code is removed once no version uses it. 0 or a negative errno (-EBUSY
  * while a deploy of it is in progress). */
 int registry_delete(struct registry *reg, struct function *fn);
+
+/* Publishes fn's current version as the next numbered version, durably (blocks for
+ * one small fsync'ed file). When the newest published version already has the same
+ * code and configuration, that one is returned and *created is false, as on Lambda.
+ * 0 with *out set (a borrowed reference), or a negative errno. */
+int registry_publish(struct registry *reg, struct function *fn, struct fn_version **out,
+                     bool *created);
+/* fn's published version number n, or NULL. */
+struct fn_version *registry_published(const struct function *fn, uint64_t n);
 
 void fn_version_ref(struct fn_version *v);
 /* Drops a reference; the last one frees the version (and its code folder when no

@@ -15,6 +15,7 @@ struct runtime_paths {
     const char *node;          /* binary for nodejs */
     const char *native_runner; /* fnd-runtime-native */
     const char *region;        /* AWS_REGION */
+    const char *provided;      /* fnd-runtime-provided, the Runtime API adapter */
 };
 
 /* A worker's command; every string is owned by the struct. */
@@ -31,6 +32,10 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
                            const struct fn_version *v, uint64_t worker_tag,
                            const char *task_root);
 void runtime_command_release(struct runtime_command *cmd);
+
+/* The program outside /usr and the runtime folder that a worker of runtime r runs (the
+ * native runner, the Runtime API adapter), which its private root must hold; or NULL. */
+const char *runtime_program_outside(const struct runtime_paths *paths, enum runtime r);
 
 /* The function's ARN as functions see it: arn:aws:lambda:<region>:000000000000:function:<name>. */
 char *runtime_function_arn(const char *region, const char *name);

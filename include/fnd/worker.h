@@ -13,6 +13,7 @@
 #define FND_WORKER_H
 
 #include "fnd/cgroup.h"
+#include "fnd/funclog.h"
 #include "fnd/invocation.h"
 #include "fnd/list.h"
 #include "fnd/registry.h"
@@ -63,6 +64,7 @@ struct worker_options {
     unsigned pids_max;        /* processes and threads per worker */
     uint64_t cpu_seconds;     /* RLIMIT_CPU of each worker process */
     struct zygote *zygote;    /* forks python3 workers; NULL: they are exec'd */
+    struct funclog *funclog;  /* function output goes here; NULL: the daemon log only */
 };
 
 struct worker {
@@ -95,6 +97,7 @@ struct worker {
     struct buf out_line;    /* partial stdout line */
     struct buf err_line;    /* partial stderr line */
     char last_request_id[INVOCATION_ID_LEN + 1];
+    struct funclog_capture capture; /* the running invocation's log tail */
     uint64_t spawned_us;
     uint64_t init_us;       /* spawn to READY */
     int open_handles;

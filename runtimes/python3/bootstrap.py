@@ -44,6 +44,27 @@ def error_object(exc, kind=None):
     }
 
 
+class _Client:
+    """context.client_context.client, as Lambda's Python runtime shapes it."""
+
+    def __init__(self, obj):
+        self.installation_id = obj.get("installation_id")
+        self.app_title = obj.get("app_title")
+        self.app_version_name = obj.get("app_version_name")
+        self.app_version_code = obj.get("app_version_code")
+        self.app_package_name = obj.get("app_package_name")
+
+
+class ClientContext:
+    """context.client_context: what the caller sent in X-Amz-Client-Context."""
+
+    def __init__(self, obj):
+        client = obj.get("client")
+        self.client = _Client(client) if isinstance(client, dict) else None
+        self.custom = obj.get("custom")
+        self.env = obj.get("env")
+
+
 class Context:
     """The Lambda context object."""
 
@@ -58,7 +79,7 @@ class Context:
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None
         client_context = meta.get("client_context")
-        self.client_context = json.loads(client_context) if client_context else None
+        self.client_context = ClientContext(json.loads(client_context)) if client_context else None
         self._deadline_ms = meta["deadline_ms"]
 
     def get_remaining_time_in_millis(self):

@@ -86,6 +86,7 @@ class Daemon:
         else:
             self.stop()
             raise RuntimeError(f"fnd did not start listening:\n{self.log()}")
+        self.token = self.read_token()
         while time.monotonic() < deadline:
             try:
                 if self.get("/healthz").status == 200:
@@ -115,6 +116,16 @@ class Daemon:
             assert not WRAPPER_REPORT.search(log) and status != WRAPPER_ERROR_EXIT, \
                 f"{' '.join(WRAPPER[:2])} reported errors in the daemon:\n{log[-8000:]}"
 
+    def read_token(self):
+        """The control-plane token: the one given with --auth-token, else the file."""
+        if "--auth-token" in self.args:
+            return self.args[self.args.index("--auth-token") + 1]
+        try:
+            with open(os.path.join(self.data, "auth-token")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
     def restart(self):
         self.stop()
         self.start()
@@ -125,14 +136,18 @@ class Daemon:
 
     # --- HTTP ------------------------------------------------------------------------
 
-    def request(self, method, path, body=None, headers=None, timeout=30):
+    def request(self, method, path, body=None, headers=None, timeout=30, auth=True):
+        """auth: send the daemon's token (unless headers carry an Authorization)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        headers = dict(headers or {})
+        if auth and self.token and "Authorization" not in headers:
+            headers["Authorization"] = "Bearer " + self.token
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
             elif isinstance(body, str):
                 body = body.encode()
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             return Response(r.status, r.getheaders(), r.read())
         finally:
@@ -261,6 +276,33 @@ def host_pid(worker_pid, inner_pid):
         if int(nspid[-1]) == inner_pid:
             return p
     return None
+
+
+# --- Lambda clients -------------------------------------------------------------------
+
+LAMBDA_ROLE = "arn:aws:iam::000000000000:role/fnd-test"  # accepted and ignored
+
+
+def lambda_zip(code="v1"):
+    """The zip of tests/e2e/functions/lambda with CODE set to code."""
+    with open(os.path.join(FUNCTIONS, "lambda", "app.py")) as f:
+        source = f.read().replace('CODE = "v1"', f'CODE = "{code}"')
+    return zip_bytes({"app.py": source})
+
+
+def aws_env(extra=None):
+    """An environment for AWS clients: dummy credentials, one region, no instance
+    metadata service, no config files, no retries: nothing may leave 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PAGER": "",
+        "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard",
+    })
+    env.update(extra or {})
+    return env
 
 
 class HitCounter:

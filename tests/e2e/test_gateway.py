@@ -33,7 +33,7 @@ def test_keep_alive_reuses_one_connection(daemon):
     try:
         ports = set()
         for path, status in (("/healthz", 200), ("/nope", 404), ("/v1/functions", 200)):
-            conn.request("GET", path)
+            conn.request("GET", path, headers={"Authorization": "Bearer " + daemon.token})
             r = conn.getresponse()
             assert r.status == status
             r.read()
@@ -44,11 +44,16 @@ def test_keep_alive_reuses_one_connection(daemon):
         conn.close()
 
 
+def auth(daemon):
+    """The token header and the end of the head, for raw control requests."""
+    return b"Authorization: Bearer " + daemon.token.encode() + b"\r\n\r\n"
+
+
 def test_keep_alive_and_pipelining_in_order(daemon):
     reqs = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
             b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
             b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-            b"GET /v1/functions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            b"GET /v1/functions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth(daemon))
     out = daemon.raw(reqs)
     parts = responses(out)
     assert [p[:3] for p in parts] == [b"200", b"404", b"405", b"200"], out
@@ -60,10 +65,10 @@ def test_chunked_body_and_content_length(daemon):
     body = b'{"runtime": "python3"}'
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:5], body[5:])) + b"0\r\n\r\n"
     out = daemon.raw(b"PUT /v1/functions/bad!name HTTP/1.1\r\nHost: x\r\n"
-                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n" + auth(daemon) + chunked)
     assert out.startswith(b"HTTP/1.1 400"), out  # the body arrived and was judged
     out = daemon.raw(b"PUT /v1/functions/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     b"Content-Length: 2\r\n\r\n{}")
+                     b"Content-Length: 2\r\n" + auth(daemon) + b"{}")
     assert out.startswith(b"HTTP/1.1 400") and b"handler: required" in out, out
     healthy(daemon)
 

@@ -55,4 +55,18 @@ TEST(sha256_and_hex)
     ASSERT_STR_EQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(hex_round_trip)
+{
+    unsigned char bytes[4] = {0x00, 0x7f, 0xab, 0xff}, back[4];
+    char hex[9];
+    hex_encode(hex, bytes, 4);
+    ASSERT_STR_EQ(hex, "007fabff");
+    ASSERT_EQ(hex_decode(back, 4, hex), 0);
+    ASSERT(memcmp(back, bytes, 4) == 0);
+    ASSERT_EQ(hex_decode(back, 4, "007FABFF"), 0);
+    ASSERT_EQ(hex_decode(back, 4, "007fab"), -EINVAL);   /* too short */
+    ASSERT_EQ(hex_decode(back, 4, "007fabff00"), -EINVAL); /* too long */
+    ASSERT_EQ(hex_decode(back, 4, "007fabzz"), -EINVAL);
+}
+
 TEST_MAIN()

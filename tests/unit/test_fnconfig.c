@@ -207,4 +207,43 @@ TEST(function_names)
     ASSERT(!fn_name_valid(slice_from_cstr("a b")));
 }
 
+TEST(provided_runtime_description_and_lambda_runtime)
+{
+    struct fn_config c;
+    char err[256];
+    /* A custom runtime needs no handler, and any printable one is its own business. */
+    ASSERT_EQ(parse_text(&c, "{\"runtime\":\"provided\"}", err, sizeof(err)), 0);
+    ASSERT_EQ(c.runtime, RUNTIME_PROVIDED);
+    fn_config_release(&c);
+    ASSERT_EQ(parse_text(&c, "{\"runtime\":\"provided\",\"handler\":\"my handler!\"}", err,
+                         sizeof(err)), 0);
+    fn_config_release(&c);
+    ASSERT_EQ(parse_text(&c, "{\"runtime\":\"provided\",\"handler\":\"a\\u0001b\"}", err,
+                         sizeof(err)), -EINVAL);
+    ASSERT(strncmp(err, "handler:", 8) == 0);
+
+    ASSERT_EQ(parse_text(&c, "{\"runtime\":\"python3\",\"handler\":\"a.b\",\"description\":"
+                             "\"hi\",\"lambda_runtime\":\"python3.12\"}", err, sizeof(err)), 0);
+    ASSERT_STR_EQ(c.description, "hi");
+    ASSERT_STR_EQ(c.lambda_runtime, "python3.12");
+    struct fn_config copy;
+    fn_config_copy(&copy, &c);
+    cJSON *o = cJSON_CreateObject();
+    fn_config_to_json(&copy, o);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(o, "description")->valuestring, "hi");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(o, "lambda_runtime")->valuestring, "python3.12");
+    cJSON_Delete(o);
+    fn_config_release(&copy);
+    fn_config_release(&c);
+
+    char big[400];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ASSERT_EQ(try_field("description", "1", err), -EINVAL);
+    char value[420];
+    snprintf(value, sizeof(value), "\"%s\"", big);
+    ASSERT_EQ(try_field("description", value, err), -EINVAL); /* past FN_DESCRIPTION_MAX */
+    ASSERT(strncmp(err, "description:", 12) == 0);
+}
+
 TEST_MAIN()
