@@ -269,3 +269,29 @@ def test_checkpoints_delete_old_segments(start_daemon, backend, counter):
     assert d.get(f"/v1/invocations/{recent}").json()["status"] == "succeeded"
     assert d.get(f"/v1/invocations/{old[0]}").status == 404  # expired and compacted away
     assert counter.count(recent) == 1
+
+
+def test_damaged_log_refuses_to_start_until_repair(start_daemon, backend, counter):
+    d = start(start_daemon, backend)
+    deploy(d, "rec", "app.record")
+    ids = [submit(d, "rec", {"counter": counter.port, "i": i}).json()["invocation_id"]
+           for i in range(6)]
+    for inv in ids:
+        wait_status(d, inv, {"succeeded"})
+    d.stop()
+    [seg] = glob.glob(os.path.join(d.data, "eventlog", "*.seg"))
+    with open(seg, "r+b") as f:  # flip a bit inside the payload of the second record
+        data = f.read(4096)
+        second = 32 + 24 + int.from_bytes(data[32 + 4:32 + 8], "little")
+        f.seek(second + 24 + 40)
+        byte = f.read(1)[0]
+        f.seek(second + 24 + 40)
+        f.write(bytes([byte ^ 0x04]))
+    with pytest.raises(RuntimeError, match="damaged record"):
+        d.start()
+    d.args += ["--repair", "1"]
+    d.start()
+    assert "event log repaired" in d.log()
+    assert glob.glob(os.path.join(d.data, "eventlog", "*.damaged-*"))
+    wait_status(d, ids[0], {"succeeded"})  # its accept came before the damage
+    assert d.get(f"/v1/invocations/{ids[-1]}").status == 404  # cut away with the damage
