@@ -669,7 +669,9 @@ static void on_attempt_done(struct invocation *inv, const struct inv_result *res
             buf_reset(b);
             put_str(b, e->id);
             append_or_warn(a, REC_FORGET, b);
-            struct async_sync_result sr = {e->id, o, res->body, false};
+            char id[INVOCATION_ID_LEN + 1];
+            memcpy(id, e->id, sizeof(id));
+            struct async_sync_result sr = {id, o, res->body, false};
             async_sync_cb *cb = e->sync_cb;
             void *cbdata = e->sync_data;
             entry_free(a, e);
@@ -763,8 +765,12 @@ static void start_attempt(struct async *a, struct entry *e, struct fnq *q)
 
 static void pump(struct async *a)
 {
-    if (a->stopping || eventlog_error(a->log) != 0)
+    if (a->stopping)
         return;
+    if (eventlog_error(a->log) != 0) {
+        arm_retry_timer(a); /* look again once a second until the log is writable */
+        return;
+    }
     for (size_t i = 0; i < a->nfnqs; i++) {
         struct fnq *q = a->fnqs[i];
         if (list_empty(&q->ready))

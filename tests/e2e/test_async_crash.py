@@ -89,11 +89,13 @@ class Flood:
                     self.seen_succeeded.setdefault(inv, self.counter.count(inv))
 
 
-def test_sigkill_during_flood_loses_nothing_and_reruns_no_success(start_daemon, tmp_path):
+@pytest.mark.parametrize("backend", ["uring", "threadpool"])
+def test_sigkill_during_flood_loses_nothing_and_reruns_no_success(start_daemon, tmp_path,
+                                                                   backend):
     rng = random.Random()
     accepted, seen = {}, {}
     with HitCounter() as counter:
-        d = start_daemon(data=str(tmp_path / "data"))
+        d = start_daemon("--eventlog-backend", backend, data=str(tmp_path / "data"))
         r = d.deploy("rec", "python3", "app.record", f"{FUNCTIONS}/async", max_instances=4,
                      retry={"max_attempts": 20, "base_delay_ms": 20, "max_delay_ms": 200})
         assert r.status == 201, r
