@@ -553,7 +553,9 @@ static void end_attempt(struct async *a, struct entry *e, struct fnq *q, uint32_
     struct ending *en = xcalloc(1, sizeof(*en));
     *en = (struct ending){a, e, q, st, due_ms, {0}, false, outcome};
     buf_init(&en->result, 0);
-    size_t keep = FND_MIN(body.len, a->result_max);
+    /* The result must fit one record beside the error and the fixed fields. */
+    size_t room = eventlog_record_max(a->log) - ERROR_MAX - 512;
+    size_t keep = FND_MIN(body.len, FND_MIN(a->result_max, room));
     buf_append(&en->result, body.ptr, keep);
     en->truncated = keep < body.len;
     struct buf *b = &a->scratch;
