@@ -859,7 +859,8 @@ static void replay_accept(struct async *a, struct reader *r)
     e->trace_id = get_str(r);
     e->client_context = get_str(r);
     struct slice p = get_bytes(r);
-    buf_append(&e->payload, p.ptr ? p.ptr : "", p.len);
+    if (p.len)
+        buf_append(&e->payload, p.ptr, p.len);
     uint8_t st = get_u8(r);
     e->status = (enum status)FND_MIN(st, (uint8_t)ST_DEAD_LETTER);
     e->failures = get_u32(r);
@@ -867,7 +868,8 @@ static void replay_accept(struct async *a, struct reader *r)
     e->ended_ms = (int64_t)get_u64(r);
     e->outcome = get_u8(r);
     struct slice res = get_bytes(r);
-    buf_append(&e->result, res.ptr ? res.ptr : "", res.len);
+    if (res.len)
+        buf_append(&e->result, res.ptr, res.len);
     e->truncated = get_u8(r);
     uint32_t n = get_u32(r);
     for (uint32_t i = 0; i < n && !r->bad && i < ATTEMPTS_MAX; i++) {
@@ -932,7 +934,8 @@ static void on_replay(uint32_t type, uint64_t seq, struct slice payload, void *d
             return;
         e->outcome = outcome;
         buf_reset(&e->result);
-        buf_append(&e->result, res.ptr ? res.ptr : "", res.len);
+        if (res.len)
+            buf_append(&e->result, res.ptr, res.len);
         e->truncated = truncated;
         if (terminal(e->status)) {
             e->ended_ms = ended;

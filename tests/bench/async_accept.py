@@ -151,7 +151,7 @@ def recovery(tmp, n):
                              text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         assert res["records"] == n, res
-        best = res["recovery_s"] if best is None else min(best, res["recovery_s"])
+        best = res if best is None or res["recovery_s"] < best["recovery_s"] else best
     shutil.rmtree(folder)
     return best
 
@@ -191,8 +191,9 @@ def main():
             serial = http_serial(d.port, serial_n)
             time.sleep(1)  # let the accepted invocations' records settle a little
             d.restart()
-            m = re.findall(r'msg="event log open".*? next_seq=(\d+) recovery_ms=([\d.]+)', d.log())
-            daemon_records, daemon_ms = int(m[-1][0]) - 1, float(m[-1][1])
+            m = re.findall(r'msg="event log open".*? next_seq=(\d+) recovery_ms=([\d.]+) '
+                           r'recovery_cpu_ms=([\d.]+)', d.log())
+            daemon_records, daemon_ms, daemon_cpu = int(m[-1][0]) - 1, float(m[-1][1]), float(m[-1][2])
         finally:
             d.stop()
         group = log_only(tmp, log_n, "write")
@@ -219,10 +220,11 @@ def main():
     print(f"  log, group commit    {g_rate:10.0f} records/s  ({group['written']} records in "
           f"{group['flushes']} fdatasyncs)")
     print(f"  log, per record      {s_rate:10.0f} records/s  (ratio {g_rate / s_rate:.1f}x)")
-    print(f"recovery of {recover_n} records (200 bytes): {rec_s:.3f} s "
-          f"({recover_n / rec_s / 1e6:.2f} M records/s)")
+    print(f"recovery of {recover_n} records (200 bytes): {rec_s['recovery_s']:.3f} s "
+          f"({rec_s['cpu_s']:.3f} s of CPU; {recover_n / rec_s['recovery_s'] / 1e6:.2f} M "
+          f"records/s)")
     print(f"daemon restart with this run's log: {daemon_records} records scanned and replayed "
-          f"into the pending set in {daemon_ms / 1000:.3f} s")
+          f"into the pending set in {daemon_ms / 1000:.3f} s ({daemon_cpu / 1000:.3f} s of CPU)")
 
 
 if __name__ == "__main__":
