@@ -170,7 +170,7 @@ def test_sync_idempotency(start_daemon, backend, counter):
     d = start(start_daemon, backend)
     deploy(d, "rec", "app.record")
     key = {"Idempotency-Key": "pay-1"}
-    event = {"counter": counter.port, "ms": 1500}
+    event = {"counter": counter.port, "ms": 3000}  # long enough on a loaded machine
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         running = pool.submit(d.invoke, "rec", event, None, 30, key)
         deadline = time.monotonic() + 20

