@@ -60,7 +60,7 @@
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \
-      "most memory_mb summed over live workers; 0 means three quarters of the RAM")                \
+      "most memory_mb summed over live workers; 0 means three quarters of the RAM")            \
     /* durable async invocations and the event log (docs/eventlog.md) */                      \
     X(STR, eventlog_backend, "eventlog-backend", "auto", 0, 0,                                 \
       "event log I/O: auto (io_uring, else the threadpool), uring or threadpool")             \

@@ -168,7 +168,7 @@ def test_async_idempotency(start_daemon, backend, counter):
 
 def test_sync_idempotency(start_daemon, backend, counter):
     d = start(start_daemon, backend)
-    deploy(d, "rec", "app.record")
+    deploy(d, "rec", "app.record", timeout_ms=20000)
     key = {"Idempotency-Key": "pay-1"}
     event = {"counter": counter.port, "ms": 3000}  # long enough on a loaded machine
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
