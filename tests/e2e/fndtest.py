@@ -247,3 +247,17 @@ class HitCounter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def start_on_backend(start_daemon, backend, *args, data=None):
+    """Starts a daemon whose event log uses backend (uring or threadpool); skips the
+    test when io_uring was asked for and this kernel or container refuses it."""
+    import pytest
+    try:
+        d = start_daemon("--eventlog-backend", backend, *args, data=data)
+    except RuntimeError as e:
+        if backend == "uring" and "event log backend uring" in str(e):
+            pytest.skip("io_uring is unavailable here (kernel or seccomp)")
+        raise
+    assert f"backend={backend}" in d.log()
+    return d

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fndtest import FUNCTIONS, HitCounter
+from fndtest import FUNCTIONS, HitCounter, start_on_backend
 
 ASYNC = os.path.join(FUNCTIONS, "async")
 PREFER = {"Prefer": "respond-async"}
@@ -30,9 +30,7 @@ def counter():
 
 
 def start(start_daemon, backend, *args, data=None):
-    d = start_daemon("--eventlog-backend", backend, *args, data=data)
-    assert f"backend={backend}" in d.log()
-    return d
+    return start_on_backend(start_daemon, backend, *args, data=data)
 
 
 def deploy(d, name, handler, **config):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fndtest import FUNCTIONS, HitCounter
+from fndtest import FUNCTIONS, HitCounter, start_on_backend
 
 ROUNDS = 4
 CLIENTS = 6
@@ -95,7 +95,7 @@ def test_sigkill_during_flood_loses_nothing_and_reruns_no_success(start_daemon, 
     rng = random.Random()
     accepted, seen = {}, {}
     with HitCounter() as counter:
-        d = start_daemon("--eventlog-backend", backend, data=str(tmp_path / "data"))
+        d = start_on_backend(start_daemon, backend, data=str(tmp_path / "data"))
         r = d.deploy("rec", "python3", "app.record", f"{FUNCTIONS}/async", max_instances=4,
                      retry={"max_attempts": 20, "base_delay_ms": 20, "max_delay_ms": 200})
         assert r.status == 201, r
