@@ -553,7 +553,9 @@ static void end_attempt(struct async *a, struct entry *e, struct fnq *q, uint32_
     struct ending *en = xcalloc(1, sizeof(*en));
     *en = (struct ending){a, e, q, st, due_ms, {0}, false, outcome};
     buf_init(&en->result, 0);
-    size_t keep = FND_MIN(body.len, a->result_max);
+    /* The result must fit one record beside the error and the fixed fields. */
+    size_t room = eventlog_record_max(a->log) - ERROR_MAX - 512;
+    size_t keep = FND_MIN(body.len, FND_MIN(a->result_max, room));
     buf_append(&en->result, body.ptr, keep);
     en->truncated = keep < body.len;
     struct buf *b = &a->scratch;
@@ -669,7 +671,9 @@ static void on_attempt_done(struct invocation *inv, const struct inv_result *res
             buf_reset(b);
             put_str(b, e->id);
             append_or_warn(a, REC_FORGET, b);
-            struct async_sync_result sr = {e->id, o, res->body, false};
+            char id[INVOCATION_ID_LEN + 1];
+            memcpy(id, e->id, sizeof(id));
+            struct async_sync_result sr = {id, o, res->body, false};
             async_sync_cb *cb = e->sync_cb;
             void *cbdata = e->sync_data;
             entry_free(a, e);
@@ -763,8 +767,12 @@ static void start_attempt(struct async *a, struct entry *e, struct fnq *q)
 
 static void pump(struct async *a)
 {
-    if (a->stopping || eventlog_error(a->log) != 0)
+    if (a->stopping)
         return;
+    if (eventlog_error(a->log) != 0) {
+        arm_retry_timer(a); /* look again once a second until the log is writable */
+        return;
+    }
     for (size_t i = 0; i < a->nfnqs; i++) {
         struct fnq *q = a->fnqs[i];
         if (list_empty(&q->ready))
@@ -851,7 +859,8 @@ static void replay_accept(struct async *a, struct reader *r)
     e->trace_id = get_str(r);
     e->client_context = get_str(r);
     struct slice p = get_bytes(r);
-    buf_append(&e->payload, p.ptr ? p.ptr : "", p.len);
+    if (p.len)
+        buf_append(&e->payload, p.ptr, p.len);
     uint8_t st = get_u8(r);
     e->status = (enum status)FND_MIN(st, (uint8_t)ST_DEAD_LETTER);
     e->failures = get_u32(r);
@@ -859,7 +868,8 @@ static void replay_accept(struct async *a, struct reader *r)
     e->ended_ms = (int64_t)get_u64(r);
     e->outcome = get_u8(r);
     struct slice res = get_bytes(r);
-    buf_append(&e->result, res.ptr ? res.ptr : "", res.len);
+    if (res.len)
+        buf_append(&e->result, res.ptr, res.len);
     e->truncated = get_u8(r);
     uint32_t n = get_u32(r);
     for (uint32_t i = 0; i < n && !r->bad && i < ATTEMPTS_MAX; i++) {
@@ -924,7 +934,8 @@ static void on_replay(uint32_t type, uint64_t seq, struct slice payload, void *d
             return;
         e->outcome = outcome;
         buf_reset(&e->result);
-        buf_append(&e->result, res.ptr ? res.ptr : "", res.len);
+        if (res.len)
+            buf_append(&e->result, res.ptr, res.len);
         e->truncated = truncated;
         if (terminal(e->status)) {
             e->ended_ms = ended;

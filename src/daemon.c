@@ -471,11 +471,7 @@ int daemon_run(const struct config *cfg)
         log_error("event log recovery failed", "err=\"%s\" detail=\"%s\"", strerror(-rc), err);
         d.exit_code = 1;
         controller_close(d.controller, NULL, NULL);
-        uv_run(d.loop, UV_RUN_DEFAULT);
-        zygote_close(zygote);
-        registry_close(d.registry);
-        free(native);
-        return 1;
+        goto run; /* nothing else started: the loop only finishes the controller */
     }
 
     uv_signal_init(d.loop, &d.sigterm);
@@ -493,6 +489,7 @@ int daemon_run(const struct config *cfg)
         on_signal(&d.sigterm, SIGTERM);
     }
 
+run:
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     zygote_close(zygote);

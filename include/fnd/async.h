@@ -61,8 +61,10 @@ void async_close(struct async *a, void (*on_closed)(void *), void *data);
  * invocation_id is valid during the call. */
 typedef void async_submit_cb(int status, const char *invocation_id, void *data);
 
-/* Accepts an async invocation of fn. Takes payload (left empty) in every case. key
- * may be SLICE_NULL; trace_id and client_context may be NULL (copied). Returns 0 and
+/* Accepts an async invocation of fn (found by the caller: unknown functions are the
+ * caller's 404, before anything is written; the payload is validated as for a sync
+ * invoke). Takes payload (left empty) in every case. key may be SLICE_NULL; trace_id
+ * and client_context may be NULL (copied). Returns 0 and
  * calls cb exactly once, never before returning; or, without calling cb:
  *   -EINVAL  key empty or longer than ASYNC_KEY_MAX              (400)
  *   -EEXIST  key already used for fn with a different payload    (422)

@@ -390,3 +390,17 @@ def wait_for(pred, timeout=5.0, step=0.02):
             return v
         time.sleep(step)
     return pred()
+
+
+def start_on_backend(start_daemon, backend, *args, data=None):
+    """Starts a daemon whose event log uses backend (uring or threadpool); skips the
+    test when io_uring was asked for and this kernel or container refuses it."""
+    import pytest
+    try:
+        d = start_daemon("--eventlog-backend", backend, *args, data=data)
+    except RuntimeError as e:
+        if backend == "uring" and "event log backend uring" in str(e):
+            pytest.skip("io_uring is unavailable here (kernel or seccomp)")
+        raise
+    assert f"backend={backend}" in d.log()
+    return d

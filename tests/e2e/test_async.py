@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fndtest import FUNCTIONS, HitCounter
+from fndtest import FUNCTIONS, HitCounter, start_on_backend
 
 ASYNC = os.path.join(FUNCTIONS, "async")
 PREFER = {"Prefer": "respond-async"}
@@ -30,9 +30,7 @@ def counter():
 
 
 def start(start_daemon, backend, *args, data=None):
-    d = start_daemon("--eventlog-backend", backend, *args, data=data)
-    assert f"backend={backend}" in d.log()
-    return d
+    return start_on_backend(start_daemon, backend, *args, data=data)
 
 
 def deploy(d, name, handler, **config):
@@ -168,9 +166,9 @@ def test_async_idempotency(start_daemon, backend, counter):
 
 def test_sync_idempotency(start_daemon, backend, counter):
     d = start(start_daemon, backend)
-    deploy(d, "rec", "app.record")
+    deploy(d, "rec", "app.record", timeout_ms=20000)
     key = {"Idempotency-Key": "pay-1"}
-    event = {"counter": counter.port, "ms": 1500}
+    event = {"counter": counter.port, "ms": 3000}  # long enough on a loaded machine
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         running = pool.submit(d.invoke, "rec", event, None, 30, key)
         deadline = time.monotonic() + 20
@@ -244,3 +242,57 @@ def test_full_disk_latches_read_only_then_recovers(start_daemon, backend, counte
         if d:
             d.stop()
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_checkpoints_delete_old_segments(start_daemon, backend, counter):
+    d = start(start_daemon, backend, "--eventlog-segment-size", "64k",
+              "--idempotency-window", "2000")
+    deploy(d, "rec", "app.record")
+    pad = "p" * 1500
+
+    def wave(n):
+        ids = [submit(d, "rec", {"counter": counter.port, "pad": pad}).json()["invocation_id"]
+               for _ in range(n)]
+        deadline = time.monotonic() + 120
+        while d.get("/v1/stats").json()["async"]["pending"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return ids
+
+    old = wave(60)  # about 100 KB of records: rotations
+    time.sleep(2.2)  # past the window: finished invocations need not be kept
+    wave(120)
+    segs = glob.glob(os.path.join(d.data, "eventlog", "*.seg"))
+    assert len(segs) <= 3, segs  # checkpoints deleted what the old wave filled
+    [last] = wave(1)
+    assert d.get(f"/v1/invocations/{last}").json()["status"] == "succeeded"
+    d.restart()
+    assert d.get(f"/v1/invocations/{last}").json()["status"] == "succeeded"
+    assert d.get(f"/v1/invocations/{old[0]}").status == 404  # expired and compacted away
+    assert counter.count(last) == 1
+
+
+def test_damaged_log_refuses_to_start_until_repair(start_daemon, backend, counter):
+    d = start(start_daemon, backend)
+    deploy(d, "rec", "app.record")
+    ids = [submit(d, "rec", {"counter": counter.port, "i": i}).json()["invocation_id"]
+           for i in range(6)]
+    for inv in ids:
+        wait_status(d, inv, {"succeeded"})
+    d.stop()
+    [seg] = glob.glob(os.path.join(d.data, "eventlog", "*.seg"))
+    with open(seg, "r+b") as f:  # flip a bit inside the payload of the second record
+        data = f.read(4096)
+        second = 32 + 24 + int.from_bytes(data[32 + 4:32 + 8], "little")
+        f.seek(second + 24 + 40)
+        byte = f.read(1)[0]
+        f.seek(second + 24 + 40)
+        f.write(bytes([byte ^ 0x04]))
+    with pytest.raises(RuntimeError, match="damaged record"):
+        d.start()
+    d.args += ["--repair", "1"]
+    d.start()
+    assert "event log repaired" in d.log()
+    assert glob.glob(os.path.join(d.data, "eventlog", "*.damaged-*"))
+    wait_status(d, ids[0], {"succeeded"})  # its accept came before the damage
+    assert d.get(f"/v1/invocations/{ids[-1]}").status == 404  # cut away with the damage

@@ -2,8 +2,9 @@
  * Tests of the event log (src/eventlog.c): append, group commit and recovery, on both
  * I/O backends (every BOTH() test runs once on io_uring and once on the threadpool);
  * torn tails at every byte offset, flipped bits, repair, and the fault-injecting
- * backend. `test_eventlog bench-write DIR N SIZE` and `test_eventlog bench-recover DIR`
- * are the benchmark's helpers (tests/bench/async_accept.py).
+ * backend. `test_eventlog bench-write DIR N SIZE` (group commit), `bench-serial DIR N
+ * SIZE` (one fdatasync per record) and `bench-recover DIR` are the benchmark's helpers
+ * (tests/bench/async_accept.py).
  */
 #include "test.h"
 
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define SEG 16384
 
@@ -556,15 +558,30 @@ static int bench(int argc, char **argv)
     char err[512] = "";
     struct eventlog_options o = {argv[2], 64 * 1024 * 1024, "auto", false, NULL};
     uint64_t t0 = clock_mono_us();
+    clock_t c0 = clock();
     if (eventlog_open(&log, &loop, &o, on_bench_replay, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "eventlog_open: %s\n", err);
         return 1;
     }
     uint64_t t1 = clock_mono_us();
     if (strcmp(argv[1], "bench-recover") == 0) {
-        printf("{\"records\": %zu, \"recovery_s\": %.3f}\n", bench_count,
-               (double)(t1 - t0) / 1e6);
-    } else {
+        printf("{\"records\": %zu, \"recovery_s\": %.3f, \"cpu_s\": %.3f}\n", bench_count,
+               (double)(t1 - t0) / 1e6, (double)(clock() - c0) / CLOCKS_PER_SEC);
+    } else if (strcmp(argv[1], "bench-serial") == 0 && argc >= 5) {
+        /* The baseline: one record per write+fdatasync, each waiting for the last. */
+        size_t n = (size_t)strtoull(argv[3], NULL, 10), size = (size_t)strtoull(argv[4], NULL, 10);
+        char *payload = xcalloc(1, size + 1);
+        bench_count = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (eventlog_append(log, 1, payload, size, on_bench_appended, NULL) < 0)
+                return 1;
+            while (bench_count <= i)
+                uv_run(&loop, UV_RUN_ONCE);
+        }
+        free(payload);
+        printf("{\"written\": %zu, \"write_s\": %.3f, \"backend\": \"%s\"}\n", n,
+               (double)(clock_mono_us() - t1) / 1e6, eventlog_backend(log));
+    } else if (argc >= 5) {
         size_t n = (size_t)strtoull(argv[3], NULL, 10), size = (size_t)strtoull(argv[4], NULL, 10);
         char *payload = xcalloc(1, size + 1);
         memset(payload, 'p', size);
@@ -579,7 +596,11 @@ static int bench(int argc, char **argv)
         while (bench_count < n)
             uv_run(&loop, UV_RUN_ONCE);
         free(payload);
-        printf("{\"written\": %zu, \"write_s\": %.3f}\n", n, (double)(clock_mono_us() - t1) / 1e6);
+        uint64_t records, flushes, segments;
+        eventlog_counters(log, &records, &flushes, &segments);
+        printf("{\"written\": %zu, \"write_s\": %.3f, \"flushes\": %" PRIu64
+               ", \"backend\": \"%s\"}\n", n, (double)(clock_mono_us() - t1) / 1e6, flushes,
+               eventlog_backend(log));
     }
     eventlog_close(log, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);

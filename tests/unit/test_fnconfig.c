@@ -41,6 +41,40 @@ TEST(defaults)
     ASSERT(c.handler == NULL && c.nenv == 0);
 }
 
+TEST(retry_policy)
+{
+    struct fn_config c;
+    fn_config_init_defaults(&c);
+    /* Lambda's defaults: three attempts, a minute then two apart, six hours of age. */
+    ASSERT_EQ(c.retry.max_attempts, 3);
+    ASSERT_EQ(c.retry.base_delay_ms, 60000);
+    ASSERT_EQ(c.retry.max_delay_ms, 120000);
+    ASSERT_EQ(c.retry.max_event_age_s, 21600);
+    char err[256];
+    ASSERT_EQ(parse_text(&c, "{\"handler\":\"app.h\",\"retry\":{\"max_attempts\":5,"
+                             "\"base_delay_ms\":10}}", err, sizeof(err)), 0);
+    ASSERT_EQ(c.retry.max_attempts, 5);
+    ASSERT_EQ(c.retry.base_delay_ms, 10);
+    ASSERT_EQ(c.retry.max_delay_ms, 120000); /* absent members keep the default */
+    cJSON *j = cJSON_CreateObject();
+    fn_config_to_json(&c, j);
+    struct fn_config back;
+    ASSERT_EQ(fn_config_parse(&back, j, NULL, err, sizeof(err)), 0);
+    ASSERT_EQ(back.retry.max_attempts, 5);
+    ASSERT_EQ(back.retry.base_delay_ms, 10);
+    cJSON_Delete(j);
+    fn_config_release(&back);
+    fn_config_release(&c);
+    ASSERT_EQ(try_field("retry", "{\"max_attempts\":0}", err), -EINVAL);
+    ASSERT_STR_EQ(err, "retry.max_attempts: must be an integer between 1 and 100");
+    ASSERT_EQ(try_field("retry", "{\"tries\":2}", err), -EINVAL);
+    ASSERT_STR_EQ(err, "retry.tries: unknown field");
+    ASSERT_EQ(try_field("retry", "{\"base_delay_ms\":500,\"max_delay_ms\":100}", err), -EINVAL);
+    ASSERT_STR_EQ(err, "retry.base_delay_ms: must not exceed retry.max_delay_ms");
+    ASSERT_EQ(try_field("retry", "3", err), -EINVAL);
+    ASSERT_STR_EQ(err, "retry: must be an object");
+}
+
 TEST(every_limit_bounds_from_the_table)
 {
     struct {
