@@ -154,6 +154,9 @@ int cli_report_error(const struct cli *c, const struct http_client_response *res
                       "set to its data folder)\n"
                     : "  no token found: set FND_AUTH_TOKEN, or FND_DATA to the daemon's data "
                       "folder (it holds auth-token)\n");
+    else if (resp->status == 413)
+        fprintf(stderr, "  the request is larger than the daemon accepts: a bundle travels as "
+                        "base64 (4/3 of the zip); start the daemon with a larger --max-body\n");
     else if (resp->status == 429)
         fprintf(stderr, "  the function is at its limits: retry later or raise max_instances\n");
     return exit_for_status(resp->status);

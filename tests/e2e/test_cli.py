@@ -166,7 +166,8 @@ def test_logs_since_follow_and_json(daemon, tmp_path):
         follower.wait(timeout=10)
 
 
-def test_upload_progress(daemon, tmp_path):
+def test_upload_progress_and_size_limit(start_daemon, tmp_path):
+    daemon = start_daemon()
     code = make_app(tmp_path)
     with open(os.path.join(code, "blob.bin"), "wb") as f:
         f.write(os.urandom(3 << 20))  # incompressible: the upload is ~4 MB of base64
@@ -175,6 +176,10 @@ def test_upload_progress(daemon, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "uploading" in r.stderr and "(100%)" in r.stderr
     assert fnd(daemon, "invoke", "big", "--data", '{"n": 0}').returncode == 0
+    small = start_daemon("--max-body", "1M")
+    r = fnd(small, "deploy", code, "--name", "big", "--runtime", "python3", "--handler",
+            "app.handler")
+    assert r.returncode == 6 and "larger --max-body" in r.stderr, r.stderr
 
 
 def test_help_lists_commands_and_exit_codes():
