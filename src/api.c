@@ -72,6 +72,8 @@ static void on_stats(struct http_request *req, const struct route_match *m, void
     cJSON_AddNumberToObject(o, "functions", (double)registry_count(d->registry));
     cJSON_AddNumberToObject(o, "connections", (double)gateway_connections(d->gateway));
     controller_stats(d->controller, o);
+    if (d->async)
+        async_stats(d->async, o);
     respond_json(req, 200, o);
 }
 
@@ -290,12 +292,40 @@ static void on_put_code(struct http_request *req, const struct route_match *m, v
 struct api_invocation {
     struct invocation inv;
     struct http_request *req;
-    struct trace_context trace; /* returned as traceparent/tracestate */
     enum runtime runtime;
     char name[FN_NAME_MAX + 1];
 };
 
 static void respond_throttled(struct http_request *req, const char *name);
+
+/* The answer of a sync invocation: the function's body with its request id; replayed
+ * marks an answer stored under an Idempotency-Key. log is the invocation's log tail
+ * (funclog.h), sent when the request asked for it with Fn-Log-Type: Tail, as Lambda's
+ * X-Amz-Log-Type does: base64 in Fn-Log-Result. */
+static void respond_result(struct http_request *req, const char *id, enum runtime runtime,
+                           enum inv_outcome outcome, struct slice body, bool replayed,
+                           struct slice log)
+{
+    struct http_header headers[5];
+    size_t n = 0;
+    headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {id, INVOCATION_ID_LEN}};
+    struct buf tail;
+    buf_init(&tail, 0);
+    if (log.ptr && slice_eq_nocase(http_request_header(req, "Fn-Log-Type"), "Tail")) {
+        base64_encode(&tail, log.ptr, log.len);
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
+    }
+    bool json = outcome != INV_SUCCESS || runtime != RUNTIME_NATIVE;
+    headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
+                                        json ? SLICE_LIT("application/json")
+                                             : SLICE_LIT("application/octet-stream")};
+    if (outcome != INV_SUCCESS && outcome != INV_CANCELLED)
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Error"), SLICE_LIT("Unhandled")};
+    if (replayed)
+        headers[n++] = (struct http_header){SLICE_LIT("Idempotent-Replayed"), SLICE_LIT("true")};
+    http_respond(req, inv_outcome_status(outcome), headers, n, body.ptr, body.len);
+    buf_release(&tail);
+}
 
 static void on_invocation_done(struct invocation *inv, const struct inv_result *res)
 {
@@ -306,35 +336,10 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
         free(ai);
         return;
     }
-    struct http_header headers[6];
-    size_t n = 0;
-    headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {inv->id, INVOCATION_ID_LEN}};
-    char traceparent[TRACEPARENT_LEN + 1];
-    trace_format(&ai->trace, traceparent);
-    headers[n++] = (struct http_header){SLICE_LIT("traceparent"), slice_from_cstr(traceparent)};
-    if (ai->trace.state[0])
-        headers[n++] = (struct http_header){SLICE_LIT("tracestate"),
-                                            slice_from_cstr(ai->trace.state)};
-    /* Fn-Log-Type: Tail asks for the last 4 KB of the invocation's log, as Lambda's
-     * X-Amz-Log-Type does: base64 in Fn-Log-Result. */
-    struct buf tail;
-    buf_init(&tail, 0);
-    if (slice_eq_nocase(http_request_header(ai->req, "Fn-Log-Type"), "Tail")) {
-        base64_encode(&tail, res->log.ptr, res->log.len);
-        headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
-    }
-    bool json = res->outcome != INV_SUCCESS || ai->runtime != RUNTIME_NATIVE;
-    headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
-                                        json ? SLICE_LIT("application/json")
-                                             : SLICE_LIT("application/octet-stream")};
-    if (res->outcome != INV_SUCCESS && res->outcome != INV_CANCELLED)
-        headers[n++] = (struct http_header){SLICE_LIT("Fn-Error"), SLICE_LIT("Unhandled")};
     log_debug("invocation done", "request_id=%s outcome=%s duration_us=%llu queued_us=%llu cold=%d",
               inv->id, inv_outcome_word(res->outcome), (unsigned long long)res->duration_us,
               (unsigned long long)res->queued_us, res->cold_start);
-    http_respond(ai->req, inv_outcome_status(res->outcome), headers, n, res->body.ptr,
-                 res->body.len);
-    buf_release(&tail);
+    respond_result(ai->req, inv->id, ai->runtime, res->outcome, res->body, false, res->log);
     invocation_release(inv);
     free(ai);
 }
@@ -345,6 +350,143 @@ static void respond_throttled(struct http_request *req, const char *name)
     static const struct http_header retry = {SLICE_LIT("Retry-After"), SLICE_LIT("1")};
     http_respond_error_headers(req, FND_E_TOO_MANY_REQUESTS, &retry, 1,
                                "%s is at its concurrency and queue limits; retry later", name);
+}
+
+/* --- async invocations and idempotency keys (docs/eventlog.md) ---------------------- */
+
+struct api_durable {
+    struct http_request *req;
+    enum runtime runtime;
+    char name[FN_NAME_MAX + 1];
+};
+
+/* 202 with the id and where to poll it, sent once the accept is durable. */
+static void on_async_accepted(int status, const char *id, void *data)
+{
+    struct http_request *req = data;
+    if (status < 0) {
+        http_respond_error(req, FND_E_UNAVAILABLE, "the event log is read-only");
+        return;
+    }
+    snprintf(req->request_id, sizeof(req->request_id), "%s", id); /* for the request log */
+    char location[64];
+    snprintf(location, sizeof(location), "/v1/invocations/%s", id);
+    struct http_header loc = {SLICE_LIT("Location"), slice_from_cstr(location)};
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "invocation_id", id);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct http_header headers[2] = {loc, {SLICE_LIT("Content-Type"),
+                                           SLICE_LIT("application/json")}};
+    http_respond(req, 202, headers, 2, text, strlen(text));
+    cJSON_free(text);
+}
+
+static void on_sync_answered(int status, const struct async_sync_result *res, void *data)
+{
+    struct api_durable *ad = data;
+    if (status < 0)
+        http_respond_error(ad->req, FND_E_UNAVAILABLE, "the event log is read-only");
+    else if (res->outcome == INV_THROTTLED)
+        respond_throttled(ad->req, ad->name);
+    else {
+        snprintf(ad->req->request_id, sizeof(ad->req->request_id), "%s", res->invocation_id);
+        respond_result(ad->req, res->invocation_id, ad->runtime, res->outcome, res->body,
+                       res->replayed, SLICE_NULL);
+    }
+    free(ad);
+}
+
+static void respond_durable_error(struct http_request *req, int rc)
+{
+    switch (rc) {
+    case -EINVAL:
+        http_respond_error(req, FND_E_BAD_REQUEST, "Idempotency-Key must be 1 to %d characters "
+                           "on one line", ASYNC_KEY_MAX);
+        break;
+    case -EEXIST:
+        http_respond_error(req, FND_E_UNPROCESSABLE, "this Idempotency-Key was used with a "
+                           "different payload");
+        break;
+    case -EBUSY:
+        http_respond_error(req, FND_E_CONFLICT, "the invocation with this Idempotency-Key is "
+                           "still running");
+        break;
+    case -E2BIG:
+        http_respond_error(req, FND_E_PAYLOAD_TOO_LARGE, "the event is too large for the event log");
+        break;
+    case -ECANCELED:
+        http_respond_error(req, FND_E_UNAVAILABLE, "the daemon is stopping");
+        break;
+    default:
+        http_respond_error(req, FND_E_UNAVAILABLE, "the event log is read-only (%s); async and "
+                           "idempotent invocations are refused", strerror(-rc));
+        break;
+    }
+}
+
+/* Prefer: respond-async (RFC 7240), a token among others. */
+static bool prefers_async(const struct http_request *req)
+{
+    struct slice v = http_request_header(req, "Prefer");
+    for (size_t i = 0; v.ptr && i + 13 <= v.len; i++)
+        if (strncasecmp(v.ptr + i, "respond-async", 13) == 0)
+            return true;
+    return false;
+}
+
+/* An async invocation, or a sync one with an Idempotency-Key: both go through the log. */
+static void invoke_durable(struct daemon *d, struct http_request *req, struct function *fn,
+                           enum runtime rt, struct slice key, const char *trace_id)
+{
+    int rc;
+    if (prefers_async(req)) {
+        rc = async_submit(d->async, fn, &req->body, key, trace_id, NULL, on_async_accepted, req);
+    } else {
+        struct api_durable *ad = xcalloc(1, sizeof(*ad));
+        ad->req = req;
+        ad->runtime = rt;
+        snprintf(ad->name, sizeof(ad->name), "%s", fn->name);
+        rc = async_invoke_sync(d->async, fn, &req->body, key, trace_id, NULL, on_sync_answered,
+                               ad);
+        if (rc < 0)
+            free(ad);
+    }
+    if (rc < 0)
+        respond_durable_error(req, rc);
+}
+
+static void on_get_invocation(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    cJSON *o = async_invocation_json(d->async, m->params[0]);
+    if (o == NULL)
+        http_respond_error(req, FND_E_NOT_FOUND, "no such invocation: %.*s",
+                           (int)FND_MIN(m->params[0].len, 64), m->params[0].ptr);
+    else
+        respond_json(req, 200, o);
+}
+
+static void on_dead_letters(struct http_request *req, const struct route_match *m, void *data)
+{
+    struct daemon *d = data;
+    if (find_function(d, req, m->params[0]))
+        respond_json(req, 200, async_dead_letters_json(d->async, m->params[0]));
+}
+
+static void on_retry_invocation(struct http_request *req, const struct route_match *m,
+                                void *data)
+{
+    struct daemon *d = data;
+    struct slice id = m->params[0];
+    int rc = async_redrive(d->async, id, on_async_accepted, req);
+    if (rc == -ENOENT)
+        http_respond_error(req, FND_E_NOT_FOUND, "no such invocation: %.*s",
+                           (int)FND_MIN(id.len, 64), id.ptr);
+    else if (rc == -EINVAL)
+        http_respond_error(req, FND_E_CONFLICT, "only a dead letter can be re-driven");
+    else if (rc < 0)
+        respond_durable_error(req, rc);
 }
 
 static void on_invoke(struct http_request *req, const struct route_match *m, void *data)
@@ -369,13 +511,21 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
             }
         }
     }
+    /* The caller's trace, or a new one: answered as traceparent (by the gateway), seen by
+     * the function as _X_AMZN_TRACE_ID, and kept with an async invocation, so that its
+     * retries run in the same trace. */
+    struct trace_context trace;
+    trace_from_request(&trace, req);
+    char xray[TRACE_XRAY_MAX];
+    trace_format_xray(&trace, xray);
+    struct slice key = http_request_header(req, "Idempotency-Key");
+    if (key.ptr || prefers_async(req)) {
+        invoke_durable(d, req, fn, rt, key, xray);
+        return;
+    }
     struct api_invocation *ai = xmalloc(sizeof(*ai));
     invocation_init(&ai->inv, 0);
     memcpy(req->request_id, ai->inv.id, sizeof(req->request_id));
-    /* The caller's trace, or a new one; the function sees it as _X_AMZN_TRACE_ID. */
-    trace_from_request(&ai->trace, req);
-    char xray[TRACE_XRAY_MAX];
-    trace_format_xray(&ai->trace, xray);
     ai->inv.trace_id = xstrdup(xray);
     buf_move(&ai->inv.payload, &req->body);
     ai->inv.on_done = on_invocation_done;
@@ -408,6 +558,9 @@ static const struct route routes[] = {
     {"GET", "/v1/functions/{name}/logs", ops_on_function_logs},
     {"GET", "/v1/invocations/{id}/logs", ops_on_invocation_logs},
     {"GET", "/metrics", ops_on_metrics},
+    {"GET", "/v1/functions/{name}/dead-letters", on_dead_letters},
+    {"GET", "/v1/invocations/{id}", on_get_invocation},
+    {"POST", "/v1/invocations/{id}/retry", on_retry_invocation},
 };
 
 /* What a route needs (auth.h): health checks are open, invocations follow

@@ -478,6 +478,16 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
                         "queue invocations\n", resp.status);
     if (async && resp.status == 202) {
         const char *loc = http_client_header(&resp, "location");
+        /* The id is in the body ({"invocation_id"}); X-Request-Id when a daemon sends it. */
+        cJSON *accepted = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+                                                resp.body.len);
+        const cJSON *idj = cJSON_GetObjectItemCaseSensitive(accepted, "invocation_id");
+        char idbuf[80] = "";
+        if (cJSON_IsString(idj))
+            snprintf(idbuf, sizeof(idbuf), "%s", idj->valuestring);
+        cJSON_Delete(accepted);
+        if (idbuf[0])
+            rid = idbuf;
         if (c->json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "status", resp.status);

@@ -613,6 +613,18 @@ void controller_function_state(struct controller *ctl, const struct function *fn
     cJSON_AddNumberToObject(obj, "cold_starts", p ? (double)p->cold_starts : 0);
     cJSON_AddNumberToObject(obj, "invocations", p ? (double)p->invocations : 0);
     cJSON_AddNumberToObject(obj, "errors", p ? (double)p->errors : 0);
+    /* Host pids: inside its pid namespace every runtime sees itself as pid 2. */
+    cJSON *workers = cJSON_AddArrayToObject(obj, "workers");
+    for (const struct list_node *n = p ? p->workers.next : NULL; p && n != &p->workers;
+         n = n->next) {
+        const struct worker *w = container_of(n, struct worker, link);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "pid", (double)w->proc.pid);
+        cJSON_AddStringToObject(o, "state", worker_state_name(w->state));
+        cJSON_AddNumberToObject(o, "version", (double)w->version->number);
+        cJSON_AddNumberToObject(o, "served", (double)w->served);
+        cJSON_AddItemToArray(workers, o);
+    }
 }
 
 size_t controller_pending(const struct controller *ctl)

@@ -12,6 +12,7 @@
 #include "fnd/log.h"
 #include "fnd/metrics.h"
 #include "fnd/sandbox.h"
+#include "fnd/zygote.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -23,6 +24,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The namespaces every worker gets, as the start-up line and /v1/info name them. */
+static const char *namespace_names(uint64_t ns)
+{
+    if (ns & CLONE_NEWUSER)
+        return "user,pid,cgroup,ipc,uts";
+    if (ns & CLONE_NEWPID)
+        return ns & CLONE_NEWIPC ? "pid,cgroup,ipc,uts" : "pid,cgroup";
+    return ns & CLONE_NEWIPC ? "ipc,uts" : "off";
+}
 
 /* Splits "host:port" or "[v6]:port". 0 or -EINVAL. */
 static int parse_listen(const char *text, char *host, size_t hostsize, int *port)
@@ -80,18 +91,18 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* The native runtime is installed next to the fnd binary. */
-static char *native_runner_path(void)
+/* The native runtime and the zygote's library are installed next to the fnd binary. */
+static char *sibling_path(const char *name)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
-        return xstrdup("fnd-runtime-native");
+        return xstrdup(name);
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
-    return xasprintf("%s/fnd-runtime-native", self);
+    return xasprintf("%s/%s", self, name);
 }
 
 /* --memory-budget, or three quarters of the machine's memory when unset. */
@@ -177,10 +188,18 @@ static void on_controller_closed(void *data)
     log_info("stopped", "%s", "");
 }
 
+static void close_async(struct daemon *d)
+{
+    if (d->async)
+        async_close(d->async, NULL, NULL); /* flushes the event log */
+    d->async = NULL;
+}
+
 static void on_gateway_closed(void *data)
 {
     struct daemon *d = data;
     d->gateway = NULL;
+    close_async(d);
     if (d->controller)
         controller_close(d->controller, on_controller_closed, d);
     else
@@ -224,6 +243,7 @@ static void on_grace_tick(uv_timer_t *t)
     } else if (uv_now(d->loop) >= d->grace_deadline_ms) {
         log_warn("grace period over, cancelling", "pending=%zu", pending);
         d->cancelling = true;
+        close_async(d); /* what it has not finished stays in the event log for the restart */
         controller_close(d->controller, on_cancelled, d);
     }
 }
@@ -302,7 +322,7 @@ int daemon_run(const struct config *cfg)
     if (funclog_open(&d.funclog, data_dir, cfg->log_file_size, (unsigned)cfg->log_files) < 0)
         return 1;
     d.loop = uv_default_loop();
-    char *native = native_runner_path();
+    char *native = sibling_path("fnd-runtime-native");
     d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
                                      cfg->region};
     d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
@@ -348,7 +368,8 @@ int daemon_run(const struct config *cfg)
             log_warn("sandbox layer unavailable", "layer=seccomp reason=\"%s\" effect=\"every "
                      "system call is open to functions\"", d.seccomp.reason);
         uint64_t probed = sandbox_probe_namespaces();
-        namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS);
+        namespaces = probed & (uint64_t)(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
+                                         CLONE_NEWCGROUP | CLONE_NEWUSER);
         d.network_isolation = (probed & CLONE_NEWNET) != 0;
         if (probed & CLONE_NEWNS) {
             /* An empty folder of ours for each worker's private root to be mounted on. */
@@ -363,7 +384,11 @@ int daemon_run(const struct config *cfg)
         /* A worker's own uid needs its own root: on the host's filesystem it could not
          * reach its code inside the daemon's 0700 data folder. */
         drop_privileges = geteuid() == 0 && d.fsroot_base != NULL;
-        if (!drop_privileges)
+        if (namespaces & CLONE_NEWUSER)
+            log_warn("sandbox layer degraded", "layer=privileges reason=\"the daemon is not "
+                     "root\" effect=\"workers run without capabilities in user namespaces of "
+                     "their own, all mapped to the daemon's uid\"");
+        else if (!drop_privileges)
             log_warn("sandbox layer unavailable", "layer=privileges reason=\"%s\" effect=\""
                      "workers run as the daemon's user\"",
                      geteuid() != 0 ? "the daemon is not root" : "no private root for workers");
@@ -379,10 +404,10 @@ int daemon_run(const struct config *cfg)
         {"rlimits", "on"},
         {"no_new_privs", "on"},
         {"seccomp", d.seccomp.enabled ? "on" : "off"},
-        {"namespaces", namespaces ? "ipc,uts" : "off"},
+        {"namespaces", namespace_names(namespaces)},
         {"network_none", d.network_isolation ? "on" : "off"},
         {"filesystem", d.fsroot_base ? "private-root" : "host"},
-        {"uid", drop_privileges ? "per-worker" : "daemon"},
+        {"uid", drop_privileges ? "per-worker" : namespaces & CLONE_NEWUSER ? "userns" : "daemon"},
     };
     char summary[512];
     size_t used = 0;
@@ -395,18 +420,61 @@ int daemon_run(const struct config *cfg)
     }
     log_info("sandbox", "%s", summary);
 
+    /* python3 workers start as forks of a pre-started interpreter (zygote.c). */
+    struct zygote *zygote = NULL;
+    if (strcmp(cfg->zygote, "on") != 0 && strcmp(cfg->zygote, "off") != 0) {
+        log_error("bad setting", "zygote=%s hint=\"use on or off\"", cfg->zygote);
+        free(native);
+        return 2;
+    }
+    if (strcmp(cfg->zygote, "on") == 0) {
+        char *bootstrap = xasprintf("%s/python3/bootstrap.py", cfg->runtime_dir);
+        char *library = sibling_path("libfnd-zygote.so");
+        if (zygote_open(&zygote, cfg->python, bootstrap, library) == 0)
+            log_info("zygote started", "runtime=python3");
+        else
+            log_warn("zygote unavailable", "effect=\"python3 workers start a fresh "
+                     "interpreter each\"");
+        free(bootstrap);
+        free(library);
+    }
+
     struct controller_options copts = {
         .worker = {.paths = &d.paths, .init_timeout_ms = cfg->init_timeout,
                    .max_response = cfg->max_response, .region = cfg->region,
                    .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .drop_privileges = drop_privileges,
-                   .pids_max = (unsigned)cfg->worker_pids, .funclog = d.funclog},
+                   .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu,
+                   .zygote = zygote, .funclog = d.funclog},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
     };
     d.controller = controller_new(d.loop, &copts);
     registry_foreach(d.registry, attach_function, &d);
+
+    /* The event log is recovered before anything is served. */
+    char *eventlog_dir = xasprintf("%s/eventlog", data_dir);
+    struct async_options aopts = {
+        .registry = d.registry, .controller = d.controller,
+        .log = {.dir = eventlog_dir, .segment_size = cfg->eventlog_segment_size,
+                .backend = cfg->eventlog_backend, .repair = cfg->repair != 0},
+        .idempotency_window_ms = cfg->idempotency_window, .result_max = cfg->async_result_max,
+    };
+    rc = async_open(&d.async, d.loop, &aopts, err, sizeof(err));
+    free(eventlog_dir);
+    if (rc < 0) {
+        log_error("event log recovery failed", "err=\"%s\" detail=\"%s\"", strerror(-rc), err);
+        d.exit_code = 1;
+        controller_close(d.controller, NULL, NULL);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        zygote_close(zygote);
+        registry_close(d.registry);
+        funclog_close(d.funclog);
+        metrics_reset();
+        free(native);
+        return 1;
+    }
 
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
@@ -425,6 +493,7 @@ int daemon_run(const struct config *cfg)
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 
+    zygote_close(zygote);
     registry_close(d.registry);
     funclog_close(d.funclog);
     metrics_reset();

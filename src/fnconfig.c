@@ -25,6 +25,12 @@ static const struct limit_field limit_fields[] = {
 #undef FN_LIMIT_ROW
 };
 
+static const struct limit_field retry_fields[] = {
+#define FN_RETRY_ROW(field, def, lo, hi, help) {#field, offsetof(struct fn_retry, field), def, lo, hi},
+    FN_RETRY_FIELDS(FN_RETRY_ROW)
+#undef FN_RETRY_ROW
+};
+
 static const char *const runtime_names[] = {
 #define FN_RUNTIME_NAME(id, name) name,
     FN_RUNTIME_MAP(FN_RUNTIME_NAME)
@@ -81,6 +87,8 @@ void fn_config_init_defaults(struct fn_config *c)
     c->runtime = RUNTIME_PYTHON3;
     for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++)
         *limit_slot(c, &limit_fields[i]) = limit_fields[i].def;
+    for (size_t i = 0; i < ARRAY_SIZE(retry_fields); i++)
+        *(uint32_t *)((char *)&c->retry + retry_fields[i].offset) = retry_fields[i].def;
 }
 
 void fn_config_release(struct fn_config *c)
@@ -242,6 +250,52 @@ static int parse_env(struct fn_config *out, const cJSON *env, char *err, size_t 
     return 0;
 }
 
+/* Sets the table's field named by item, if any: 1 when set, 0 when the name is not in
+ * the table, -EINVAL when the value is out of bounds (prefix names the object). */
+static int parse_field(const struct limit_field *fields, size_t n, void *base, const cJSON *item,
+                       const char *prefix, char *err, size_t errsize)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct limit_field *f = &fields[i];
+        if (strcmp(item->string, f->name) != 0)
+            continue;
+        double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+        if (!(v >= f->lo && v <= f->hi) || floor(v) != v) {
+            snprintf(err, errsize, "%s%s: must be an integer between %u and %u", prefix, f->name,
+                     f->lo, f->hi);
+            return -EINVAL;
+        }
+        *(uint32_t *)((char *)base + f->offset) = (uint32_t)v;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_retry(struct fn_config *out, const cJSON *retry, char *err, size_t errsize)
+{
+    if (!cJSON_IsObject(retry)) {
+        snprintf(err, errsize, "retry: must be an object");
+        return -EINVAL;
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, retry)
+    {
+        int rc = parse_field(retry_fields, ARRAY_SIZE(retry_fields), &out->retry, item, "retry.",
+                             err, errsize);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            snprintf(err, errsize, "retry.%.64s: unknown field", item->string);
+            return -EINVAL;
+        }
+    }
+    if (out->retry.base_delay_ms > out->retry.max_delay_ms) {
+        snprintf(err, errsize, "retry.base_delay_ms: must not exceed retry.max_delay_ms");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int parse_member(struct fn_config *out, const cJSON *item, char *err, size_t errsize)
 {
     const char *key = item->string;
@@ -275,19 +329,11 @@ static int parse_member(struct fn_config *out, const cJSON *item, char *err, siz
     }
     if (strcmp(key, "env") == 0)
         return parse_env(out, item, err, errsize);
-    for (size_t i = 0; i < ARRAY_SIZE(limit_fields); i++) {
-        const struct limit_field *f = &limit_fields[i];
-        if (strcmp(key, f->name) != 0)
-            continue;
-        double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
-        if (!(v >= f->lo && v <= f->hi) || floor(v) != v) {
-            snprintf(err, errsize, "%s: must be an integer between %u and %u", f->name, f->lo,
-                     f->hi);
-            return -EINVAL;
-        }
-        *limit_slot(out, f) = (uint32_t)v;
-        return 0;
-    }
+    if (strcmp(key, "retry") == 0)
+        return parse_retry(out, item, err, errsize);
+    int rc = parse_field(limit_fields, ARRAY_SIZE(limit_fields), out, item, "", err, errsize);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     snprintf(err, errsize, "%.64s: unknown field", key);
     return -EINVAL;
 }
@@ -329,4 +375,9 @@ void fn_config_to_json(const struct fn_config *c, cJSON *obj)
     cJSON *env = cJSON_AddObjectToObject(obj, "env");
     for (size_t i = 0; i < c->nenv; i++)
         cJSON_AddStringToObject(env, c->env[i].name, c->env[i].value);
+    cJSON *retry = cJSON_AddObjectToObject(obj, "retry");
+    for (size_t i = 0; i < ARRAY_SIZE(retry_fields); i++)
+        cJSON_AddNumberToObject(retry, retry_fields[i].name,
+                                *(const uint32_t *)((const char *)&c->retry +
+                                                    retry_fields[i].offset));
 }

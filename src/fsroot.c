@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -156,8 +157,22 @@ static int bind_ro(const char *src, char *dst, bool is_file)
     }
     if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
         return errno;
-    /* The first bind ignores MS_RDONLY; the remount applies it. */
-    if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+    /* The first bind ignores MS_RDONLY; the remount applies it. Inside a user
+     * namespace the source's noexec and atime flags are locked, and a remount that
+     * would clear them is refused: carry them over. */
+    struct statvfs sv;
+    if (statvfs(dst, &sv) < 0)
+        return errno;
+    unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        flags |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME)
+        flags |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        flags |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        flags |= MS_RELATIME;
+    if (mount(NULL, dst, NULL, flags, NULL) < 0)
         return errno;
     return 0;
 }
@@ -215,6 +230,9 @@ int fsroot_enter(const struct fsroot_plan *plan)
     const char *root = plan->base;
     char path[PATH_MAX];
     int rc;
+    /* The tree is built world-readable whatever umask the process arrived with (a
+     * fork server's is already the worker's 077): the worker's uid must traverse it. */
+    umask(022);
     /* 1. Nothing done here may be seen by the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return errno;

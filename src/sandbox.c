@@ -1,6 +1,6 @@
 /*
  * Worker process creation: the path from clone to exec, as one checklist of named
- * steps that run in the child (see child_main). Each step is a small function that
+ * steps that run in the child (see child_checklist). Each step is a small function that
  * returns 0 or an errno; the first failure is written to a close-on-exec pipe as
  * (step, errno) and the child exits, so the parent learns exactly what failed. When
  * exec succeeds the pipe closes empty.
@@ -15,12 +15,32 @@
  *
  * Layers applied today: descriptor and environment hygiene, a new session, death with
  * the daemon, the worker's cgroups (joined first, so that everything the child does
- * counts), IPC/UTS/mount/network namespaces, a root of its own (fsroot.c), an
- * unprivileged uid of its own without capabilities, resource limits, no_new_privs and
- * the seccomp filters.
- * NEEDSWORK: a pid namespace (the death check below already works inside one; the
- * runtime would be pid 1 there and needs a small reaping init) and a user namespace
- * for unprivileged daemons.
+ * counts), pid/cgroup/IPC/UTS/mount/network namespaces, a root of its own (fsroot.c),
+ * an unprivileged uid of its own without capabilities, resource limits, no_new_privs
+ * and the seccomp filters.
+ *
+ * In a pid namespace the cloned child is pid 1, and pid 1 has duties a runtime does
+ * not expect: orphans are reparented to it and must be reaped, and it ignores every
+ * signal it has no handler for. So the child stays behind as a tiny init (init_main)
+ * once the checklist is done, and forks the runtime as pid 2. The init reaps
+ * whatever is orphaned and exits when the runtime does, which makes the kernel kill
+ * every process left in the namespace: nothing a function started outlives its
+ * worker, whatever session or process group it moved to. The init cannot die of the
+ * runtime's signal itself, so it exits with 128 + the signal, and sandbox_reap turns
+ * that back into the signal.
+ *
+ * A daemon that is not root cannot create those namespaces directly, but it can in a
+ * user namespace of the worker's own: the child is then all-powerful over its own
+ * namespaces only, maps one id (Lambda's sbx_user1051, 993:990) onto the daemon's
+ * uid and gid, builds its root as a root daemon's child would, and loses every
+ * capability before the exec. What it cannot get are cgroups (writing them needs the
+ * host's root) and a uid distinct from the daemon's on the host; its pid namespace
+ * and private root still keep it from seeing or touching the daemon or other workers.
+ *
+ * The same checklist also runs without the exec, in a fork server (zygote.c): there
+ * the child is cloned from an interpreter that has already started, walks the
+ * checklist and returns into it, and CLONE_PARENT makes it the daemon's child, so the
+ * daemon reaps it and reads its status exactly as for a worker it spawned itself.
  */
 #include "fnd/sandbox.h"
 
@@ -29,7 +49,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <poll.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -37,6 +59,7 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <grp.h>
@@ -56,7 +79,9 @@
 
 #define SANDBOX_STEPS(X)                                                                       \
     X(RESET_SIGNALS, "reset signals")                                                          \
+    X(MAP_IDS, "write uid_map and gid_map")                                                    \
     X(JOIN_CGROUPS, "join cgroups")                                                            \
+    X(CGROUP_NAMESPACE, "unshare(CLONE_NEWCGROUP)")                                            \
     X(NEW_SESSION, "setsid")                                                                   \
     X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
     X(PLACE_FDS, "place descriptors")                                                          \
@@ -69,6 +94,7 @@
     X(UMASK, "umask")                                                                          \
     X(CHDIR, "chdir")                                                                          \
     X(SECCOMP, "prctl(PR_SET_SECCOMP)")                                                        \
+    X(START_INIT, "fork the runtime under the namespace's init")                               \
     X(EXEC, "execve")
 
 enum sandbox_step {
@@ -88,11 +114,20 @@ struct child_report {
     int32_t err;
 };
 
+/* The ids a worker has inside a user namespace of its own: Lambda's sandbox user. */
+#define USERNS_UID 993
+#define USERNS_GID 990
+
 /* Everything the child needs, prepared by the parent. */
 struct child_plan {
     const struct sandbox_spec *spec;
     int error_fd;
     int devnull_fd;
+    bool userns;      /* in a user namespace of its own, mapping the ids below */
+    char uid_map[48]; /* "993 <daemon uid> 1" */
+    char gid_map[48];
+    uid_t uid;        /* the ids the runtime runs as; 0: the daemon's */
+    gid_t gid;
 };
 
 /* --- the child's steps ------------------------------------------------------------- */
@@ -112,6 +147,32 @@ static int child_reset_signals(void)
     return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? errno : 0;
 }
 
+static int write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    size_t len = strlen(text);
+    int rc = write(fd, text, len) == (ssize_t)len ? 0 : errno ? errno : EIO;
+    close(fd);
+    return rc;
+}
+
+static int child_map_ids(const struct child_plan *plan)
+{
+    /* Until the maps exist the child's ids are unmapped: files it creates could not be
+     * owned by anyone, so this comes before any other step. setgroups must be denied
+     * before an unprivileged process may write gid_map. */
+    if (!plan->userns)
+        return 0;
+    int rc;
+    if ((rc = write_text("/proc/self/setgroups", "deny")) ||
+        (rc = write_text("/proc/self/uid_map", plan->uid_map)) ||
+        (rc = write_text("/proc/self/gid_map", plan->gid_map)))
+        return rc;
+    return 0;
+}
+
 static int child_join_cgroups(const struct sandbox_spec *s)
 {
     /* "0" moves the writer itself; done first so that every process the worker ever
@@ -120,6 +181,15 @@ static int child_join_cgroups(const struct sandbox_spec *s)
         if (s->cgroup_fds[i] >= 0 && write(s->cgroup_fds[i], "0", 1) != 1)
             return errno;
     return 0;
+}
+
+static int child_cgroup_namespace(const struct sandbox_spec *s)
+{
+    /* After the join, so that the namespace's root is the worker's own group and
+     * /proc/self/cgroup names nothing of the host's hierarchy. */
+    if (!(s->namespaces & CLONE_NEWCGROUP))
+        return 0;
+    return unshare(CLONE_NEWCGROUP) < 0 ? errno : 0;
 }
 
 static int child_new_session(void)
@@ -203,22 +273,35 @@ static int child_loopback(const struct sandbox_spec *s)
     return rc;
 }
 
-static int child_drop_privileges(const struct sandbox_spec *s)
+static int child_drop_privileges(const struct child_plan *plan)
 {
-    if (s->uid == 0)
+    if (plan->uid == 0)
         return 0;
     /* Empty the bounding set while we still may (CAP_SETPCAP), so no exec can ever
      * regain a capability; then leave root: the kernel clears the permitted and
-     * effective sets on the switch to a non-zero uid. Groups first, uid last. */
+     * effective sets on the switch to a non-zero uid. Groups first, uid last. In a
+     * user namespace the ids are already the mapped ones and setgroups is denied. */
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return errno;
-    if (setgroups(0, NULL) < 0 || setresgid(s->gid, s->gid, s->gid) < 0 ||
-        setresuid(s->uid, s->uid, s->uid) < 0)
+    if ((!plan->userns && setgroups(0, NULL) < 0) ||
+        setresgid(plan->gid, plan->gid, plan->gid) < 0 ||
+        setresuid(plan->uid, plan->uid, plan->uid) < 0)
+        return errno;
+    /* A namespace's creator keeps its capabilities over a uid change; exec would clear
+     * them, but the init never execs. */
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof(none));
+    if (syscall(SYS_capset, &hdr, none) < 0)
         return errno;
     /* The race-free check that it worked: going back must fail. */
     if (setuid(0) == 0)
         return EPERM;
+    /* The uid switch made the process undumpable, which turns /proc/self into root's;
+     * exec would restore it, but a worker forked by the zygote never execs. */
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        return errno;
     return 0;
 }
 
@@ -227,11 +310,16 @@ static int child_rlimits(const struct sandbox_spec *s)
     struct rlimit none = {0, 0};
     struct rlimit files = {s->max_open_files, s->max_open_files};
     struct rlimit size = {s->max_file_size, s->max_file_size};
+    struct rlimit cpu = {RLIM_INFINITY, RLIM_INFINITY};
+    if (s->max_cpu_seconds)
+        cpu.rlim_cur = cpu.rlim_max = s->max_cpu_seconds;
     /* No core dumps (they would land in the code folder, and leak memory to disk); a
-     * backstop on descriptors and on the size of any one file. Never RLIMIT_AS: V8
-     * reserves far more address space than it uses. */
+     * backstop on descriptors, on the size of any one file, and on CPU time should
+     * the daemon's timeouts ever fail to stop a process (SIGKILL at the limit, as the
+     * soft and hard limits are equal). Never RLIMIT_AS: V8 reserves far more address
+     * space than it uses. */
     if (setrlimit(RLIMIT_CORE, &none) < 0 || setrlimit(RLIMIT_NOFILE, &files) < 0 ||
-        setrlimit(RLIMIT_FSIZE, &size) < 0)
+        setrlimit(RLIMIT_FSIZE, &size) < 0 || setrlimit(RLIMIT_CPU, &cpu) < 0)
         return errno;
     return 0;
 }
@@ -265,6 +353,36 @@ static int child_seccomp(const struct seccomp_policy *p)
     return 0;
 }
 
+/* pid 1 of the worker's namespace, from the fork of the runtime until the runtime
+ * exits. It holds no descriptor, so the channel and the output pipes close when the
+ * runtime's copies do, and the error pipe when the runtime execs. Never returns. */
+static void init_main(pid_t runtime)
+{
+    syscall(SYS_close_range, 0, ~0U, 0);
+    for (;;) {
+        int status;
+        pid_t pid = wait(&status);
+        if (pid == runtime)
+            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        if (pid < 0 && errno == ECHILD)
+            _exit(127);
+        /* Anything else was an orphan: reaped, so it holds no pid of pids.max. */
+    }
+}
+
+/* Returns in the runtime; the init stays in init_main. */
+static int child_start_init(const struct sandbox_spec *s)
+{
+    if (!(s->namespaces & CLONE_NEWPID))
+        return 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return errno;
+    if (pid > 0)
+        init_main(pid);
+    return 0;
+}
+
 static void child_fail(const struct child_plan *plan, enum sandbox_step step, int err)
 {
     struct child_report r = {step, err};
@@ -274,15 +392,19 @@ static void child_fail(const struct child_plan *plan, enum sandbox_step step, in
 }
 
 /* The checklist. Each line is one layer; the order matters and is explained at each
- * step. Never returns. */
-static void child_main(struct child_plan *plan)
+ * step. Returns only when every step succeeded. */
+static void child_checklist(struct child_plan *plan)
 {
     const struct sandbox_spec *s = plan->spec;
     int rc;
     if ((rc = child_reset_signals()))
         child_fail(plan, STEP_RESET_SIGNALS, rc);
+    if ((rc = child_map_ids(plan)))
+        child_fail(plan, STEP_MAP_IDS, rc);
     if ((rc = child_join_cgroups(s)))
         child_fail(plan, STEP_JOIN_CGROUPS, rc);
+    if ((rc = child_cgroup_namespace(s)))
+        child_fail(plan, STEP_CGROUP_NAMESPACE, rc);
     if ((rc = child_new_session()))
         child_fail(plan, STEP_NEW_SESSION, rc);
     if ((rc = child_die_with_parent(plan->error_fd)))
@@ -295,7 +417,7 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_LOOPBACK, rc);
     if (s->fsroot && (rc = fsroot_enter(s->fsroot)))
         child_fail(plan, STEP_FSROOT, rc);
-    if ((rc = child_drop_privileges(s)))
+    if ((rc = child_drop_privileges(plan)))
         child_fail(plan, STEP_DROP_PRIVILEGES, rc);
     if ((rc = child_rlimits(s)))
         child_fail(plan, STEP_RLIMITS, rc);
@@ -307,23 +429,32 @@ static void child_main(struct child_plan *plan)
         child_fail(plan, STEP_CHDIR, rc);
     if ((rc = child_seccomp(s->seccomp)))
         child_fail(plan, STEP_SECCOMP, rc);
-    execve(s->path, s->argv, s->envp);
-    child_fail(plan, STEP_EXEC, errno);
+    /* Last, so that the init is as contained as the runtime: filtered, unprivileged,
+     * in the private root. */
+    if ((rc = child_start_init(s)))
+        child_fail(plan, STEP_START_INIT, rc);
 }
 
 /* --- the parent's side ------------------------------------------------------------- */
 
-static pid_t clone_child(int *pidfd, uint64_t namespaces)
+static pid_t clone_child(int *pidfd, uint64_t flags)
 {
     struct clone_args args;
     memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD | namespaces;
+    args.flags = CLONE_PIDFD | flags;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
-    args.exit_signal = SIGCHLD;
+    /* With CLONE_PARENT the kernel takes the caller's own exit signal instead. */
+    args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
+/* Starts the child and walks it through the checklist. In the child: returns 0 when
+ * exec is false, execs the runtime otherwise. In the caller: the child's pid once it
+ * exec'd (or, without exec, finished the checklist), with *pidfd set; or a negative
+ * errno, the failing step logged and, when the child is the caller's own, reaped.
+ * exec false makes the child the caller's sibling (CLONE_PARENT): a fork server
+ * hands it to its own parent, the daemon, to reap. */
+static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_out)
 {
     int pipefd[2] = {-1, -1};
     int devnull = -1;
@@ -338,17 +469,34 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
         goto fail;
     }
 
-    struct child_plan plan = {
-        .spec = spec, .error_fd = pipefd[1], .devnull_fd = devnull};
+    struct child_plan plan = {.spec = spec, .error_fd = pipefd[1], .devnull_fd = devnull,
+                              .uid = spec->uid, .gid = spec->gid};
+    if (spec->namespaces & CLONE_NEWUSER) {
+        plan.userns = true;
+        plan.uid = USERNS_UID;
+        plan.gid = USERNS_GID;
+        snprintf(plan.uid_map, sizeof(plan.uid_map), "%d %u 1\n", USERNS_UID, (unsigned)geteuid());
+        snprintf(plan.gid_map, sizeof(plan.gid_map), "%d %u 1\n", USERNS_GID, (unsigned)getegid());
+    }
 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    uint64_t flags = spec->namespaces | (spec->own_network ? CLONE_NEWNET : 0) |
-                     (spec->fsroot ? CLONE_NEWNS : 0);
+    /* The cgroup namespace is entered later, from inside the worker's cgroup. */
+    uint64_t flags = (spec->namespaces & ~(uint64_t)CLONE_NEWCGROUP) |
+                     (spec->own_network ? CLONE_NEWNET : 0) | (spec->fsroot ? CLONE_NEWNS : 0) |
+                     (exec ? 0 : CLONE_PARENT);
     pid_t pid = clone_child(&pidfd, flags);
-    if (pid == 0)
-        child_main(&plan); /* never returns */
+    if (pid == 0) {
+        child_checklist(&plan);
+        if (!exec) {
+            /* The error pipe's end closes empty: the fork server reads success. */
+            close(plan.error_fd);
+            return 0;
+        }
+        execve(spec->path, spec->argv, spec->envp);
+        child_fail(&plan, STEP_EXEC, errno);
+    }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
@@ -368,9 +516,12 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     } while (n < 0 && errno == EINTR);
 
     if (n == (ssize_t)sizeof(report)) {
-        int status;
-        waitpid(pid, &status, 0);
-        close(pidfd);
+        if (exec) {
+            int status;
+            waitpid(pid, &status, 0);
+            close(pidfd);
+            pidfd = -1;
+        }
         const char *step = report.step >= 0 && (size_t)report.step < sizeof(step_names) /
                                                                           sizeof(step_names[0])
                                ? step_names[report.step]
@@ -382,11 +533,11 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
     }
     close(pipefd[0]);
     close(devnull);
-    out->pid = pid;
-    out->pidfd = pidfd;
-    return 0;
+    *pidfd_out = pidfd;
+    return pid;
 
 fail:
+    *pidfd_out = pidfd; /* a child left to reap (fork server), or -1 */
     if (pipefd[0] >= 0)
         close(pipefd[0]);
     if (pipefd[1] >= 0)
@@ -394,6 +545,23 @@ fail:
     if (devnull >= 0)
         close(devnull);
     return rc;
+}
+
+int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
+{
+    int pidfd;
+    pid_t pid = start_child(spec, true, &pidfd);
+    if (pid < 0)
+        return (int)pid;
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->has_init = (spec->namespaces & CLONE_NEWPID) != 0;
+    return 0;
+}
+
+pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd)
+{
+    return start_child(spec, false, pidfd);
 }
 
 /* Whether a child may be created in new namespaces of kinds flags. */
@@ -410,8 +578,32 @@ static int try_namespaces(uint64_t flags)
     return 0;
 }
 
+/* Without root, every namespace comes inside a user namespace of the worker's own,
+ * or not at all. */
+static uint64_t probe_in_user_namespace(void)
+{
+    uint64_t all = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWIPC |
+                   CLONE_NEWUTS | CLONE_NEWNS;
+    int rc = try_namespaces(all);
+    if (rc < 0) {
+        log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"without "
+                 "root or a user namespace, workers share the host's processes, files, IPC "
+                 "and network\"", strerror(-rc));
+        return 0;
+    }
+    rc = try_namespaces(all | CLONE_NEWNET);
+    if (rc < 0) {
+        log_warn("sandbox layer unavailable", "layer=network err=\"%s\" effect=\"functions "
+                 "with network none cannot be deployed\"", strerror(-rc));
+        return all;
+    }
+    return all | CLONE_NEWNET;
+}
+
 uint64_t sandbox_probe_namespaces(void)
 {
+    if (geteuid() != 0)
+        return probe_in_user_namespace();
     /* IPC: no SysV shared memory, semaphores or queues shared with other functions or
      * the host. UTS: a host name of its own. Network: only for network:none
      * functions, so it is probed but not given to every worker. */
@@ -422,6 +614,14 @@ uint64_t sandbox_probe_namespaces(void)
     else
         log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
                  "share SysV IPC and the host name\"", strerror(-rc));
+    /* pid: the worker sees only its own processes and can signal nothing else.
+     * cgroup: /proc/self/cgroup shows the worker's group as the root. */
+    rc = try_namespaces(CLONE_NEWPID | CLONE_NEWCGROUP);
+    if (rc == 0)
+        have |= CLONE_NEWPID | CLONE_NEWCGROUP;
+    else
+        log_warn("sandbox layer unavailable", "layer=namespaces err=\"%s\" effect=\"workers "
+                 "see and may signal the host's processes\"", strerror(-rc));
     rc = try_namespaces(CLONE_NEWNS);
     if (rc == 0)
         have |= CLONE_NEWNS;
@@ -455,7 +655,11 @@ int sandbox_reap(const struct sandbox_process *p)
     } while (rc < 0 && errno == EINTR);
     if (rc < 0)
         return -errno;
-    if (info.si_code == CLD_EXITED)
-        return (info.si_status & 0xff) << 8;
+    if (info.si_code == CLD_EXITED) {
+        int code = info.si_status & 0xff;
+        if (p->has_init && code > 128 && code < 128 + 65)
+            return code - 128; /* the init's report of the runtime's signal */
+        return code << 8;
+    }
     return info.si_status & 0x7f; /* killed or dumped: the signal number */
 }

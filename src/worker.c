@@ -20,6 +20,7 @@
 
 #include "fnd/log.h"
 #include "fnd/protocol.h"
+#include "fnd/zygote.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -548,6 +549,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .cgroup_fds = {join[0], join[1]},
         .max_open_files = 1024,
         .max_file_size = UINT64_C(4) << 30,
+        .max_cpu_seconds = opts->cpu_seconds,
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,
@@ -558,7 +560,16 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .gid = opts->drop_privileges ? (gid_t)(WORKER_UID_BASE + w->tag % WORKER_UID_SPAN) : 0,
     };
     w->spawned_us = clock_mono_us();
-    rc = sandbox_spawn(&spec, &w->proc);
+    rc = -ECHILD;
+    const char *how = "exec";
+    if (opts->zygote && v->config.runtime == RUNTIME_PYTHON3) {
+        rc = zygote_spawn(opts->zygote, &spec, &w->proc);
+        how = "zygote";
+    }
+    if (rc == -ECHILD) { /* no zygote, or it just failed: exec the interpreter */
+        rc = sandbox_spawn(&spec, &w->proc);
+        how = "exec";
+    }
     runtime_command_release(&cmd);
     free(plan);
     for (int i = 0; i < 2; i++)
@@ -606,8 +617,9 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     uv_read_start((uv_stream_t *)&w->err, on_output_alloc, on_output_read);
     uv_poll_start(&w->exit_watch, UV_READABLE, on_exit_readable);
     uv_timer_start(&w->timer, on_init_timeout, opts->init_timeout_ms, 0);
-    log_debug("worker started", "fn=%s worker=%llu pid=%d", v->name, (unsigned long long)w->tag,
-              w->proc.pid);
+    log_debug("worker started", "fn=%s worker=%llu pid=%d via=%s spawn_us=%llu", v->name,
+              (unsigned long long)w->tag, w->proc.pid, how,
+              (unsigned long long)(clock_mono_us() - w->spawned_us));
     *out = w;
     return 0;
 

@@ -59,8 +59,24 @@
       "size of each worker's private /tmp")                                                    \
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
+    X(STR, zygote, "zygote", "on", 0, 0,                                                       \
+      "on: start python3 workers by forking a pre-started interpreter; off: exec each one")   \
+    X(UINT, worker_cpu, "worker-cpu", 3600, 1, 1000000,                                        \
+      "CPU seconds one worker process may use in its life (RLIMIT_CPU), a backstop behind "    \
+      "timeouts")                                                                              \
     X(SIZE, memory_budget, "memory-budget", 0, 0, 1024 * GiB,                                  \
-      "most memory_mb summed over live workers; 0 means three quarters of the RAM")          \
+      "most memory_mb summed over live workers; 0 means three quarters of the RAM")                \
+    /* durable async invocations and the event log (docs/eventlog.md) */                      \
+    X(STR, eventlog_backend, "eventlog-backend", "auto", 0, 0,                                 \
+      "event log I/O: auto (io_uring, else the threadpool), uring or threadpool")             \
+    X(SIZE, eventlog_segment_size, "eventlog-segment-size", 64 * MiB, 64 * KiB, 16 * GiB,      \
+      "size of each preallocated event log segment")                                           \
+    X(UINT, repair, "repair", 0, 0, 1,                                                         \
+      "1: start even with a damaged event log, cutting it at the damage (a copy is kept)")    \
+    X(MS, idempotency_window, "idempotency-window", 86400000, 1000, 2592000000,                \
+      "how long idempotency keys and finished async invocations are kept")                    \
+    X(SIZE, async_result_max, "async-result-max", 256 * KiB, 0, 1 * GiB,                       \
+      "largest result kept for an async or idempotent invocation; longer ones are cut")        \
     /* operability: function logs, control-plane auth, shutdown, config file */              \
     X(SIZE, log_file_size, "log-file-size", 1 * MiB, 4 * KiB, 1 * GiB,                         \
       "rotate a function's output log when it reaches this size")                             \

@@ -53,7 +53,8 @@ void controller_on_remove(struct controller *ctl, struct function *fn);
 int controller_submit(struct controller *ctl, struct function *fn, struct invocation *inv);
 
 /* Adds the function's live state to obj: "instances" by state, "queue_depth",
- * "cold_starts", "invocations", "errors". */
+ * "cold_starts", "invocations", "errors", and "workers": [{pid (on the host),
+ * state, version, served}]. */
 void controller_function_state(struct controller *ctl, const struct function *fn, cJSON *obj);
 /* Invocations accepted and not yet done (queued or running), all functions. */
 size_t controller_pending(const struct controller *ctl);

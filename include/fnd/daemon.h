@@ -6,6 +6,7 @@
 #define FND_DAEMON_H
 
 #include "fnd/auth.h"
+#include "fnd/async.h"
 #include "fnd/bundle.h"
 #include "fnd/cgroup.h"
 #include "fnd/config.h"
@@ -23,6 +24,7 @@ struct daemon {
     const struct config *cfg;
     struct registry *registry;
     struct controller *controller;
+    struct async *async;       /* durable async invocations and the event log */
     struct gateway *gateway;
     struct funclog *funclog;  /* function output logs (funclog.h) */
     struct auth auth;         /* the control-plane token (auth.h) */

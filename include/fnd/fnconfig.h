@@ -38,6 +38,21 @@ enum runtime {
     X(max_queue, 1000, 0, 100000, "invocations that may wait for a worker before 429")        \
     X(max_queue_wait_ms, 30000, 1, 900000, "longest wait for a worker before 429")
 
+/* The async retry policy, the object "retry" (docs/eventlog.md); defaults follow Lambda:
+ * two retries, a minute then two minutes apart, events kept six hours.
+ * field, default, min, max, help */
+#define FN_RETRY_FIELDS(X)                                                                     \
+    X(max_attempts, 3, 1, 100, "runs of an async invocation before it becomes a dead letter")  \
+    X(base_delay_ms, 60000, 1, 3600000, "wait before the first retry; doubles on each retry")  \
+    X(max_delay_ms, 120000, 1, 86400000, "longest wait between two attempts")                  \
+    X(max_event_age_s, 21600, 1, 21600, "an event older than this is not retried")
+
+struct fn_retry {
+#define FN_RETRY_MEMBER(field, def, lo, hi, help) uint32_t field;
+    FN_RETRY_FIELDS(FN_RETRY_MEMBER)
+#undef FN_RETRY_MEMBER
+};
+
 struct fn_env {
     char *name;  /* owned */
     char *value; /* owned */
@@ -64,6 +79,7 @@ struct fn_config {
 #undef FN_LIMIT_MEMBER
     struct fn_env *env; /* owned array of nenv, sorted by name */
     size_t nenv;
+    struct fn_retry retry;
 };
 
 /* Fills c with the defaults (runtime python3, no handler, no env). */
@@ -83,7 +99,8 @@ int fn_config_parse(struct fn_config *out, const cJSON *json, const struct fn_co
 /* Checks cross-field rules (handler syntax for the runtime, min_warm <= max_instances,
  * env names and size). 0 or -EINVAL with err naming the field. fn_config_parse calls it. */
 int fn_config_validate(const struct fn_config *c, char *err, size_t errsize);
-/* Adds the configuration's members ("runtime", "handler", the limits, "env") to obj. */
+/* Adds the configuration's members ("runtime", "handler", the limits, "env",
+ * "retry") to obj. */
 void fn_config_to_json(const struct fn_config *c, cJSON *obj);
 
 /* Function names match [A-Za-z0-9_-]{1,64}. */

@@ -25,6 +25,7 @@ struct sandbox_spec {
     int cgroup_fds[2];  /* cgroup.procs files the child joins before anything else; -1 */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
+    uint64_t max_cpu_seconds; /* RLIMIT_CPU; 0: unlimited */
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
     bool own_network;        /* a network namespace with only loopback, up */
@@ -34,25 +35,36 @@ struct sandbox_spec {
 };
 
 /* The namespaces this daemon can give workers (probed once: creating them needs
- * privilege): CLONE_NEWIPC|CLONE_NEWUTS and CLONE_NEWNS (its own root) for every worker,
- * CLONE_NEWNET for network:none functions. Logs a warning naming what is missing. */
+ * privilege): CLONE_NEWIPC|CLONE_NEWUTS, CLONE_NEWPID|CLONE_NEWCGROUP and CLONE_NEWNS
+ * (its own root) for every worker, CLONE_NEWNET for network:none functions. Logs a
+ * warning naming what is missing. */
 uint64_t sandbox_probe_namespaces(void);
 
 struct sandbox_process {
-    pid_t pid;  /* also the process group id: the child leads a new session */
-    int pidfd;  /* readable when the child exits; owned by the caller */
+    pid_t pid;     /* also the process group id: the child leads a new session */
+    int pidfd;     /* readable when the child exits; owned by the caller */
+    bool has_init; /* pid is the init of the worker's pid namespace, not the runtime */
 };
 
 /* Starts the child and waits until its exec succeeded. 0 with *out filled, or a
  * negative errno (the child's failing step is logged and the child reaped). */
 int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out);
 
+/* For a fork server (zygote.c) whose parent is the daemon: clones a child that walks
+ * the same checklist but, instead of an exec, returns 0 into the caller's program,
+ * which then runs the runtime in-process. The child is a child of the caller's parent
+ * (CLONE_PARENT). In the caller: the child's pid with *pidfd set once the checklist
+ * is done, or a negative errno (the failing step logged; *pidfd is the failed child
+ * for the daemon to reap, or -1). */
+pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd);
+
 /* Kills every process of the child's group with SIGKILL. Safe to call repeatedly
  * until the child has been reaped. */
 void sandbox_kill_group(const struct sandbox_process *p);
 
 /* Reaps the child after its pidfd turned readable. Returns the wait status (as
- * waitpid(2) reports it), or a negative errno. */
+ * waitpid(2) reports it) of the runtime, or a negative errno. Under an init, a runtime
+ * that exited with a code above 128 is reported as killed by that signal. */
 int sandbox_reap(const struct sandbox_process *p);
 
 #endif

@@ -62,6 +62,8 @@ struct worker_options {
     uint64_t tmp_bytes;       /* size of a worker's /tmp */
     bool drop_privileges;     /* run each worker as its own unprivileged uid */
     unsigned pids_max;        /* processes and threads per worker */
+    uint64_t cpu_seconds;     /* RLIMIT_CPU of each worker process */
+    struct zygote *zygote;    /* forks python3 workers; NULL: they are exec'd */
     struct funclog *funclog;  /* function output goes here; NULL: the daemon log only */
 };
 

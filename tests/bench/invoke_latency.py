@@ -109,29 +109,40 @@ def main():
     row("node -e 0", b_node)
     baseline = {"native": b_exec, "python3": b_py, "nodejs": b_node}
 
-    cold_on = {}
+    # (label, daemon flags, runtimes measured): the sandbox's cost is on minus off, the
+    # zygote's gain the Python cold start without it minus with it
+    configs = [("sandbox on", [], list(baseline)),
+               ("sandbox off", ["--sandbox", "off"], list(baseline)),
+               ("sandbox on, zygote off", ["--zygote", "off"], ["python3"])]
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         fns = write_functions(tmp)
-        for sandbox in ("on", "off"):
-            d = fndtest.Daemon(os.path.join(tmp, "data-" + sandbox), ["--sandbox", sandbox])
+        for i, (label, flags, runtimes) in enumerate(configs):
+            d = fndtest.Daemon(os.path.join(tmp, f"data-{i}"), flags)
             try:
-                for runtime, (code, handler) in fns.items():
+                for runtime in runtimes:
+                    code, handler = fns[runtime]
                     r = d.deploy(f"noop-{runtime}", runtime, handler, code)
                     assert r.status == 201, r
-                if sandbox == "on":
+                if i == 0:
                     print(f"warm invoke, {n_warm} sequential on one connection (sandbox on):")
-                    for runtime in fns:
+                    for runtime in runtimes:
                         row(f"{runtime} no-op", warm(d, f"noop-{runtime}", n_warm))
-                print(f"cold start to first response, sandbox {sandbox}, {n_cold} samples "
+                print(f"cold start to first response, {label}, {n_cold} samples "
                       "(ratio vs its baseline):")
-                for runtime, (code, handler) in fns.items():
+                for runtime in runtimes:
+                    code, handler = fns[runtime]
                     samples = cold(d, f"noop-{runtime}", runtime, handler, n_cold)
+                    results[label, runtime] = samples
                     row(f"{runtime} cold", samples, baseline[runtime])
-                    if sandbox == "on":
-                        cold_on[runtime] = samples
-                    else:
-                        cost = pct(cold_on[runtime], 50) - pct(samples, 50)
+                    on = results.get(("sandbox on", runtime))
+                    if label == "sandbox off":
+                        cost = pct(on, 50) - pct(samples, 50)
                         print(f"  {'':<34} sandbox cost at p50: {cost:+.3f} ms per worker")
+                    elif label == "sandbox on, zygote off":
+                        gain = pct(samples, 50) - pct(on, 50)
+                        print(f"  {'':<34} the zygote saves {gain:.3f} ms at p50 "
+                              f"({pct(samples, 50) / pct(on, 50):.2f}x)")
             finally:
                 d.stop()
 

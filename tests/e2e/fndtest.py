@@ -210,3 +210,108 @@ def alive(pid):
         return state not in ("Z", "X")
     except (OSError, IndexError):  # gone, or exiting while we read (ESRCH)
         return False
+
+
+def _pid_namespace(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def worker_pids(daemon, name):
+    """Host pids of the function's workers, from the daemon's live state (inside its pid
+    namespace a runtime cannot know its host pid)."""
+    st = daemon.get(f"/v1/functions/{name}").json()["state"]
+    return [w["pid"] for w in st["workers"]]
+
+
+def worker_processes(pid):
+    """{host pid: command name} of every live process of the worker whose host pid is
+    pid: all of its pid namespace, or its process group when workers share the
+    daemon's namespace."""
+    ns = _pid_namespace(pid)
+    shared = ns is None or ns == _pid_namespace(os.getpid())
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        p = int(entry)
+        try:
+            if shared:
+                if os.getpgid(p) != pid:
+                    continue
+            elif _pid_namespace(p) != ns:
+                continue
+            with open(f"/proc/{p}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if alive(p):
+            found[p] = comm
+    return found
+
+
+def host_pid(worker_pid, inner_pid):
+    """The host pid of the process that the worker's namespace calls inner_pid."""
+    for p in worker_processes(worker_pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                nspid = [l for l in f if l.startswith("NSpid:")][0].split()[1:]
+        except (OSError, IndexError):
+            continue
+        if int(nspid[-1]) == inner_pid:
+            return p
+    return None
+
+
+class HitCounter:
+    """A tiny HTTP server on 127.0.0.1 that counts POST /hit/<id> per id and answers
+    the new count: functions deployed with the host's network report each execution to
+    it, so a test counts executions from outside the sandbox. Use as a context manager."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        self.counts = {}
+        self.lock = threading.Lock()
+        counter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                key = self.path.rsplit("/", 1)[-1]
+                with counter.lock:
+                    counter.counts[key] = counter.counts.get(key, 0) + 1
+                    n = counter.counts[key]
+                body = str(n).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def count(self, key):
+        with self.lock:
+            return self.counts.get(key, 0)
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.counts)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

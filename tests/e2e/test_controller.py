@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive
+from fndtest import BUILD_DIR, FUNCTIONS, alive, worker_pids
 
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 PY = os.path.join(FUNCTIONS, "py")
@@ -71,7 +71,7 @@ def test_min_warm_at_deploy_after_crash_and_after_restart(daemon):
     daemon.deploy("warm", "native", "probe.nap", NATIVE, min_warm=2)
     assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
     assert state(daemon, "warm")["invocations"] == 0  # started before any invocation
-    pid = int(daemon.invoke("warm", raw="1").body)
+    pid = worker_pids(daemon, "warm")[0]
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not alive(pid))
     assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
@@ -93,8 +93,11 @@ def test_full_queue_gets_429_with_retry_after(daemon):
 
 
 def test_queue_wait_limit(daemon):
-    daemon.deploy("patient", "native", "probe.nap", NATIVE, max_instances=1,
+    # warm before the burst (min_warm): a cold start on a loaded machine may itself
+    # outlast the 200 ms
+    daemon.deploy("patient", "native", "probe.nap", NATIVE, max_instances=1, min_warm=1,
                   max_queue_wait_ms=200)
+    assert wait_for(lambda: state(daemon, "patient")["instances"]["idle"] == 1, timeout=10)
     pool, futures = burst(daemon, "patient", 2, "800")
     codes = sorted(f.result().status for f in futures)
     pool.shutdown()

@@ -8,10 +8,25 @@
 
 #include "test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+
+/* A spec with only the process-level layers: no cgroups, namespaces, root or filter. */
+static struct sandbox_spec plain_spec(const char *path, char **argv, char **envp,
+                                      const char *cwd, int sv[2], int outp[2], int errp[2])
+{
+    return (struct sandbox_spec){.path = path, .argv = argv, .envp = envp, .cwd = cwd,
+                                 .channel_fd = sv[1], .stdout_fd = outp[1],
+                                 .stderr_fd = errp[1], .cgroup_fds = {-1, -1},
+                                 .max_open_files = 1024, .max_file_size = 1 << 30,
+                                 .max_cpu_seconds = 7};
+}
+
+static uint64_t test_namespaces; /* extra CLONE_NEW* flags for run_script's child */
 
 /* Runs script under /bin/sh in a sandboxed child and returns what it printed. */
 static char *run_script(const char *script, const char *cwd, int *status_out)
@@ -25,7 +40,8 @@ static char *run_script(const char *script, const char *cwd, int *status_out)
     ASSERT(leak >= 0);
     char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
     char *envp[] = {"ONLY=this", "PATH=/usr/bin:/bin", NULL};
-    struct sandbox_spec spec = {"/bin/sh", argv, envp, cwd, sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL, 0, 0};
+    struct sandbox_spec spec = plain_spec("/bin/sh", argv, envp, cwd, sv, outp, errp);
+    spec.namespaces = test_namespaces;
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), 0);
     close(sv[1]);
@@ -97,10 +113,10 @@ TEST(new_session_cwd_and_umask)
 TEST(rlimits_and_no_new_privs)
 {
     int status;
-    char *out = run_script("ulimit -c; ulimit -n; grep NoNewPrivs /proc/self/status", "/",
-                           &status);
+    char *out = run_script("ulimit -c; ulimit -n; ulimit -t; grep NoNewPrivs /proc/self/status",
+                           "/", &status);
     ASSERT_EQ(status, 0);
-    ASSERT_CONTAINS(out, "0\n1024\n");
+    ASSERT_CONTAINS(out, "0\n1024\n7\n");
     ASSERT_CONTAINS(out, "NoNewPrivs:\t1");
     free(out);
 }
@@ -113,7 +129,7 @@ TEST(exec_failure_is_reported)
     ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
     char *argv[] = {"/no/such/runtime", NULL};
     char *envp[] = {NULL};
-    struct sandbox_spec spec = {"/no/such/runtime", argv, envp, "/", sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL, 0, 0};
+    struct sandbox_spec spec = plain_spec("/no/such/runtime", argv, envp, "/", sv, outp, errp);
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), -ENOENT);
     spec.path = "/bin/true";
@@ -147,7 +163,7 @@ TEST(kill_group_reaches_grandchildren)
     ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
     char *argv[] = {"/bin/sh", "-c", "sleep 60 & echo $!; wait", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-    struct sandbox_spec spec = {"/bin/sh", argv, envp, "/", sv[1], outp[1], errp[1], {-1, -1}, 1024, 1 << 30, NULL, 0, false, NULL, 0, 0};
+    struct sandbox_spec spec = plain_spec("/bin/sh", argv, envp, "/", sv, outp, errp);
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), 0);
     close(outp[1]);
@@ -164,6 +180,74 @@ TEST(kill_group_reaches_grandchildren)
         usleep(10000);
     ASSERT(!alive(grandchild));
     close(p.pidfd);
+}
+
+/* The pid namespace needs root (or a user namespace, which this test does not ask
+ * for): skipped otherwise, saying so. */
+static void require_pid_namespace(void)
+{
+    if (geteuid() != 0)
+        SKIP("a pid namespace needs root");
+    test_namespaces = CLONE_NEWPID;
+}
+
+TEST(pid_namespace_runs_the_runtime_under_an_init)
+{
+    require_pid_namespace();
+    int status;
+    /* The shell is pid 2 and its parent the init. */
+    char *out = run_script("echo $$ $PPID", "/", &status);
+    ASSERT_EQ(status, 0);
+    ASSERT_STR_EQ(out, "2 1\n");
+    free(out);
+}
+
+TEST(pid_namespace_reports_the_runtime_status)
+{
+    require_pid_namespace();
+    int status;
+    free(run_script("exit 3", "/", &status));
+    ASSERT_EQ(status, 3 << 8);
+    free(run_script("kill -SEGV $$", "/", &status));
+    ASSERT_EQ(status, SIGSEGV); /* the init's 128 + 11, turned back into the signal */
+}
+
+TEST(pid_namespace_ends_with_the_runtime)
+{
+    require_pid_namespace();
+    /* An orphan in its own session that ignores SIGTERM, with a command line no other
+     * process has: it dies with the namespace the moment the runtime exits, without
+     * any group kill. */
+    char marker[32], script[160];
+    snprintf(marker, sizeof(marker), "60.%d", (int)getpid());
+    snprintf(script, sizeof(script), "setsid sh -c 'trap \"\" TERM; exec sleep %s' & echo $!",
+             marker);
+    int status;
+    char *out = run_script(script, "/", &status);
+    ASSERT_EQ(status, 0);
+    ASSERT_GT(atoi(out), 2); /* it ran, inside the namespace */
+    free(out);
+    /* The kernel kills the namespace before the init's exit is reported, so no process
+     * with that command line may remain. */
+    char expect[48];
+    int expect_len = snprintf(expect, sizeof(expect), "sleep%c%s", '\0', marker) + 1;
+    DIR *proc = opendir("/proc");
+    ASSERT(proc != NULL);
+    size_t survivors = 0;
+    struct dirent *de;
+    while ((de = readdir(proc)) != NULL) {
+        char path[300], cmdline[64];
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(cmdline, 1, sizeof(cmdline), f);
+        fclose(f);
+        if (n == (size_t)expect_len && memcmp(cmdline, expect, n) == 0 && alive(atoi(de->d_name)))
+            survivors++;
+    }
+    closedir(proc);
+    ASSERT_EQ(survivors, 0);
 }
 
 TEST_MAIN()

@@ -170,3 +170,18 @@ def big_file(event, context):
             os.unlink("/tmp/huge")
         except OSError:
             pass
+
+
+def processes(event, context):
+    """What the worker can see of the machine's processes, and its cgroup's name."""
+    import errno as errno_names
+    pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    with open("/proc/self/cgroup") as f:
+        cgroups = sorted({line.strip().split(":", 2)[2] for line in f})
+    try:
+        os.kill(int(event["pid"]), 0)
+        signal_result = "ok"
+    except OSError as exc:
+        signal_result = errno_names.errorcode.get(exc.errno, str(exc))
+    return {"pids": pids, "self": os.getpid(), "parent": os.getppid(), "cgroups": cgroups,
+            "signal": signal_result}

@@ -1,5 +1,6 @@
 // Node.js test functions for fnd's end-to-end tests.
 let calls = 0;
+const worker = require('crypto').randomUUID(); // which worker process answered
 
 exports.echo = async (event, context) => ({
   event,
@@ -8,7 +9,7 @@ exports.echo = async (event, context) => ({
   remaining: context.getRemainingTimeInMillis(),
 });
 
-exports.state = async () => ({ calls: ++calls, pid: process.pid });
+exports.state = async () => ({ calls: ++calls, worker });
 
 exports.callback = (event, context, callback) => {
   setTimeout(() => callback(null, { style: 'callback', event }), 5);

@@ -4,8 +4,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 CALLS = 0  # module state: survives across invocations of a warm worker
+WORKER = uuid.uuid4().hex  # which worker process answered (pids repeat across namespaces)
 
 
 def echo(event, context):
@@ -20,12 +22,12 @@ def echo(event, context):
 def state(event, context):
     global CALLS
     CALLS += 1
-    return {"calls": CALLS, "pid": os.getpid()}
+    return {"calls": CALLS, "worker": WORKER}
 
 
 def sleep(event, context):
     time.sleep(event.get("ms", 100) / 1000)
-    return {"slept": event.get("ms", 100), "pid": os.getpid()}
+    return {"slept": event.get("ms", 100), "worker": WORKER}
 
 
 def boom(event, context):
@@ -65,4 +67,4 @@ def version(event, context):
     """Reports the version variable at the start and the end of a short run."""
     first = os.environ.get("V")
     time.sleep(event.get("ms", 0) / 1000)
-    return {"start": first, "end": os.environ.get("V"), "pid": os.getpid()}
+    return {"start": first, "end": os.environ.get("V"), "worker": WORKER}

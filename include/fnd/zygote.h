@@ -1,0 +1,45 @@
+/*
+ * The Python fork server (zygote): one interpreter per daemon with fnd's Python
+ * runtime already loaded, which forks a child for each new python3 worker instead of
+ * the daemon exec'ing a fresh interpreter. The child walks the same sandbox checklist
+ * (sandbox_fork) before it imports the function, so a worker started through the
+ * zygote is contained exactly like one the daemon spawned itself; only the
+ * interpreter's start-up is skipped.
+ *
+ * The zygote runs fnd's own code only and never a function's: it starts with the
+ * daemon's privileges (it must create namespaces and switch uids for its children),
+ * takes requests only from the daemon over a private socket, and dies with it.
+ *
+ * Requests are synchronous, as sandbox_spawn is: the daemon blocks until the child has
+ * finished the checklist (about as long as a direct spawn takes to reach exec).
+ */
+#ifndef FND_ZYGOTE_H
+#define FND_ZYGOTE_H
+
+#include "fnd/sandbox.h"
+
+#include <stddef.h>
+
+struct zygote;
+
+/* Starts the zygote: python runs bootstrap (the Python runtime) in zygote mode with the
+ * fork library at library. Blocks until it is ready (or 10 s). 0 with *out set, or a
+ * negative errno (logged). */
+int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
+                const char *library);
+
+/* Starts a worker for spec through the zygote. 0 with *out filled as sandbox_spawn
+ * fills it; a negative errno from the child's failing step; or -ECHILD when the zygote
+ * itself is unusable (it is then stopped, and the caller should spawn directly). */
+int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out);
+
+/* Stops the zygote and frees z. Workers it started are unaffected. */
+void zygote_close(struct zygote *z);
+
+/* The zygote's side, called through ctypes by runtimes/python3/bootstrap.py with one
+ * request from the daemon: the encoded spec and its descriptors (channel, stdout,
+ * stderr, then cgroup.procs files). Returns 0 in the new worker, the worker's pid in
+ * the zygote (with *pidfd set), or a negative errno (*pidfd: a failed child, or -1). */
+int fnd_zygote_fork(const void *wire, size_t len, const int *fds, size_t nfds, int *pidfd);
+
+#endif
