@@ -265,7 +265,6 @@ static void on_put_code(struct http_request *req, const struct route_match *m, v
 struct api_invocation {
     struct invocation inv;
     struct http_request *req;
-    struct trace_context trace; /* returned as traceparent/tracestate */
     enum runtime runtime;
     char name[FN_NAME_MAX + 1];
 };
@@ -273,17 +272,22 @@ struct api_invocation {
 static void respond_throttled(struct http_request *req, const char *name);
 
 /* The answer of a sync invocation: the function's body with its request id; replayed
- * marks an answer stored under an Idempotency-Key; extra headers (at most 4: trace
- * context, log tail) go first. */
+ * marks an answer stored under an Idempotency-Key. log is the invocation's log tail
+ * (funclog.h), sent when the request asked for it with Fn-Log-Type: Tail, as Lambda's
+ * X-Amz-Log-Type does: base64 in Fn-Log-Result. */
 static void respond_result(struct http_request *req, const char *id, enum runtime runtime,
                            enum inv_outcome outcome, struct slice body, bool replayed,
-                           const struct http_header *extra, size_t nextra)
+                           struct slice log)
 {
-    struct http_header headers[8];
+    struct http_header headers[5];
     size_t n = 0;
-    for (size_t i = 0; i < nextra && i < 4; i++)
-        headers[n++] = extra[i];
     headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {id, INVOCATION_ID_LEN}};
+    struct buf tail;
+    buf_init(&tail, 0);
+    if (log.ptr && slice_eq_nocase(http_request_header(req, "Fn-Log-Type"), "Tail")) {
+        base64_encode(&tail, log.ptr, log.len);
+        headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
+    }
     bool json = outcome != INV_SUCCESS || runtime != RUNTIME_NATIVE;
     headers[n++] = (struct http_header){SLICE_LIT("Content-Type"),
                                         json ? SLICE_LIT("application/json")
@@ -293,6 +297,7 @@ static void respond_result(struct http_request *req, const char *id, enum runtim
     if (replayed)
         headers[n++] = (struct http_header){SLICE_LIT("Idempotent-Replayed"), SLICE_LIT("true")};
     http_respond(req, inv_outcome_status(outcome), headers, n, body.ptr, body.len);
+    buf_release(&tail);
 }
 
 static void on_invocation_done(struct invocation *inv, const struct inv_result *res)
@@ -304,27 +309,10 @@ static void on_invocation_done(struct invocation *inv, const struct inv_result *
         free(ai);
         return;
     }
-    struct http_header headers[3];
-    size_t n = 0;
-    char traceparent[TRACEPARENT_LEN + 1];
-    trace_format(&ai->trace, traceparent);
-    headers[n++] = (struct http_header){SLICE_LIT("traceparent"), slice_from_cstr(traceparent)};
-    if (ai->trace.state[0])
-        headers[n++] = (struct http_header){SLICE_LIT("tracestate"),
-                                            slice_from_cstr(ai->trace.state)};
-    /* Fn-Log-Type: Tail asks for the last 4 KB of the invocation's log, as Lambda's
-     * X-Amz-Log-Type does: base64 in Fn-Log-Result. */
-    struct buf tail;
-    buf_init(&tail, 0);
-    if (slice_eq_nocase(http_request_header(ai->req, "Fn-Log-Type"), "Tail")) {
-        base64_encode(&tail, res->log.ptr, res->log.len);
-        headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
-    }
     log_debug("invocation done", "request_id=%s outcome=%s duration_us=%llu queued_us=%llu cold=%d",
               inv->id, inv_outcome_word(res->outcome), (unsigned long long)res->duration_us,
               (unsigned long long)res->queued_us, res->cold_start);
-    respond_result(ai->req, inv->id, ai->runtime, res->outcome, res->body, false, headers, n);
-    buf_release(&tail);
+    respond_result(ai->req, inv->id, ai->runtime, res->outcome, res->body, false, res->log);
     invocation_release(inv);
     free(ai);
 }
@@ -353,6 +341,7 @@ static void on_async_accepted(int status, const char *id, void *data)
         http_respond_error(req, FND_E_UNAVAILABLE, "the event log is read-only");
         return;
     }
+    snprintf(req->request_id, sizeof(req->request_id), "%s", id); /* for the request log */
     char location[64];
     snprintf(location, sizeof(location), "/v1/invocations/%s", id);
     struct http_header loc = {SLICE_LIT("Location"), slice_from_cstr(location)};
@@ -373,9 +362,11 @@ static void on_sync_answered(int status, const struct async_sync_result *res, vo
         http_respond_error(ad->req, FND_E_UNAVAILABLE, "the event log is read-only");
     else if (res->outcome == INV_THROTTLED)
         respond_throttled(ad->req, ad->name);
-    else
+    else {
+        snprintf(ad->req->request_id, sizeof(ad->req->request_id), "%s", res->invocation_id);
         respond_result(ad->req, res->invocation_id, ad->runtime, res->outcome, res->body,
-                       res->replayed, NULL, 0);
+                       res->replayed, SLICE_NULL);
+    }
     free(ad);
 }
 
@@ -419,17 +410,18 @@ static bool prefers_async(const struct http_request *req)
 
 /* An async invocation, or a sync one with an Idempotency-Key: both go through the log. */
 static void invoke_durable(struct daemon *d, struct http_request *req, struct function *fn,
-                           enum runtime rt, struct slice key)
+                           enum runtime rt, struct slice key, const char *trace_id)
 {
     int rc;
     if (prefers_async(req)) {
-        rc = async_submit(d->async, fn, &req->body, key, NULL, NULL, on_async_accepted, req);
+        rc = async_submit(d->async, fn, &req->body, key, trace_id, NULL, on_async_accepted, req);
     } else {
         struct api_durable *ad = xcalloc(1, sizeof(*ad));
         ad->req = req;
         ad->runtime = rt;
         snprintf(ad->name, sizeof(ad->name), "%s", fn->name);
-        rc = async_invoke_sync(d->async, fn, &req->body, key, NULL, NULL, on_sync_answered, ad);
+        rc = async_invoke_sync(d->async, fn, &req->body, key, trace_id, NULL, on_sync_answered,
+                               ad);
         if (rc < 0)
             free(ad);
     }
@@ -492,18 +484,21 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
             }
         }
     }
+    /* The caller's trace, or a new one: answered as traceparent (by the gateway), seen by
+     * the function as _X_AMZN_TRACE_ID, and kept with an async invocation, so that its
+     * retries run in the same trace. */
+    struct trace_context trace;
+    trace_from_request(&trace, req);
+    char xray[TRACE_XRAY_MAX];
+    trace_format_xray(&trace, xray);
     struct slice key = http_request_header(req, "Idempotency-Key");
     if (key.ptr || prefers_async(req)) {
-        invoke_durable(d, req, fn, rt, key);
+        invoke_durable(d, req, fn, rt, key, xray);
         return;
     }
     struct api_invocation *ai = xmalloc(sizeof(*ai));
     invocation_init(&ai->inv, 0);
     memcpy(req->request_id, ai->inv.id, sizeof(req->request_id));
-    /* The caller's trace, or a new one; the function sees it as _X_AMZN_TRACE_ID. */
-    trace_from_request(&ai->trace, req);
-    char xray[TRACE_XRAY_MAX];
-    trace_format_xray(&ai->trace, xray);
     ai->inv.trace_id = xstrdup(xray);
     buf_move(&ai->inv.payload, &req->body);
     ai->inv.on_done = on_invocation_done;
@@ -533,12 +528,12 @@ static const struct route routes[] = {
     {"DELETE", "/v1/functions/{name}", on_delete},
     {"PUT", "/v1/functions/{name}/code", on_put_code},
     {"POST", "/v1/functions/{name}/invoke", on_invoke},
-    {"GET", "/v1/functions/{name}/dead-letters", on_dead_letters},
-    {"GET", "/v1/invocations/{id}", on_get_invocation},
-    {"POST", "/v1/invocations/{id}/retry", on_retry_invocation},
     {"GET", "/v1/functions/{name}/logs", ops_on_function_logs},
     {"GET", "/v1/invocations/{id}/logs", ops_on_invocation_logs},
     {"GET", "/metrics", ops_on_metrics},
+    {"GET", "/v1/functions/{name}/dead-letters", on_dead_letters},
+    {"GET", "/v1/invocations/{id}", on_get_invocation},
+    {"POST", "/v1/invocations/{id}/retry", on_retry_invocation},
 };
 
 /* What a route needs (auth.h): health checks are open, invocations follow

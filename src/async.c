@@ -31,6 +31,7 @@
 
 #include "fnd/codec.h"
 #include "fnd/log.h"
+#include "fnd/metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -693,8 +694,10 @@ static void on_attempt_done(struct invocation *inv, const struct inv_result *res
         bool too_old = now - e->accepted_ms > (int64_t)policy.max_event_age_s * 1000;
         if (e->failures >= policy.max_attempts || too_old) {
             st = ST_DEAD_LETTER;
+            metrics_inc(METRIC_DEAD_LETTERS, e->fn, NULL);
         } else {
             st = ST_RETRYING;
+            metrics_inc(METRIC_RETRIES, e->fn, NULL);
             due = now + (int64_t)backoff_ms(&policy, FND_MAX(e->failures, 1));
         }
     }
@@ -726,6 +729,7 @@ static void start_attempt(struct async *a, struct entry *e, struct fnq *q)
         e->status = ST_RUNNING;
         if (q)
             q->running++;
+        metrics_inc(METRIC_DEAD_LETTERS, e->fn, NULL);
         end_attempt(a, e, q, NO_ATTEMPT, INV_TIMEOUT, SLICE_LIT(body), ST_DEAD_LETTER, 0);
         return;
     }

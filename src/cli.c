@@ -154,6 +154,9 @@ int cli_report_error(const struct cli *c, const struct http_client_response *res
                       "set to its data folder)\n"
                     : "  no token found: set FND_AUTH_TOKEN, or FND_DATA to the daemon's data "
                       "folder (it holds auth-token)\n");
+    else if (resp->status == 413)
+        fprintf(stderr, "  the request is larger than the daemon accepts: a bundle travels as "
+                        "base64 (4/3 of the zip); start the daemon with a larger --max-body\n");
     else if (resp->status == 429)
         fprintf(stderr, "  the function is at its limits: retry later or raise max_instances\n");
     return exit_for_status(resp->status);
@@ -473,15 +476,18 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
     if (async && resp.status != 202)
         fprintf(stderr, "fnd invoke: the daemon ran it synchronously (HTTP %d): it does not "
                         "queue invocations\n", resp.status);
-    cJSON *accepted = NULL;
-    if (async && resp.status == 202 && rid == NULL) {
-        /* The event log names the invocation in the body: {"invocation_id"}. */
-        accepted = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(accepted, "invocation_id");
-        rid = cJSON_IsString(id) ? id->valuestring : NULL;
-    }
     if (async && resp.status == 202) {
         const char *loc = http_client_header(&resp, "location");
+        /* The id is in the body ({"invocation_id"}); X-Request-Id when a daemon sends it. */
+        cJSON *accepted = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+                                                resp.body.len);
+        const cJSON *idj = cJSON_GetObjectItemCaseSensitive(accepted, "invocation_id");
+        char idbuf[80] = "";
+        if (cJSON_IsString(idj))
+            snprintf(idbuf, sizeof(idbuf), "%s", idj->valuestring);
+        cJSON_Delete(accepted);
+        if (idbuf[0])
+            rid = idbuf;
         if (c->json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "status", resp.status);
@@ -520,7 +526,6 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
             putchar('\n');
     }
     buf_release(&log);
-    cJSON_Delete(accepted);
     rc = fn_error ? CLI_EXIT_FUNCTION_ERROR : CLI_EXIT_OK;
     http_client_response_release(&resp);
     return rc;

@@ -189,13 +189,18 @@ static void on_controller_closed(void *data)
     log_info("stopped", "%s", "");
 }
 
+static void close_async(struct daemon *d)
+{
+    if (d->async)
+        async_close(d->async, NULL, NULL); /* flushes the event log */
+    d->async = NULL;
+}
+
 static void on_gateway_closed(void *data)
 {
     struct daemon *d = data;
     d->gateway = NULL;
-    if (d->async)
-        async_close(d->async, NULL, NULL); /* flushes the event log */
-    d->async = NULL;
+    close_async(d);
     if (d->controller)
         controller_close(d->controller, on_controller_closed, d);
     else
@@ -239,6 +244,7 @@ static void on_grace_tick(uv_timer_t *t)
     } else if (uv_now(d->loop) >= d->grace_deadline_ms) {
         log_warn("grace period over, cancelling", "pending=%zu", pending);
         d->cancelling = true;
+        close_async(d); /* what it has not finished stays in the event log for the restart */
         controller_close(d->controller, on_cancelled, d);
     }
 }

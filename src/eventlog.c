@@ -47,6 +47,7 @@
 #include "fnd/eventlog_io.h"
 #include "fnd/list.h"
 #include "fnd/log.h"
+#include "fnd/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -108,6 +109,7 @@ struct eventlog {
     uint64_t next_seq;     /* given to the next record */
     uint64_t durable_seq;  /* every record up to this one is durable */
     struct list_node batches;
+    uint64_t write_started_us; /* when the batch in flight went to the backend (metrics) */
     bool in_flight;
     int error; /* latched: 0 or a negative errno */
     bool repair_mode;
@@ -410,6 +412,8 @@ static void on_written(long res, void *data)
     } else {
         struct batch *b = container_of(log->batches.next, struct batch, link);
         b->done += (size_t)res;
+        metrics_observe(METRIC_EVENTLOG_FSYNC_DURATION,
+                        (double)(clock_mono_us() - log->write_started_us) / 1e6, NULL, NULL);
         if (b->done == b->bytes.len) {
             log->nflushes++;
             complete_head(log, 0);
@@ -431,6 +435,7 @@ static void on_idle(uv_idle_t *h)
             complete_head(log, 0);
             continue;
         }
+        log->write_started_us = clock_mono_us();
         int rc = log->io->ops->write_sync(log->io, b->seg->fd, b->off + b->done,
                                           b->bytes.data + b->done, b->bytes.len - b->done,
                                           on_written, log);
@@ -521,6 +526,8 @@ int eventlog_append(struct eventlog *log, uint32_t type, const void *payload, si
     log->tail_off += REC_HDR_SIZE + len;
     log->bytes_since_ckpt += REC_HDR_SIZE + len;
     log->nrecords++;
+    metrics_inc(METRIC_EVENTLOG_APPENDS, NULL, NULL);
+    metrics_add(METRIC_EVENTLOG_BYTES, (double)(REC_HDR_SIZE + len), NULL, NULL);
     kick(log);
     return 0;
 }
@@ -902,6 +909,7 @@ int eventlog_open(struct eventlog **out, uv_loop_t *loop, const struct eventlog_
     log->open_handles = 2;
     if (log->error == -ENOSPC)
         uv_timer_start(&log->probe, on_probe, PROBE_MS, PROBE_MS);
+    metrics_set(METRIC_EVENTLOG_BACKEND, 1, log->io->ops->name, NULL);
     log_info("event log open", "backend=%s dir=%s segments=%zu next_seq=%" PRIu64
              " recovery_ms=%.1f recovery_cpu_ms=%.1f", log->io->ops->name, log->dir, log->nsegs,
              log->next_seq, recovery_ms, recovery_cpu_ms);

@@ -189,6 +189,7 @@ static int on_message_begin(llhttp_t *p)
     c->req.method_name = NULL;
     c->req.path = SLICE_NULL;
     c->req.request_id[0] = c->req.trace_id[0] = '\0';
+    c->req.traceparent[0] = c->req.tracestate[0] = '\0';
     c->phase = PHASE_HEAD;
     uv_timer_stop(&c->timer);
     arm_timer(c);
@@ -558,6 +559,10 @@ static struct buf *start_head(struct http_conn *c, int status, const struct http
     for (size_t i = 0; i < nheaders; i++)
         buf_printf(h, "%.*s: %.*s\r\n", (int)headers[i].name.len, headers[i].name.ptr,
                    (int)headers[i].value.len, headers[i].value.ptr);
+    if (c->req.traceparent[0])
+        buf_printf(h, "traceparent: %s\r\n", c->req.traceparent);
+    if (c->req.tracestate[0])
+        buf_printf(h, "tracestate: %s\r\n", c->req.tracestate);
     return h;
 }
 

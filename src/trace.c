@@ -133,6 +133,8 @@ void trace_from_request(struct trace_context *t, struct http_request *req)
         trace_new(t);
     }
     memcpy(req->trace_id, t->trace_id, sizeof(req->trace_id));
+    trace_format(t, req->traceparent);
+    snprintf(req->tracestate, sizeof(req->tracestate), "%s", t->state);
 }
 
 void trace_format(const struct trace_context *t, char out[TRACEPARENT_LEN + 1])

@@ -57,6 +57,9 @@ struct http_request {
     const char *route;       /* the matched route's pattern (static); NULL: none */
     char request_id[37];     /* the invocation's id, when the request made one */
     char trace_id[33];       /* its W3C trace id (32 hex digits), when it has one */
+    /* Answered as headers of the same names when set (trace.h fills them). */
+    char traceparent[56];
+    char tracestate[513];
     void *data;              /* free for the handler's use */
 };
 

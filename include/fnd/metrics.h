@@ -44,7 +44,7 @@
     X(EVENTLOG_BYTES, COUNTER, "fnd_eventlog_bytes_total", "Bytes appended to the event log.", \
       NULL, NULL)                                                                              \
     X(EVENTLOG_FSYNC_DURATION, HISTOGRAM, "fnd_eventlog_fsync_duration_seconds",               \
-      "Durations of the event log's syncs to disk.", NULL, NULL)                              \
+      "Time for a batch of event log records to be written and synced to disk.", NULL, NULL)                              \
     X(EVENTLOG_BACKEND, GAUGE, "fnd_eventlog_backend",                                         \
       "The event log's writer: 1 for the one in use.", "backend", NULL)                       \
     X(HTTP_REQUESTS, COUNTER, "fnd_http_requests_total",                                       \

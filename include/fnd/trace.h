@@ -33,8 +33,9 @@ int trace_parse(struct slice value, struct trace_context *t);
 /* Parses an X-Amzn-Trace-Id value (Root=1-...;Parent=...;Sampled=...) likewise. */
 int trace_parse_xray(struct slice value, struct trace_context *t);
 /* Fills t for one invocation of req: the incoming trace (traceparent, else
- * X-Amzn-Trace-Id) or a new sampled one, and a fresh span_id. Also copies the trace id
- * into req->trace_id for the request log. */
+ * X-Amzn-Trace-Id) or a new sampled one, and a fresh span_id. Also fills req's
+ * trace_id (for the request log) and traceparent/tracestate, which the gateway adds to
+ * the answer. */
 void trace_from_request(struct trace_context *t, struct http_request *req);
 /* Starts a new trace with a fresh span (no caller). */
 void trace_new(struct trace_context *t);

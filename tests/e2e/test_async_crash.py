@@ -24,7 +24,7 @@ class Flood:
 
     def __init__(self, d, counter, accepted, seen_succeeded):
         self.port = d.port
-        self.auth = {"Authorization": f"Bearer {d.token}"} if d.token else {}  # reads need it
+        self.token = d.token  # GET /v1/invocations/{id} needs the control-plane token
         self.counter = counter
         self.accepted = accepted              # id -> round, every id that got 202
         self.seen_succeeded = seen_succeeded  # id -> executions when seen succeeded
@@ -75,7 +75,8 @@ class Flood:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                conn.request("GET", f"/v1/invocations/{inv}", headers=self.auth)
+                conn.request("GET", f"/v1/invocations/{inv}",
+                             headers={"Authorization": "Bearer " + self.token})
                 r = conn.getresponse()
                 data = r.read()
             except (OSError, http.client.HTTPException):

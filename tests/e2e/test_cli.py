@@ -66,11 +66,31 @@ def test_deploy_invoke_ls_get_rm(daemon, tmp_path):
     assert r.returncode == 1
     assert json.loads(r.stdout)["payload"]["errorType"] == "ValueError"
     assert fnd(daemon, "invoke", "hello", "--data", "not json").returncode == 6
-    # with the event log, --async is queued durably: 202 and the invocation's id
-    r = fnd(daemon, "invoke", "hello", "--data", '{"n": 6}', "--async",
-            "--idempotency-key", "k-1")
+    # --async: accepted with an id that fnd status follows to the result
+    r = fnd(daemon, "invoke", "hello", "--data", '{"n": 6}', "--async")
     assert r.returncode == 0 and r.stdout.startswith("accepted "), (r.stdout, r.stderr)
-    assert len(r.stdout.split()[1]) == 36 and "fnd status" in r.stderr
+    inv = r.stdout.split()[1]
+    assert len(inv) == 36 and f"fnd status {inv}" in r.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        st = json.loads(fnd(daemon, "status", inv, "--json").stdout)
+        if st["status"] == "succeeded":
+            break
+        time.sleep(0.1)
+    assert st["status"] == "succeeded" and st["result"] == {"n": 6, "greeting": "hi"}
+    r = fnd(daemon, "status", inv)
+    assert r.returncode == 0 and "status         succeeded" in r.stdout
+    r = fnd(daemon, "invoke", "hello", "--async", "--json")
+    out = json.loads(r.stdout)
+    assert out["status"] == 202 and out["location"] == "/v1/invocations/" + out["request_id"]
+    # --idempotency-key: the second call is answered from the first, same id
+    first = json.loads(fnd(daemon, "invoke", "hello", "--data", '{"n": 7}',
+                           "--idempotency-key", "k-1", "--json").stdout)
+    again = json.loads(fnd(daemon, "invoke", "hello", "--data", '{"n": 7}',
+                           "--idempotency-key", "k-1", "--json").stdout)
+    assert first["payload"]["n"] == 7 and again["request_id"] == first["request_id"]
+    r = fnd(daemon, "invoke", "hello", "--data", '{"n": 8}', "--idempotency-key", "k-1")
+    assert r.returncode == 6 and "different payload" in r.stderr
 
     r = fnd(daemon, "ls")
     assert r.returncode == 0
@@ -84,9 +104,8 @@ def test_deploy_invoke_ls_get_rm(daemon, tmp_path):
     got = json.loads(fnd(daemon, "get", "hello", "--json").stdout)
     assert got["state"]["invocations"] >= 6
 
-    # status asks the event log's endpoint, which this daemon may not serve: 3 either way
     r = fnd(daemon, "status", "00000000-0000-4000-8000-000000000000")
-    assert r.returncode == 3 and "HTTP 404" in r.stderr
+    assert r.returncode == 3 and "no such invocation" in r.stderr
     r = fnd(daemon, "rm", "hello")
     assert r.returncode == 0 and r.stdout == "deleted hello\n"
     r = fnd(daemon, "get", "hello")
@@ -166,7 +185,8 @@ def test_logs_since_follow_and_json(daemon, tmp_path):
         follower.wait(timeout=10)
 
 
-def test_upload_progress(daemon, tmp_path):
+def test_upload_progress_and_size_limit(start_daemon, tmp_path):
+    daemon = start_daemon()
     code = make_app(tmp_path)
     with open(os.path.join(code, "blob.bin"), "wb") as f:
         f.write(os.urandom(3 << 20))  # incompressible: the upload is ~4 MB of base64
@@ -175,6 +195,10 @@ def test_upload_progress(daemon, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "uploading" in r.stderr and "(100%)" in r.stderr
     assert fnd(daemon, "invoke", "big", "--data", '{"n": 0}').returncode == 0
+    small = start_daemon("--max-body", "1M")
+    r = fnd(small, "deploy", code, "--name", "big", "--runtime", "python3", "--handler",
+            "app.handler")
+    assert r.returncode == 6 and "larger --max-body" in r.stderr, r.stderr
 
 
 def test_help_lists_commands_and_exit_codes():

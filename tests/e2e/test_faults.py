@@ -70,6 +70,8 @@ def test_random_sigkill_of_workers_under_load(daemon):
     st = wait_for(lambda: (lambda s: s if s["instances"]["busy"] == 0
                            and s["instances"]["starting"] == 0 else None)(state(daemon, "victim")))
     assert st, state(daemon, "victim")
+    # and the daemon has noticed the last kill: every worker it lists is alive
+    assert wait_for(lambda: all(alive(p) for p in worker_pids(daemon, "victim")))
     assert daemon.invoke("victim", raw="1").status == 200
 
 

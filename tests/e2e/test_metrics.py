@@ -113,3 +113,35 @@ def test_metrics_move_and_validate(daemon, tmp_path):
 
 def test_metrics_need_the_token(daemon):
     assert daemon.get("/metrics", auth=False).status == 401
+
+
+FAILING = "def handler(event, context):\n    raise RuntimeError('always')\n"
+
+
+def test_event_log_retries_and_dead_letters(daemon, tmp_path):
+    import time
+    code = tmp_path / "f"
+    code.mkdir()
+    (code / "app.py").write_text(FAILING)
+    assert daemon.deploy("bad", "python3", "app.handler", str(code),
+                         retry={"max_attempts": 2, "base_delay_ms": 50,
+                                "max_delay_ms": 100}).status == 201
+    before = scrape(daemon)
+    appends0 = value(before, "fnd_eventlog_appends_total")
+    r = daemon.invoke("bad", {}, headers={"Prefer": "respond-async"})
+    assert r.status == 202
+    inv = r.json()["invocation_id"]
+    deadline = time.monotonic() + 30
+    while daemon.get(f"/v1/invocations/{inv}").json()["status"] != "dead_letter":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    text = scrape(daemon)
+    promtool_check(text)
+    assert value(text, "fnd_retries_total", function="bad") == 1
+    assert value(text, "fnd_dead_letters_total", function="bad") == 1
+    assert value(text, "fnd_invocations_total", function="bad", outcome="error") == 2
+    assert value(text, "fnd_eventlog_appends_total") >= appends0 + 3  # accept, starts, ends
+    assert value(text, "fnd_eventlog_bytes_total") > 0
+    assert value(text, "fnd_eventlog_fsync_duration_seconds_count") > 0
+    backends = re.findall(r'^fnd_eventlog_backend\{backend="(\w+)"\} 1$', text, re.M)
+    assert len(backends) == 1 and backends[0] in ("uring", "threadpool"), backends

@@ -4,6 +4,7 @@ _X_AMZN_TRACE_ID, and written into the request log line; a missing or malformed 
 starts a new trace."""
 import os
 import re
+import time
 
 from fndtest import FUNCTIONS
 
@@ -66,3 +67,35 @@ def test_xray_header_is_accepted(daemon):
     m = TP.match(r.headers["traceparent"])
     assert m.group(1) == "5759e988bd862e3fe1be46a994272793" and m.group(3) == "00"
     assert xray_ids(r.json()["xray"]) == (m.group(1), m.group(2), "0")
+
+
+FAILING = """import os
+def handler(event, context):
+    print("trace", os.environ.get("_X_AMZN_TRACE_ID"))
+    raise RuntimeError("always")
+"""
+
+
+def test_trace_survives_async_retries(daemon, tmp_path):
+    code = tmp_path / "f"
+    code.mkdir()
+    (code / "app.py").write_text(FAILING)
+    assert daemon.deploy("fails", "python3", "app.handler", str(code),
+                         retry={"max_attempts": 2, "base_delay_ms": 100,
+                                "max_delay_ms": 200}).status == 201
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    r = daemon.invoke("fails", {}, headers={"Prefer": "respond-async", "traceparent": incoming})
+    assert r.status == 202
+    assert r.headers["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    inv = r.json()["invocation_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if daemon.get(f"/v1/invocations/{inv}").json()["status"] == "dead_letter":
+            break
+        time.sleep(0.1)
+    logs = daemon.get(f"/v1/invocations/{inv}/logs").body.decode()
+    traces = re.findall(r"^trace (\S+)$", logs, re.M)
+    assert len(traces) == 2, logs  # both attempts, under the one invocation id
+    assert logs.count(f"START RequestId: {inv}") == 2
+    for xray in traces:
+        assert xray_ids(xray)[0] == "0af7651916cd43dd8448eb211c80319c"
