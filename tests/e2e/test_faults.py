@@ -55,7 +55,7 @@ def test_random_sigkill_of_workers_under_load(daemon):
         rng = random.Random(9)
         while not stop.is_set():
             time.sleep(0.1)
-            live = [p for p in pids if alive(p)]
+            live = [p for p in list(pids) if alive(p)]
             if live:
                 os.kill(rng.choice(live), signal.SIGKILL)
 
