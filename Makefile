@@ -1,6 +1,7 @@
 # Thin wrapper over CMake for the two everyday commands:
 #   make run    build, then start the daemon on 127.0.0.1:8080 with the examples deployed
-#   make test   build and run the whole suite, then again under ASan+UBSan
+#   make test   build and run the whole suite, again under ASan+UBSan, then the
+#               fuzzers for 20 s each (make lint, the static analysis, is separate)
 JOBS ?= $(shell nproc)
 DATA ?= fnd-data
 LISTEN ?= 127.0.0.1:8080

@@ -252,6 +252,12 @@ static void dispatch(struct pool *p)
         return;
     while (!list_empty(&p->queue) && !list_empty(&p->idle)) {
         struct worker *w = container_of(p->idle.next, struct worker, idle_link);
+        if (w->state != WORKER_IDLE) {
+            /* It died while idle (killed, crashed): nothing is told before on_gone, so
+             * take it off the idle list here instead of handing it an invocation. */
+            account(p, w);
+            continue;
+        }
         struct invocation *inv = container_of(p->queue.next, struct invocation, link);
         list_remove(&inv->link);
         p->queue_len--;

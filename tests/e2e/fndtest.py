@@ -99,7 +99,8 @@ class Daemon:
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
+        crashed = self.proc.poll()  # not None: it ended before being asked to
+        if crashed is None:
             os.kill(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout=60 if WRAPPER else 10)
@@ -112,6 +113,8 @@ class Daemon:
         log = self.log()
         for mark in SANITIZER_MARKS:
             assert mark not in log, f"sanitizer report in the daemon log:\n{log[-6000:]}"
+        assert crashed is None or crashed >= 0, \
+            f"the daemon died of signal {-crashed}:\n{log[-6000:]}"
         if WRAPPER:
             assert not WRAPPER_REPORT.search(log) and status != WRAPPER_ERROR_EXIT, \
                 f"{' '.join(WRAPPER[:2])} reported errors in the daemon:\n{log[-8000:]}"

@@ -133,9 +133,11 @@ def test_chunked_body_with_trailers(daemon):
     assert daemon.raw(flood).startswith(b"HTTP/1.1 431")
 
 
-def test_client_that_never_reads_holds_bounded_memory(daemon):
+def test_client_that_never_reads_holds_bounded_memory(monkeypatch, start_daemon):
     """A pipeline of 100 requests for 1 MiB answers, never read: the daemon answers
     one at a time and stops reading while an answer waits, so it holds about one."""
+    monkeypatch.setenv("ASAN_OPTIONS", "quarantine_size_mb=8")  # see test_overload.py
+    daemon = start_daemon()
     assert daemon.deploy("big", "native", "probe.big", NATIVE).status == 201
     assert daemon.invoke("big", raw="10").status == 200  # a warm worker
     body = b"%d" % (1 << 20)

@@ -3,6 +3,7 @@ back-pressure, fairness under a daemon-wide budget, and redeploys under load."""
 import concurrent.futures
 import os
 import signal
+import threading
 import time
 
 from fndtest import BUILD_DIR, FUNCTIONS, alive, wait_for, worker_pids
@@ -117,16 +118,19 @@ def test_redeploy_under_load_loses_nothing_and_mixes_nothing(daemon):
     daemon.deploy("rolling", "python3", "app.version", PY, env={"V": "1"}, max_instances=3)
     stop = time.monotonic() + 2.0
     results = []
+    served = threading.Event()  # version 1 answered: on a busy machine a cold start is slow
 
     def client():
         out = []
-        while time.monotonic() < stop:
+        while time.monotonic() < stop or not served.is_set():
             out.append(daemon.invoke("rolling", {"ms": 20}))
+            served.set()
         return out
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         clients = [pool.submit(client) for _ in range(3)]
-        time.sleep(0.5)
+        served.wait(timeout=30)
+        stop = max(stop, time.monotonic() + 2.0)
         for v in ("2", "3"):
             r = daemon.request("PUT", "/v1/functions/rolling",
                                {"runtime": "python3", "handler": "app.version",
