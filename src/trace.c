@@ -125,7 +125,7 @@ void trace_from_request(struct trace_context *t, struct http_request *req)
         bool ok = st.len <= TRACE_STATE_MAX;
         for (size_t i = 0; ok && i < st.len; i++)
             ok = st.ptr[i] >= ' ' && st.ptr[i] < 0x7f;
-        if (ok && tp.len) {
+        if (ok && tp.len && st.len) { /* memcpy from a NULL slice is undefined */
             memcpy(t->state, st.ptr, st.len);
             t->state[st.len] = '\0';
         }
