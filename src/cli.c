@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -754,6 +755,9 @@ static int cmd_logs(struct cli *c, int argc, char **argv)
 
 int cli_main(int argc, char **argv)
 {
+    /* A daemon that refuses an upload early (413) closes while we still send: that is
+     * an error return to read the answer after, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     struct cli c = {.cmd = argv[0], .progress = isatty(2)};
     const char *url = getenv("FND_URL");
     snprintf(c.url, sizeof(c.url), "%s", url && *url ? url : "http://127.0.0.1:8080");
