@@ -18,6 +18,9 @@
 #include "fnd/log.h"
 #include "fnd/metrics.h"
 
+#include "fnd/urlcode.h"
+
+#include <ctype.h>
 #include <dirent.h>
 
 #include <errno.h>
@@ -28,46 +31,6 @@
 static const struct http_header text_type = {SLICE_LIT("Content-Type"),
                                              SLICE_LIT("text/plain; charset=utf-8")};
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int ops_query_param(struct slice query, const char *name, char *out, size_t size)
-{
-    size_t nlen = strlen(name);
-    const char *p = query.ptr, *end = query.ptr + query.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *key_end = eq ? eq : stop;
-        if ((size_t)(key_end - p) == nlen && memcmp(p, name, nlen) == 0) {
-            size_t o = 0;
-            for (const char *v = eq ? eq + 1 : stop; v < stop; v++) {
-                if (o + 1 >= size)
-                    return -E2BIG;
-                if (*v == '%' && stop - v >= 3 && hex_value(v[1]) >= 0 && hex_value(v[2]) >= 0) {
-                    out[o++] = (char)(hex_value(v[1]) * 16 + hex_value(v[2]));
-                    v += 2;
-                } else {
-                    out[o++] = *v == '+' ? ' ' : *v;
-                }
-            }
-            out[o] = '\0';
-            return 0;
-        }
-        p = stop + 1;
-    }
-    return -ENOENT;
-}
-
 void ops_on_invocation_logs(struct http_request *req, const struct route_match *m, void *data)
 {
     struct daemon *d = data;
@@ -75,7 +38,7 @@ void ops_on_invocation_logs(struct http_request *req, const struct route_match *
     char cid[INVOCATION_ID_LEN + 1];
     bool ok = id.len == INVOCATION_ID_LEN;
     for (size_t i = 0; ok && i < id.len; i++)
-        ok = id.ptr[i] == '-' || hex_value(id.ptr[i]) >= 0;
+        ok = id.ptr[i] == '-' || isxdigit((unsigned char)id.ptr[i]);
     if (!ok) {
         http_respond_error(req, FND_E_BAD_REQUEST, "invocation ids are UUIDs (X-Request-Id)");
         return;
@@ -152,14 +115,14 @@ void ops_on_function_logs(struct http_request *req, const struct route_match *m,
     }
     char value[64];
     int64_t since = 0;
-    int rc = ops_query_param(req->query, "since", value, sizeof(value));
-    if (rc == -E2BIG || (rc == 0 && funclog_parse_since(value, clock_wall_ms(), &since) < 0)) {
+    int rc = url_query_get(req->query, "since", value, sizeof(value));
+    if (rc < 0 || (rc == 1 && funclog_parse_since(value, clock_wall_ms(), &since) < 0)) {
         http_respond_error(req, FND_E_INVALID_PARAMETER,
                            "since: an RFC 3339 UTC time (2026-01-02T03:04:05Z), epoch "
                            "milliseconds, or an age such as 30s, 5m, 2h, 1d");
         return;
     }
-    bool follow = ops_query_param(req->query, "follow", value, sizeof(value)) == 0 &&
+    bool follow = url_query_get(req->query, "follow", value, sizeof(value)) == 1 &&
                   (strcmp(value, "1") == 0 || strcmp(value, "true") == 0);
 
     struct buf out;

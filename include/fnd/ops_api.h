@@ -22,8 +22,4 @@ void ops_on_function_logs(struct http_request *req, const struct route_match *m,
  * controller, the gateway and /proc/self first. */
 void ops_on_metrics(struct http_request *req, const struct route_match *m, void *data);
 
-/* Copies the value of query parameter name (percent-decoded, NUL-terminated) into out.
- * 0; -ENOENT when absent; -E2BIG when it does not fit. */
-int ops_query_param(struct slice query, const char *name, char *out, size_t size);
-
 #endif
