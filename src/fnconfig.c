@@ -394,7 +394,8 @@ int fn_config_parse(struct fn_config *out, const cJSON *json, const struct fn_co
 void fn_config_to_json(const struct fn_config *c, cJSON *obj)
 {
     cJSON_AddStringToObject(obj, "runtime", runtime_name(c->runtime));
-    cJSON_AddStringToObject(obj, "handler", c->handler ? c->handler : "");
+    if (c->handler) /* absent for a custom runtime that takes none: the bootstrap decides */
+        cJSON_AddStringToObject(obj, "handler", c->handler);
     cJSON_AddStringToObject(obj, "network", network_names[c->network]);
     if (c->description)
         cJSON_AddStringToObject(obj, "description", c->description);
