@@ -1365,6 +1365,21 @@ void async_stats(struct async *a, cJSON *obj)
 
 /* --- open and close ---------------------------------------------------------------- */
 
+/* Frees every entry and table a holds, not a itself. */
+static void release_state(struct async *a)
+{
+    for (size_t i = 0; i < a->ids.cap; i++)
+        while (a->ids.slots[i])
+            entry_free(a, a->ids.slots[i]);
+    free(a->ids.slots);
+    free(a->idems.slots);
+    free(a->heap);
+    for (size_t i = 0; i < a->nfnqs; i++)
+        free(a->fnqs[i]);
+    free(a->fnqs);
+    buf_release(&a->scratch);
+}
+
 int async_open(struct async **out, uv_loop_t *loop, const struct async_options *opts,
                char *err, size_t errsize)
 {
@@ -1378,16 +1393,7 @@ int async_open(struct async **out, uv_loop_t *loop, const struct async_options *
     buf_init(&a->scratch, 0);
     int rc = eventlog_open(&a->log, loop, &opts->log, on_replay, a, err, errsize);
     if (rc < 0) {
-        for (size_t i = 0; i < a->ids.cap; i++)
-            while (a->ids.slots[i])
-                entry_free(a, a->ids.slots[i]);
-        free(a->ids.slots);
-        free(a->idems.slots);
-        free(a->heap);
-        for (size_t i = 0; i < a->nfnqs; i++)
-            free(a->fnqs[i]);
-        free(a->fnqs);
-        buf_release(&a->scratch);
+        release_state(a);
         free(a);
         return rc;
     }
@@ -1405,16 +1411,7 @@ int async_open(struct async **out, uv_loop_t *loop, const struct async_options *
 
 static void free_async(struct async *a)
 {
-    for (size_t i = 0; i < a->ids.cap; i++)
-        while (a->ids.slots[i])
-            entry_free(a, a->ids.slots[i]);
-    free(a->ids.slots);
-    free(a->idems.slots);
-    free(a->heap);
-    for (size_t i = 0; i < a->nfnqs; i++)
-        free(a->fnqs[i]);
-    free(a->fnqs);
-    buf_release(&a->scratch);
+    release_state(a);
     void (*on_closed)(void *) = a->on_closed;
     void *data = a->closed_data;
     free(a);
