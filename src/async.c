@@ -32,6 +32,7 @@
 #include "fnd/codec.h"
 #include "fnd/log.h"
 #include "fnd/metrics.h"
+#include "fnd/slab.h"
 
 #include <errno.h>
 #include <math.h>
@@ -84,7 +85,7 @@ struct attempt {
 
 struct entry {
     char id[INVOCATION_ID_LEN + 1];
-    char fn[FN_NAME_MAX + 1];
+    struct fnq *q;              /* its function's queue, which holds the name */
     char *idem;                 /* "fn\nkey", owned, or NULL */
     unsigned char sha[32];      /* of the payload, to compare idempotent requests */
     bool sync;
@@ -159,6 +160,7 @@ struct async {
     struct eventlog *log;
     uint64_t window_ms;
     size_t result_max;
+    struct slab entries; /* every struct entry */
     struct table ids, idems;
     struct fnq **fnqs;
     size_t nfnqs;
@@ -346,11 +348,13 @@ static void table_del(struct table *t, struct entry *e)
 
 /* --- entries ----------------------------------------------------------------------- */
 
-static struct entry *entry_new(const char *id, const char *fn)
+static struct fnq *fnq_get(struct async *a, const char *name);
+
+static struct entry *entry_new(struct async *a, const char *id, const char *fn)
 {
-    struct entry *e = xcalloc(1, sizeof(*e));
+    struct entry *e = slab_alloc(&a->entries);
     snprintf(e->id, sizeof(e->id), "%s", id);
-    snprintf(e->fn, sizeof(e->fn), "%s", fn);
+    e->q = fnq_get(a, fn);
     buf_init(&e->payload, 0);
     buf_init(&e->result, 0);
     list_init(&e->link);
@@ -382,7 +386,7 @@ static void entry_free(struct async *a, struct entry *e)
     free(e->trace_id);
     free(e->client_context);
     attempts_clear(e);
-    free(e);
+    slab_free(&a->entries, e);
 }
 
 static struct attempt *attempt_at(struct entry *e, uint32_t index)
@@ -407,7 +411,7 @@ static void encode_image(struct buf *b, const struct entry *e)
 {
     buf_reset(b);
     put_str(b, e->id);
-    put_str(b, e->fn);
+    put_str(b, e->q->name);
     put_str(b, e->idem);
     buf_append(b, e->sha, sizeof(e->sha));
     put_u8(b, e->sync);
@@ -498,16 +502,28 @@ static void heap_push(struct async *a, struct entry *e)
 
 /* --- dispatch ---------------------------------------------------------------------- */
 
+/* The queue of a function, created on first use. fnqs is sorted by name: replay looks
+ * one up per accepted invocation, and a daemon may hold thousands of functions. */
 static struct fnq *fnq_get(struct async *a, const char *name)
 {
-    for (size_t i = 0; i < a->nfnqs; i++)
-        if (strcmp(a->fnqs[i]->name, name) == 0)
-            return a->fnqs[i];
+    size_t lo = 0, hi = a->nfnqs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(a->fnqs[mid]->name, name);
+        if (cmp == 0)
+            return a->fnqs[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     struct fnq *q = xcalloc(1, sizeof(*q));
     snprintf(q->name, sizeof(q->name), "%s", name);
     list_init(&q->ready);
     a->fnqs = xrealloc(a->fnqs, (a->nfnqs + 1) * sizeof(*a->fnqs));
-    a->fnqs[a->nfnqs++] = q;
+    memmove(&a->fnqs[lo + 1], &a->fnqs[lo], (a->nfnqs - lo) * sizeof(*a->fnqs));
+    a->fnqs[lo] = q;
+    a->nfnqs++;
     return q;
 }
 
@@ -519,7 +535,7 @@ static void schedule(struct async *a, struct entry *e)
     if (e->due_ms > clock_wall_ms())
         heap_push(a, e);
     else
-        list_push_back(&fnq_get(a, e->fn)->ready, &e->link);
+        list_push_back(&e->q->ready, &e->link);
 }
 
 static uint64_t backoff_ms(const struct fn_retry *r, uint32_t failures)
@@ -657,7 +673,7 @@ static void on_attempt_done(struct invocation *inv, const struct inv_result *res
         maybe_free(a);
         return;
     }
-    struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->fn));
+    struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->q->name));
     struct fn_retry policy = {3, 60000, 120000, 21600};
     if (fn)
         policy = fn->current->config.retry;
@@ -694,10 +710,10 @@ static void on_attempt_done(struct invocation *inv, const struct inv_result *res
         bool too_old = now - e->accepted_ms > (int64_t)policy.max_event_age_s * 1000;
         if (e->failures >= policy.max_attempts || too_old) {
             st = ST_DEAD_LETTER;
-            metrics_inc(METRIC_DEAD_LETTERS, e->fn, NULL);
+            metrics_inc(METRIC_DEAD_LETTERS, e->q->name, NULL);
         } else {
             st = ST_RETRYING;
-            metrics_inc(METRIC_RETRIES, e->fn, NULL);
+            metrics_inc(METRIC_RETRIES, e->q->name, NULL);
             due = now + (int64_t)backoff_ms(&policy, FND_MAX(e->failures, 1));
         }
     }
@@ -711,7 +727,7 @@ static void on_attempt_done(struct invocation *inv, const struct inv_result *res
 /* Hands the entry to the controller as attempt n. */
 static void start_attempt(struct async *a, struct entry *e, struct fnq *q)
 {
-    struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->fn));
+    struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->q->name));
     if (fn == NULL) {
         static const char body[] = "{\"errorType\":\"ResourceNotFoundException\","
                                    "\"errorMessage\":\"the function was deleted\"}";
@@ -729,7 +745,7 @@ static void start_attempt(struct async *a, struct entry *e, struct fnq *q)
         e->status = ST_RUNNING;
         if (q)
             q->running++;
-        metrics_inc(METRIC_DEAD_LETTERS, e->fn, NULL);
+        metrics_inc(METRIC_DEAD_LETTERS, e->q->name, NULL);
         end_attempt(a, e, q, NO_ATTEMPT, INV_TIMEOUT, SLICE_LIT(body), ST_DEAD_LETTER, 0);
         return;
     }
@@ -798,7 +814,7 @@ static void on_retry_timer(uv_timer_t *t)
     while (a->nheap > 0 && a->heap[0]->due_ms <= now) {
         struct entry *e = a->heap[0];
         heap_remove(a, e);
-        list_push_back(&fnq_get(a, e->fn)->ready, &e->link);
+        list_push_back(&e->q->ready, &e->link);
     }
     pump(a);
     arm_retry_timer(a);
@@ -853,7 +869,7 @@ static void replay_accept(struct async *a, struct reader *r)
     struct entry *e = table_get(&a->ids, id);
     if (e) /* a checkpoint's image replaces what earlier records built */
         entry_free(a, e);
-    e = entry_new(id, fn);
+    e = entry_new(a, id, fn);
     e->idem = get_str(r);
     const char *sha = take(r, sizeof(e->sha));
     if (sha)
@@ -983,7 +999,7 @@ static void resume(struct async *a)
                     continue;
                 }
                 e->failures++;
-                struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->fn));
+                struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->q->name));
                 uint32_t max = fn ? fn->current->config.retry.max_attempts : 1;
                 e->status = e->failures >= max ? ST_DEAD_LETTER : ST_RETRYING;
                 if (e->status == ST_DEAD_LETTER) {
@@ -1181,7 +1197,7 @@ static int submit(struct async *a, struct function *fn, struct buf *payload, str
     }
     char id[INVOCATION_ID_LEN + 1];
     invocation_new_id(id);
-    struct entry *e = entry_new(id, fn->name);
+    struct entry *e = entry_new(a, id, fn->name);
     e->idem = idem;
     memcpy(e->sha, sha, sizeof(sha));
     e->sync = sync_cb != NULL;
@@ -1286,7 +1302,7 @@ static cJSON *entry_json(const struct entry *e, bool with_result)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "invocation_id", e->id);
-    cJSON_AddStringToObject(o, "function", e->fn);
+    cJSON_AddStringToObject(o, "function", e->q->name);
     cJSON_AddStringToObject(o, "status", status_words[e->status]);
     cJSON_AddStringToObject(o, "mode", e->sync ? "sync" : "async");
     add_time(o, "accepted", e->accepted_ms);
@@ -1338,7 +1354,7 @@ cJSON *async_dead_letters_json(struct async *a, struct slice fn_name)
     cJSON *list = cJSON_AddArrayToObject(o, "dead_letters");
     for (size_t i = 0; i < a->ids.cap; i++)
         for (struct entry *e = a->ids.slots[i]; e; e = e->next_id)
-            if (e->status == ST_DEAD_LETTER && slice_eq(fn_name, e->fn))
+            if (e->status == ST_DEAD_LETTER && slice_eq(fn_name, e->q->name))
                 cJSON_AddItemToArray(list, entry_json(e, false));
     return o;
 }
@@ -1377,6 +1393,7 @@ static void release_state(struct async *a)
     for (size_t i = 0; i < a->nfnqs; i++)
         free(a->fnqs[i]);
     free(a->fnqs);
+    slab_release(&a->entries);
     buf_release(&a->scratch);
 }
 
@@ -1390,6 +1407,7 @@ int async_open(struct async **out, uv_loop_t *loop, const struct async_options *
     a->window_ms = opts->idempotency_window_ms;
     a->result_max = opts->result_max;
     a->idems.by_idem = true;
+    slab_init(&a->entries, sizeof(struct entry));
     buf_init(&a->scratch, 0);
     int rc = eventlog_open(&a->log, loop, &opts->log, on_replay, a, err, errsize);
     if (rc < 0) {
