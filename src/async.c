@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* status, API word; terminal statuses come last */
 #define ASYNC_STATUSES(X)                                                                      \
@@ -542,9 +541,8 @@ static uint64_t backoff_ms(const struct fn_retry *r, uint32_t failures)
 {
     double d = (double)r->base_delay_ms * pow(2.0, failures > 0 ? failures - 1 : 0);
     d = FND_MIN(d, (double)r->max_delay_ms);
-    uint32_t rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        rnd = (uint32_t)clock_mono_us();
+    uint32_t rnd;
+    random_bytes(&rnd, sizeof(rnd));
     /* Equal jitter: half the delay, plus up to another half at random, so retries of
      * many invocations that failed together spread out. */
     return (uint64_t)(d / 2 + d / 2 * ((double)rnd / 4294967296.0));

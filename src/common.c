@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 static void oom(size_t size)
@@ -97,4 +99,30 @@ int64_t clock_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A pool refilled from getrandom(2) 4 KiB at a time, so that ids on the hot path cost
+ * no system call (OpenSSL's RAND_bytes checks getpid on every call). */
+void random_bytes(void *dst, size_t n)
+{
+    unsigned char *out = dst;
+    static unsigned char pool[4096];
+    static size_t avail;
+    while (n > 0) {
+        if (avail == 0) {
+            size_t got = 0;
+            while (got < sizeof(pool)) {
+                ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+                if (r < 0)
+                    abort(); /* getrandom only fails on bad arguments here */
+                got += (size_t)r;
+            }
+            avail = sizeof(pool);
+        }
+        size_t take = n < avail ? n : avail;
+        memcpy(out, pool + sizeof(pool) - avail, take);
+        avail -= take;
+        out += take;
+        n -= take;
+    }
 }

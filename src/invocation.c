@@ -1,13 +1,11 @@
 /*
  * Invocation objects and ids (include/fnd/invocation.h). Ids are random version-4
- * UUIDs, like Lambda's request ids; the randomness comes from getrandom(2), read in
- * batches so that the hot path does not make a system call per invocation.
+ * UUIDs, like Lambda's request ids, from random_bytes (common.c).
  */
 #include "fnd/invocation.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 static const struct {
     int status;
@@ -26,31 +24,6 @@ int inv_outcome_status(enum inv_outcome o)
 const char *inv_outcome_word(enum inv_outcome o)
 {
     return outcomes[o].word;
-}
-
-/* Random bytes from a pool refilled 4 KiB at a time. The daemon runs one loop
- * thread, and only that thread creates ids. */
-static void random_bytes(unsigned char *out, size_t n)
-{
-    static unsigned char pool[4096];
-    static size_t avail;
-    while (n > 0) {
-        if (avail == 0) {
-            size_t got = 0;
-            while (got < sizeof(pool)) {
-                ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
-                if (r < 0)
-                    abort(); /* getrandom only fails on bad arguments here */
-                got += (size_t)r;
-            }
-            avail = sizeof(pool);
-        }
-        size_t take = n < avail ? n : avail;
-        memcpy(out, pool + sizeof(pool) - avail, take);
-        avail -= take;
-        out += take;
-        n -= take;
-    }
 }
 
 void invocation_new_id(char out[INVOCATION_ID_LEN + 1])

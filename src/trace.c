@@ -3,7 +3,7 @@
  * version 00 is exactly 55 characters; a later version may be longer, but only when
  * what follows the flags starts with '-'; version ff, all-zero ids and upper-case hex
  * are invalid, and an invalid traceparent starts a new trace rather than failing the
- * request. Ids come from OpenSSL's RAND_bytes.
+ * request. Ids come from random_bytes (common.c).
  */
 #include "fnd/trace.h"
 
@@ -11,7 +11,6 @@
 #include "fnd/http.h"
 
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,8 +34,7 @@ static void random_hex(char *out, size_t bytes)
 {
     unsigned char b[16];
     do {
-        if (RAND_bytes(b, (int)bytes) != 1)
-            abort(); /* the DRBG failing means the machine cannot do TLS either */
+        random_bytes(b, bytes);
         hex_encode(out, b, bytes);
     } while (all_zero(out, bytes * 2)); /* zero ids are invalid */
 }

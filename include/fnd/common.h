@@ -49,6 +49,9 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t len);
+/* Cryptographically random bytes (getrandom), served from a pool: call it from the
+ * loop thread only. */
+void random_bytes(void *out, size_t n);
 /* printf into a fresh allocation. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
