@@ -3,11 +3,14 @@
  * order (include/fnd/http.h has the contract with the API layer).
  *
  * The connection parses from an input buffer. When a request is complete the parser
- * pauses, reading stops and the handler runs; when the handler answers, the response
- * is written, and parsing resumes over bytes that were already buffered (pipelined
- * requests) before reading again. So at most one request per connection is in flight,
- * responses leave in order, and a client cannot make the daemon buffer more than one
- * read's worth of requests ahead.
+ * pauses and the handler runs; when the handler answers, the response is written, and
+ * parsing resumes over bytes that were already buffered (pipelined requests). So at
+ * most one request per connection is in flight and responses leave in order. Reading
+ * goes on while the handler works -- stopping and restarting it would cost two
+ * epoll_ctl calls per request -- but only until one read's worth of bytes is buffered
+ * ahead, so a client cannot make the daemon buffer more than that. A client's EOF
+ * while its request is answered (a half-close) still gets the answers to everything
+ * it sent.
  *
  * Header bytes arrive as slices that may span reads; they are copied into one
  * per-request buffer as offsets, and turned into slices when the headers are
@@ -71,7 +74,11 @@ struct http_conn {
     bool close_after;     /* close once the current response is written */
     bool refused;         /* the gateway refused the request: the client may still send */
     bool lingering;       /* answered and shut down: discarding input until close */
+    bool reading;         /* uv_read_start is in effect */
+    bool peer_eof;        /* the client sent EOF while a request was being answered */
     int open_handles;
+    struct sockaddr_storage peer; /* read once at accept: policies ask on every request */
+    int peer_status;              /* 0, or the negative errno of reading it */
     uv_write_t write_req;
     struct buf whead;
     struct buf wbody;
@@ -110,6 +117,22 @@ static void on_handle_closed(uv_handle_t *h)
     struct http_conn *c = h->data;
     c->open_handles--;
     maybe_free(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void read_on(struct http_conn *c)
+{
+    if (!c->reading && !c->closed && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+static void read_off(struct http_conn *c)
+{
+    if (c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
 }
 
 static void conn_close(struct http_conn *c)
@@ -358,13 +381,12 @@ static void parse(struct http_conn *c)
         }
         if (err == HPE_PAUSED) {
             c->parsed += (size_t)(llhttp_get_error_pos(&c->parser) - start);
-            uv_read_stop((uv_stream_t *)&c->tcp);
             uv_timer_stop(&c->timer);
             c->req.conn = c;
             c->gw->handler(&c->req, c->gw->data);
             return;
         }
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        read_off(c);
         uv_timer_stop(&c->timer);
         if (c->error) {
             enum fnd_error kind = (enum fnd_error)(c->error - 1);
@@ -405,6 +427,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct http_conn *c = s->data;
     (void)b;
+    bool answering = c->phase == PHASE_HANDLER || c->phase == PHASE_WRITING;
+    if (nread == UV_EOF && answering && !c->lingering) {
+        read_off(c); /* half-closed: answer what was sent, then close (on_written) */
+        c->peer_eof = true;
+        return;
+    }
     if (nread < 0) {
         conn_close(c); /* EOF or reset: nothing is waiting for us */
         return;
@@ -412,11 +440,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (c->lingering)
         return; /* discarded: c->in stays empty */
     c->in.len += (size_t)nread;
-    if (c->phase == PHASE_STREAMING) {
-        /* Reading while streaming only watches for the peer leaving; pipelined bytes
-         * wait in the buffer, and past one chunk of them reading stops. */
+    if (answering || c->phase == PHASE_STREAMING) {
+        /* Pipelined bytes wait in the buffer, and past one chunk of them reading stops
+         * until the answer is written. While streaming, reading only watches for the
+         * peer leaving. */
         if (c->in.len - c->parsed > READ_CHUNK)
-            uv_read_stop(s);
+            read_off(c);
         return;
     }
     if (c->phase == PHASE_BODY)
@@ -490,7 +519,7 @@ static void linger(struct http_conn *c)
     c->lingering = true;
     c->in.len = 0;
     c->parsed = 0;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    read_on(c);
     uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
 }
 
@@ -518,12 +547,19 @@ static void on_written(uv_write_t *w, int status)
     c->req.method_name = NULL; /* an error before the next request's head logs no stale path */
     c->req.path = SLICE_NULL;
     parse(c);
-    /* Read on unless a buffered request went to the handler; one that is only partly
-     * buffered (a pipelined request cut by a read) needs the rest from the socket. */
-    if (!c->closed && c->phase != PHASE_HANDLER && c->phase != PHASE_WRITING) {
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    /* Reading stopped only at the bound of buffered bytes (or at EOF); a request that
+     * is only partly buffered (cut by a read) needs the rest from the socket. */
+    if (c->closed)
+        return;
+    if (c->phase != PHASE_HANDLER && c->phase != PHASE_WRITING) {
+        if (c->peer_eof) {
+            conn_close(c); /* everything the client sent is answered */
+            return;
+        }
         arm_timer(c);
     }
+    if (!c->peer_eof)
+        read_on(c);
 }
 
 /* One line in the daemon's log and one count per answered request. */
@@ -660,8 +696,8 @@ int http_stream_begin(struct http_request *req, int status, const struct http_he
     c->on_stream_gone = on_gone;
     if (stream_send(c, h->data, h->len, NULL, 0, "", 0) < 0)
         return -EPIPE;
-    /* Read again, only to notice the peer leaving (see on_read). */
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    /* Read on, only to notice the peer leaving (see on_read). */
+    read_on(c);
     return 0;
 }
 
@@ -684,7 +720,7 @@ void http_stream_end(struct http_request *req)
     struct http_conn *c = req->conn;
     if (c->closed || c->phase != PHASE_STREAMING)
         return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    read_off(c);
     c->on_stream_gone = NULL;
     c->phase = PHASE_WRITING;
     /* The last chunk goes through the ordinary completion, which resumes parsing. */
@@ -762,8 +798,8 @@ void http_respond_method_not_allowed(struct http_request *req, const char *allow
 
 int http_request_peer(const struct http_request *req, struct sockaddr_storage *out)
 {
-    int len = (int)sizeof(*out);
-    return uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)out, &len);
+    *out = req->conn->peer;
+    return req->conn->peer_status;
 }
 
 struct slice http_request_header(const struct http_request *req, const char *name)
@@ -821,8 +857,10 @@ static int conn_start(struct gateway *gw, uv_os_sock_t fd)
         return rc < 0 ? rc : UV_EMFILE;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    int len = (int)sizeof(c->peer);
+    c->peer_status = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
     c->phase = PHASE_IDLE;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    read_on(c);
     arm_timer(c);
     return 0;
 }

@@ -2,8 +2,11 @@
 timeouts and malformed input, each followed by proof that the daemon still serves."""
 import http.client
 import json
+import os
 import socket
 import time
+
+from fndtest import FUNCTIONS
 
 
 def healthy(d):
@@ -149,4 +152,25 @@ def test_peer_reset_mid_request(daemon):
         s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         s.close()
+    healthy(daemon)
+
+
+def test_half_close_still_answers_every_pipelined_request(daemon):
+    """A client that sends its requests and shuts down its sending side while the
+    first is still being answered gets every answer, in order, then the close."""
+    r = daemon.deploy("slowgw", "python3", "app.sleep", os.path.join(FUNCTIONS, "py"))
+    assert r.status == 201, r
+    body = b'{"ms": 300}'
+    invoke = (b"POST /v1/functions/slowgw/invoke HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: %d\r\n" % len(body) + auth(daemon) + body)
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as s:
+        s.sendall(invoke + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + invoke)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    assert [p[:3] for p in responses(out)] == [b"200", b"200", b"200"], out
     healthy(daemon)
