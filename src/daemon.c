@@ -172,6 +172,14 @@ void daemon_seed_done(struct daemon *d)
     }
 }
 
+/* Before the loop waits for events: the request lines of this iteration go out in
+ * one write. */
+static void on_loop_idle(uv_prepare_t *p)
+{
+    (void)p;
+    log_flush();
+}
+
 /* --- shutdown ---------------------------------------------------------------------- */
 
 static void on_signal_closed(uv_handle_t *h)
@@ -186,6 +194,7 @@ static void on_controller_closed(void *data)
     uv_close((uv_handle_t *)&d->sigterm, on_signal_closed);
     uv_close((uv_handle_t *)&d->sigint, on_signal_closed);
     uv_close((uv_handle_t *)&d->grace_timer, on_signal_closed);
+    uv_close((uv_handle_t *)&d->log_flusher, on_signal_closed);
     log_info("stopped", "%s", "");
 }
 
@@ -486,6 +495,10 @@ int daemon_run(const struct config *cfg)
     d.sigterm.data = d.sigint.data = d.grace_timer.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_prepare_init(d.loop, &d.log_flusher);
+    uv_prepare_start(&d.log_flusher, on_loop_idle);
+    uv_unref((uv_handle_t *)&d.log_flusher);
+    log_set_batching(true);
 
     log_info("starting", "version=%s data=%s pid=%d", FND_VERSION, data_dir, (int)getpid());
     if (cfg->seed_dir[0])
@@ -497,6 +510,7 @@ int daemon_run(const struct config *cfg)
 
 run:
     uv_run(d.loop, UV_RUN_DEFAULT);
+    log_set_batching(false);
 
     zygote_close(zygote);
     registry_close(d.registry);

@@ -3,6 +3,12 @@
  * buffer and written with a single write(2), so lines from the daemon never
  * interleave mid-line even when stderr is shared with other processes.
  *
+ * With batching on (the daemon's loop), debug and info lines -- one per request at
+ * the default level -- collect in a buffer that the loop writes once per iteration
+ * (log_flush), which takes a system call per request off the hot path. Warnings and
+ * errors flush what is buffered and are written at once, so a crash right after one
+ * still leaves it in the log; whole lines only ever reach write(2).
+ *
  * The JSON format is produced from the same key=value pairs: callers write logfmt
  * and the converter below re-emits the pairs as JSON members, so there is one way
  * to log and two ways to read it.
@@ -23,6 +29,38 @@
 static enum log_level min_level = LOG_INFO;
 static enum log_format out_format = LOG_FORMAT_LOGFMT;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+static bool batching;
+static char batch[64 * 1024];
+static size_t batch_len;
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t rc = write(STDERR_FILENO, p, n);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            return; /* nowhere to report a failing log */
+        p += rc;
+        n -= (size_t)rc;
+    }
+}
+
+void log_flush(void)
+{
+    if (batch_len == 0)
+        return;
+    write_all(batch, batch_len);
+    batch_len = 0;
+}
+
+void log_set_batching(bool on)
+{
+    if (!on)
+        log_flush();
+    batching = on;
+}
 
 void log_setup(enum log_level min, enum log_format format)
 {
@@ -170,13 +208,21 @@ void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
         va_end(ap);
     }
 
-    char ts[40];
+    /* The date and time to the second, formatted once per second. */
+    static char sec_text[32];
+    static size_t sec_len;
+    static time_t sec_at = -1;
     struct timespec now;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    size_t tn = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + tn, sizeof(ts) - tn, ".%03ldZ", now.tv_nsec / 1000000);
+    if (now.tv_sec != sec_at) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        sec_len = strftime(sec_text, sizeof(sec_text), "%Y-%m-%dT%H:%M:%S", &tm);
+        sec_at = now.tv_sec;
+    }
+    char ts[40];
+    memcpy(ts, sec_text, sec_len);
+    snprintf(ts + sec_len, sizeof(ts) - sec_len, ".%03ldZ", now.tv_nsec / 1000000);
 
     char line[LOG_LINE_MAX + 64];
     size_t o = 0;
@@ -195,8 +241,13 @@ void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
             o = LOG_LINE_MAX - 1;
     }
     line[o++] = '\n';
-    ssize_t rc;
-    do {
-        rc = write(STDERR_FILENO, line, o);
-    } while (rc < 0 && errno == EINTR);
+    if (batching && level <= LOG_INFO) {
+        if (batch_len + o > sizeof(batch))
+            log_flush();
+        memcpy(batch + batch_len, line, o);
+        batch_len += o;
+        return;
+    }
+    log_flush();
+    write_all(line, o);
 }

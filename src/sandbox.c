@@ -442,6 +442,7 @@ static void child_checklist(struct child_plan *plan)
 
 static pid_t clone_child(int *pidfd, uint64_t flags)
 {
+    log_flush(); /* a child must not inherit batched log lines it could write again */
     struct clone_args args;
     memset(&args, 0, sizeof(args));
     args.flags = CLONE_PIDFD | flags;

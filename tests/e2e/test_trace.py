@@ -6,7 +6,7 @@ import os
 import re
 import time
 
-from fndtest import FUNCTIONS
+from fndtest import FUNCTIONS, wait_for
 
 TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -35,11 +35,12 @@ def test_traceparent_is_continued(daemon):
     body = r.json()
     assert body["request_id"] == r.headers["x-request-id"]
     assert xray_ids(body["xray"]) == ("4bf92f3577b34da6a3ce929d0e0e4736", span, "1")
-    # the request log line carries both ids; the function's lines carry the request id
-    log = daemon.log()
-    assert re.search(r"msg=request method=POST path=/v1/functions/tr/invoke status=200 "
-                     r"duration_ms=\S+ request_id=" + r.headers["x-request-id"] +
-                     " trace_id=4bf92f3577b34da6a3ce929d0e0e4736", log), log[-2000:]
+    # the request log line carries both ids; the function's lines carry the request id.
+    # The line is written once the loop has sent the response (log.c batches info lines).
+    line = (r"msg=request method=POST path=/v1/functions/tr/invoke status=200 "
+            r"duration_ms=\S+ request_id=" + r.headers["x-request-id"] +
+            " trace_id=4bf92f3577b34da6a3ce929d0e0e4736")
+    assert wait_for(lambda: re.search(line, daemon.log())), daemon.log()[-2000:]
     logs = daemon.get(f"/v1/invocations/{r.headers['x-request-id']}/logs").body.decode()
     assert "tracing Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=" + span in logs
 

@@ -7,6 +7,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 
 TEST(buf_appends_and_terminates)
 {
@@ -89,6 +92,40 @@ TEST(slice_comparisons)
     ASSERT(!slice_eq(s, "content-length"));
     ASSERT(slice_eq_nocase(s, "content-length"));
     ASSERT(!slice_eq_nocase(s, "content-lengt"));
+}
+
+/* Batched info lines reach stderr only at log_flush; a warning flushes them first, so
+ * the order of lines is kept. */
+TEST(log_batching_defers_info_until_flush)
+{
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    int saved = dup(STDERR_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    log_setup(LOG_INFO, LOG_FORMAT_LOGFMT);
+    log_set_batching(true);
+    log_info("first", "n=%d", 1);
+    log_info("second", "n=%d", 2);
+    char out[4096];
+    ASSERT(read(fds[0], out, sizeof(out)) < 0); /* nothing written yet */
+    log_warn("third", "n=%d", 3);
+    ssize_t n = read(fds[0], out, sizeof(out) - 1);
+    ASSERT(n > 0);
+    out[n] = '\0';
+    char *a = strstr(out, "msg=first"), *b = strstr(out, "msg=second"), *c = strstr(out, "msg=third");
+    ASSERT(a && b && c && a < b && b < c);
+    log_info("fourth", "%s", "");
+    ASSERT(read(fds[0], out, sizeof(out)) < 0);
+    log_set_batching(false); /* flushes */
+    n = read(fds[0], out, sizeof(out) - 1);
+    ASSERT(n > 0);
+    out[n] = '\0';
+    ASSERT(strstr(out, "msg=fourth") != NULL);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 TEST_MAIN()
