@@ -172,12 +172,13 @@ void daemon_seed_done(struct daemon *d)
     }
 }
 
-/* Before the loop waits for events: the request lines of this iteration go out in
- * one write. */
+/* Before the loop waits for events: the request lines and function log records of
+ * this iteration go out, one write per file. */
 static void on_loop_idle(uv_prepare_t *p)
 {
-    (void)p;
+    struct daemon *d = p->data;
     log_flush();
+    funclog_flush(d->funclog);
 }
 
 /* --- shutdown ---------------------------------------------------------------------- */
@@ -496,6 +497,7 @@ int daemon_run(const struct config *cfg)
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_prepare_init(d.loop, &d.log_flusher);
+    d.log_flusher.data = &d;
     uv_prepare_start(&d.log_flusher, on_loop_idle);
     uv_unref((uv_handle_t *)&d.log_flusher);
     log_set_batching(true);

@@ -50,8 +50,12 @@ struct funclog_follower {
 /* Opens the log store in <data_dir>/logs: at most files files of file_bytes each per
  * function. 0 or a negative errno. */
 int funclog_open(struct funclog **out, const char *data_dir, uint64_t file_bytes, unsigned files);
-/* Closes every file and frees fl; followers must have unfollowed. NULL is a no-op. */
+/* Closes every file (writing what is pending) and frees fl; followers must have
+ * unfollowed. NULL is a no-op. */
 void funclog_close(struct funclog *fl);
+/* Writes the records that wait in memory; the daemon calls it once per loop
+ * iteration, and the readers below before they read. */
+void funclog_flush(struct funclog *fl);
 
 void funclog_capture_init(struct funclog_capture *c);
 void funclog_capture_release(struct funclog_capture *c);

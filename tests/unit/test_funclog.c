@@ -108,6 +108,7 @@ TEST(rotation_keeps_the_newest)
         funclog_line(fl, NULL, "f", "11111111-2222-4333-8444-555555555555", "stdout", line,
                      (size_t)n);
     }
+    funclog_flush(fl); /* the sizes on disk below include the newest records */
     char path[512];
     struct stat st;
     snprintf(path, sizeof(path), "%s/logs/f/output.log.2", dir);
@@ -131,6 +132,40 @@ TEST(rotation_keeps_the_newest)
     funclog_close(fl);
     snprintf(path, sizeof(path), "%s/logs", dir);
     rmdir(path);
+    rmdir(dir);
+    free(dir);
+}
+
+/* Records wait in memory until funclog_flush, and a read flushes them first. */
+TEST(records_are_written_at_flush)
+{
+    char *dir = temp_dir();
+    struct funclog *fl;
+    ASSERT_EQ(funclog_open(&fl, dir, 1 << 20, 2), 0);
+    const char *id = "11111111-2222-4333-8444-555555555555";
+    funclog_line(fl, NULL, "g", id, "stdout", "one", 3);
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/logs/g/output.log", dir);
+    ASSERT_EQ(stat(path, &st), 0);
+    ASSERT_EQ(st.st_size, 0);
+    funclog_flush(fl);
+    ASSERT_EQ(stat(path, &st), 0);
+    off_t first = st.st_size;
+    ASSERT(first > 0);
+    funclog_line(fl, NULL, "g", id, "stdout", "two", 3);
+    struct buf out;
+    buf_init(&out, 0);
+    ASSERT_EQ(funclog_read_invocation(fl, id, &out, 1 << 20), 0);
+    ASSERT_STR_EQ(out.data, "one\ntwo\n");
+    ASSERT_EQ(stat(path, &st), 0);
+    ASSERT(st.st_size > first);
+    buf_release(&out);
+    funclog_remove(fl, "g");
+    funclog_close(fl);
+    char logs[600];
+    snprintf(logs, sizeof(logs), "%s/logs", dir);
+    rmdir(logs);
     rmdir(dir);
     free(dir);
 }
