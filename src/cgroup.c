@@ -76,7 +76,7 @@ static void remove_stale(const char *hierarchy)
         struct dirent *w;
         while (sub && (w = readdir(sub)) != NULL) {
             if (w->d_name[0] == 'w') {
-                struct cgroup cg = {xasprintf("%s/%s", dir, w->d_name), NULL};
+                struct cgroup cg = {xasprintf("%s/%s", dir, w->d_name), NULL, -1};
                 cg.pids_dir = xstrdup(cg.memory_dir); /* kill via whichever we have */
                 cgroup_kill_all(&cg);
                 rmdir(cg.memory_dir);
@@ -136,6 +136,7 @@ int cgroup_create(const struct cgroup_root *root, struct cgroup *cg, uint64_t ta
                   uint64_t memory_bytes, unsigned pids_max)
 {
     memset(cg, 0, sizeof(*cg));
+    cg->peak_fd = -1;
     if (!root->enabled)
         return 0;
     cg->memory_dir = xasprintf("%s/w%llu", root->memory_dir, (unsigned long long)tag);
@@ -152,6 +153,13 @@ int cgroup_create(const struct cgroup_root *root, struct cgroup *cg, uint64_t ta
     snprintf(value, sizeof(value), "%u", pids_max);
     if (rc == 0)
         rc = write_file(cg->pids_dir, "pids.max", value);
+    if (rc == 0) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/memory.max_usage_in_bytes", cg->memory_dir);
+        cg->peak_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (cg->peak_fd < 0)
+            rc = -errno;
+    }
     if (rc < 0) {
         log_error("cgroup_create failed", "path=%s err=\"%s\"", cg->memory_dir, strerror(-rc));
         cgroup_destroy(cg);
@@ -190,12 +198,16 @@ bool cgroup_oom_killed(const struct cgroup *cg)
     return p && strtol(p + 9, NULL, 10) > 0;
 }
 
+/* One pread of a descriptor kept open: this runs once per invocation. */
 uint64_t cgroup_max_memory(const struct cgroup *cg)
 {
     char text[64];
-    if (cg->memory_dir == NULL ||
-        read_file(cg->memory_dir, "memory.max_usage_in_bytes", text, sizeof(text)) < 0)
+    if (cg->memory_dir == NULL || cg->peak_fd < 0)
         return 0;
+    ssize_t n = pread(cg->peak_fd, text, sizeof(text) - 1, 0);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
     return strtoull(text, NULL, 10);
 }
 
@@ -222,6 +234,9 @@ int cgroup_destroy(struct cgroup *cg)
 {
     if (cg->memory_dir == NULL)
         return 0;
+    if (cg->peak_fd >= 0)
+        close(cg->peak_fd);
+    cg->peak_fd = -1;
     int rc = 0;
     char *dirs[] = {cg->memory_dir, cg->pids_dir};
     for (size_t i = 0; i < 2; i++) {

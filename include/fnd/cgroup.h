@@ -22,6 +22,7 @@ struct cgroup_root {
 struct cgroup {
     char *memory_dir; /* NULL when the layer is off */
     char *pids_dir;
+    int peak_fd;      /* memory.max_usage_in_bytes, read after every invocation; or -1 */
 };
 
 /* Creates the daemon's parent groups. Never fails: when it cannot, root->enabled is
