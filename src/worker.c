@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,16 +98,26 @@ static void error_json(struct buf *out, const char *type, const char *fmt, ...)
     cJSON_Delete(o);
 }
 
-static void drain_output(struct worker *w, uv_pipe_t *p);
+static void drain_output(struct worker *w, uv_pipe_t *p, bool readable);
 static uint64_t peak_memory(const struct worker *w);
 
 static void finish(struct worker *w, enum inv_outcome outcome, struct slice body)
 {
     struct invocation *inv = w->current;
     /* What the function printed before it answered is in the pipes already: take it
-     * now, so it is attributed to this invocation, before END and REPORT. */
-    drain_output(w, &w->out);
-    drain_output(w, &w->err);
+     * now, so it is attributed to this invocation, before END and REPORT. One poll
+     * asks both pipes; most invocations print nothing. */
+    struct pollfd pfd[2] = {{.fd = -1}, {.fd = -1}};
+    uv_pipe_t *pipes[2] = {&w->out, &w->err};
+    for (size_t i = 0; i < 2; i++) {
+        uv_os_fd_t fd;
+        if (!uv_is_closing((uv_handle_t *)pipes[i]) && uv_fileno((uv_handle_t *)pipes[i], &fd) == 0)
+            pfd[i] = (struct pollfd){.fd = fd, .events = POLLIN};
+    }
+    if ((pfd[0].fd >= 0 || pfd[1].fd >= 0) && poll(pfd, 2, 0) < 0)
+        pfd[0].revents = pfd[1].revents = POLLIN; /* try reading, as without the poll */
+    for (size_t i = 0; i < 2; i++)
+        drain_output(w, pipes[i], pfd[i].fd >= 0 && pfd[i].revents);
     w->current = NULL;
     struct funclog_report report = {
         .duration_us = clock_mono_us() - inv->dispatched_us,
@@ -271,13 +282,15 @@ static void on_output_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 }
 
 /* Reads what is left in an output pipe once the process is gone. */
-static void drain_output(struct worker *w, uv_pipe_t *p)
+/* Reads what is waiting in p (when readable) and ends its partial last line. */
+static void drain_output(struct worker *w, uv_pipe_t *p, bool readable)
 {
     uv_os_fd_t fd;
     if (uv_is_closing((uv_handle_t *)p) || uv_fileno((uv_handle_t *)p, &fd) != 0)
         return;
     char chunk[4096];
-    for (int rounds = 0; rounds < 64; rounds++) { /* bounded: someone may still write */
+    /* Bounded: the function's children may still be writing. */
+    for (int rounds = 0; readable && rounds < 64; rounds++) {
         ssize_t n = read(fd, chunk, sizeof(chunk));
         if (n <= 0)
             break;
@@ -444,8 +457,8 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     cgroup_kill_all(&w->cg);
     int wstatus = sandbox_reap(&w->proc);
     w->exited = true;
-    drain_output(w, &w->out);
-    drain_output(w, &w->err);
+    drain_output(w, &w->out, true);
+    drain_output(w, &w->err, true);
 
     char why[160];
     if (wstatus < 0)
