@@ -27,6 +27,7 @@
 
 #include "fnd/log.h"
 #include "fnd/metrics.h"
+#include "fnd/stream.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -75,6 +76,7 @@ struct http_conn {
     bool refused;         /* the gateway refused the request: the client may still send */
     bool lingering;       /* answered and shut down: discarding input until close */
     bool reading;         /* uv_read_start is in effect */
+    bool sent_at_once;    /* the response went out whole; its completion is due (timer) */
     bool peer_eof;        /* the client sent EOF while a request was being answered */
     int open_handles;
     struct sockaddr_storage peer; /* read once at accept: policies ask on every request */
@@ -140,6 +142,10 @@ static void conn_close(struct http_conn *c)
     if (c->closed)
         return;
     c->closed = true;
+    if (c->sent_at_once) { /* closing the timer cancels the completion: finish here */
+        c->sent_at_once = false;
+        c->phase = PHASE_IDLE;
+    }
     if (c->phase == PHASE_STREAMING) {
         /* The streaming handler lets go of the request now. */
         c->phase = PHASE_IDLE;
@@ -523,9 +529,9 @@ static void linger(struct http_conn *c)
     uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
 }
 
-static void on_written(uv_write_t *w, int status)
+/* The response is out (or failed): on to the next request, or close. */
+static void written(struct http_conn *c, int status)
 {
-    struct http_conn *c = w->data;
     buf_reset(&c->whead);
     buf_release(&c->wbody);
     c->phase = PHASE_IDLE;
@@ -560,6 +566,36 @@ static void on_written(uv_write_t *w, int status)
     }
     if (!c->peer_eof)
         read_on(c);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    written(w->data, status);
+}
+
+static void on_sent_at_once(uv_timer_t *t)
+{
+    struct http_conn *c = t->data;
+    c->sent_at_once = false;
+    written(c, 0);
+}
+
+/* Writes the response, at once when the socket takes it all (the usual case): a write
+ * request that completes costs libuv an epoll_ctl on every response. The completion
+ * still runs from the loop, on the next iteration (a zero timer on the connection's
+ * timer, which is idle while a response is written), never inside the handler. */
+static int send_response(struct http_conn *c, uv_buf_t *bufs, unsigned nbufs)
+{
+    int rc = stream_write_now((uv_stream_t *)&c->tcp, &bufs, &nbufs);
+    if (rc < 0)
+        return rc;
+    if (nbufs == 0) {
+        c->sent_at_once = true;
+        uv_timer_start(&c->timer, on_sent_at_once, 0, 0);
+        return 0;
+    }
+    c->write_req.data = c;
+    return uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written);
 }
 
 /* One line in the daemon's log and one count per answered request. */
@@ -618,9 +654,7 @@ static void write_response(struct http_conn *c, int status, const struct http_he
     buf_move(&c->wbody, body);
     uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
                         uv_buf_init(c->wbody.data, (unsigned)c->wbody.len)};
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs,
-                      (head_only || c->wbody.len == 0) ? 1 : 2, on_written);
+    int rc = send_response(c, bufs, (head_only || c->wbody.len == 0) ? 1 : 2);
     if (rc < 0) {
         c->phase = PHASE_IDLE;
         conn_close(c);
@@ -728,9 +762,8 @@ void http_stream_end(struct http_request *req)
     if (c->stream_chunked)
         buf_append_str(&c->whead, "0\r\n\r\n");
     buf_reset(&c->wbody);
-    c->write_req.data = c;
     uv_buf_t b = uv_buf_init(c->whead.data ? c->whead.data : "", (unsigned)c->whead.len);
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+    if (send_response(c, &b, 1) < 0) {
         c->phase = PHASE_IDLE;
         conn_close(c);
     }

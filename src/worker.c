@@ -21,6 +21,7 @@
 #include "fnd/frames.h"
 #include "fnd/log.h"
 #include "fnd/protocol.h"
+#include "fnd/stream.h"
 #include "fnd/zygote.h"
 
 #include <assert.h>
@@ -650,6 +651,15 @@ static void on_invoke_written(uv_write_t *req, int status)
                   uv_strerror(status));
 }
 
+/* Writes at once what the channel takes, and queues only the rest (stream.h). */
+static int send_now(struct worker *w, uv_buf_t *bufs, unsigned nbufs)
+{
+    int rc = stream_write_now((uv_stream_t *)&w->channel, &bufs, &nbufs);
+    if (rc < 0 || nbufs == 0)
+        return rc;
+    return uv_write(&w->write_req, (uv_stream_t *)&w->channel, bufs, nbufs, on_invoke_written);
+}
+
 void worker_invoke(struct worker *w, struct invocation *inv)
 {
     assert(w->state == WORKER_IDLE); /* the controller only hands work to idle workers */
@@ -692,8 +702,8 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     /* The event goes out straight from the invocation's buffer: no copy. */
     uv_buf_t bufs[2] = {uv_buf_init(w->tx.data, (unsigned)w->tx.len),
                         uv_buf_init(inv->payload.data, (unsigned)inv->payload.len)};
-    int rc = uv_write(&w->write_req, (uv_stream_t *)&w->channel, bufs, inv->payload.len ? 2 : 1,
-                      on_invoke_written);
+    unsigned nbufs = inv->payload.len ? 2 : 1;
+    int rc = send_now(w, bufs, nbufs);
     uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
     if (rc < 0)
         terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",

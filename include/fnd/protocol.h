@@ -14,8 +14,10 @@
 #ifndef FND_PROTOCOL_H
 #define FND_PROTOCOL_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define FND_FRAME_HEADER_SIZE 8
 #define FND_CHANNEL_FD 3
@@ -71,6 +73,38 @@ static inline void fnd_frame_header_decode(const unsigned char in[FND_FRAME_HEAD
     h->type = in[4];
     h->flags = in[5];
     h->reserved = (uint16_t)(in[6] | in[7] << 8);
+}
+
+/* For the runtimes' side (blocking descriptors): writes all of iov, retrying short
+ * writes; iov is consumed. 0, or -1 with errno set. */
+static inline int fnd_writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Sends one frame with a single writev, so the daemon wakes once per reply. */
+static inline int fnd_frame_send(int fd, uint8_t type, const void *payload, size_t len)
+{
+    unsigned char header[FND_FRAME_HEADER_SIZE];
+    fnd_frame_header_encode(header, type, (uint32_t)len);
+    struct iovec iov[2] = {{header, sizeof(header)}, {(void *)payload, len}};
+    return fnd_writev_all(fd, iov, len ? 2 : 1);
 }
 
 #endif

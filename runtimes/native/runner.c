@@ -106,22 +106,6 @@ int64_t fnd_remaining_ms(const struct fnd_context *ctx)
 
 /* --- the channel ------------------------------------------------------------------- */
 
-static int write_all(const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(FND_CHANNEL_FD, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int read_all(void *data, size_t len)
 {
     char *p = data;
@@ -142,9 +126,7 @@ static int read_all(void *data, size_t len)
 
 static void send_frame(uint8_t type, const void *payload, size_t len)
 {
-    unsigned char header[FND_FRAME_HEADER_SIZE];
-    fnd_frame_header_encode(header, type, (uint32_t)len);
-    if (write_all(header, sizeof(header)) < 0 || (len && write_all(payload, len) < 0))
+    if (fnd_frame_send(FND_CHANNEL_FD, type, payload, len) < 0)
         exit(1);
 }
 

@@ -117,42 +117,6 @@ static void buffer_append(struct buffer *b, const void *data, size_t len)
     b->data[b->len] = '\0';
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int writev_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
 static int read_all(int fd, void *data, size_t len)
 {
     char *p = data;
@@ -170,10 +134,7 @@ static int read_all(int fd, void *data, size_t len)
 
 static void send_frame(uint8_t type, const void *payload, size_t len)
 {
-    unsigned char header[FND_FRAME_HEADER_SIZE];
-    fnd_frame_header_encode(header, type, (uint32_t)len);
-    if (write_all(FND_CHANNEL_FD, header, sizeof(header)) < 0 ||
-        write_all(FND_CHANNEL_FD, payload, len) < 0)
+    if (fnd_frame_send(FND_CHANNEL_FD, type, payload, len) < 0)
         die("write to the daemon");
 }
 
@@ -220,7 +181,7 @@ static void respond(struct conn *c, int status, const char *reason, const char *
     /* One writev: a head and a body in two small writes would wait out the client's
      * delayed ACK (Nagle), some 40 ms a response. */
     struct iovec iov[2] = {{head, n > 0 ? (size_t)n : 0}, {(void *)body, len}};
-    if (n < 0 || (size_t)n >= sizeof(head) || writev_all(c->fd, iov, 2) < 0) {
+    if (n < 0 || (size_t)n >= sizeof(head) || fnd_writev_all(c->fd, iov, 2) < 0) {
         close(c->fd);
         c->fd = -1;
     }
