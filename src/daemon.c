@@ -172,13 +172,21 @@ void daemon_seed_done(struct daemon *d)
     }
 }
 
-/* Before the loop waits for events: the request lines and function log records of
- * this iteration go out, one write per file. */
+static void on_funclog_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    funclog_flush(d->funclog);
+}
+
+/* Before the loop waits for events: the request lines of this iteration go out in one
+ * write, and function log records soon after (a timer, so that one write serves many
+ * invocations even when each loop iteration sees only one). */
 static void on_loop_idle(uv_prepare_t *p)
 {
     struct daemon *d = p->data;
     log_flush();
-    funclog_flush(d->funclog);
+    if (!uv_is_active((uv_handle_t *)&d->funclog_timer) && funclog_pending(d->funclog))
+        uv_timer_start(&d->funclog_timer, on_funclog_timer, FUNCLOG_FLUSH_MS, 0);
 }
 
 /* --- shutdown ---------------------------------------------------------------------- */
@@ -196,6 +204,7 @@ static void on_controller_closed(void *data)
     uv_close((uv_handle_t *)&d->sigint, on_signal_closed);
     uv_close((uv_handle_t *)&d->grace_timer, on_signal_closed);
     uv_close((uv_handle_t *)&d->log_flusher, on_signal_closed);
+    uv_close((uv_handle_t *)&d->funclog_timer, on_signal_closed);
     log_info("stopped", "%s", "");
 }
 
@@ -498,6 +507,8 @@ int daemon_run(const struct config *cfg)
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_prepare_init(d.loop, &d.log_flusher);
     d.log_flusher.data = &d;
+    uv_timer_init(d.loop, &d.funclog_timer);
+    d.funclog_timer.data = &d;
     uv_prepare_start(&d.log_flusher, on_loop_idle);
     uv_unref((uv_handle_t *)&d.log_flusher);
     log_set_batching(true);

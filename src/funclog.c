@@ -2,10 +2,10 @@
  * Function output logs (include/fnd/funclog.h).
  *
  * Records are appended to <data>/logs/<fn>/output.log, opened O_APPEND. They wait in a
- * per-file buffer that the daemon writes once per loop iteration (funclog_flush), so a
- * warm invocation's START, END and REPORT lines, and those of every other invocation
- * that ended in the same iteration, cost one write(2) instead of three each. Reads
- * flush first, so they see every record. When a record would take the file past
+ * per-file buffer that the daemon writes within FUNCLOG_FLUSH_MS (funclog_flush), so
+ * a warm invocation's START, END and REPORT lines, and those of every other invocation
+ * of that time, cost one write(2) together instead of three each. Reads flush first,
+ * so they see every record; followers get each record at once. When a record would take the file past
  * file_bytes it is renamed to
  * output.log.1 (older ones shift up, the oldest is dropped) and a new file begins. So a
  * function that prints without end costs at most files * file_bytes of disk, and the
@@ -182,6 +182,15 @@ static void flush_file(struct open_file *f)
         done += (size_t)w;
     }
     buf_reset(&f->pending);
+}
+
+bool funclog_pending(const struct funclog *fl)
+{
+    const struct list_node *n;
+    for (n = fl->open.next; n != &fl->open; n = n->next)
+        if (container_of(n, const struct open_file, link)->pending.len)
+            return true;
+    return false;
 }
 
 void funclog_flush(struct funclog *fl)

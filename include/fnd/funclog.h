@@ -53,9 +53,12 @@ int funclog_open(struct funclog **out, const char *data_dir, uint64_t file_bytes
 /* Closes every file (writing what is pending) and frees fl; followers must have
  * unfollowed. NULL is a no-op. */
 void funclog_close(struct funclog *fl);
-/* Writes the records that wait in memory; the daemon calls it once per loop
- * iteration, and the readers below before they read. */
+/* How long the daemon lets records wait in memory before it writes them. */
+#define FUNCLOG_FLUSH_MS 50
+/* Writes the records that wait in memory; the daemon calls it FUNCLOG_FLUSH_MS after
+ * funclog_pending turns true, and the readers below call it before they read. */
 void funclog_flush(struct funclog *fl);
+bool funclog_pending(const struct funclog *fl);
 
 void funclog_capture_init(struct funclog_capture *c);
 void funclog_capture_release(struct funclog_capture *c);
