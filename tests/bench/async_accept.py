@@ -118,9 +118,9 @@ def http_group_commit(port, fn, total, procs=2, conns=16, depth=8):
     return ok, bad, wall, lat
 
 
-def http_serial(port, n):
+def http_serial(port, n, fn="sink"):
     s = socket.create_connection(("127.0.0.1", port))
-    req = request(port, "sink")
+    req = request(port, fn)
     buf, lat = b"", []
     for _ in range(n):
         t = time.perf_counter()

@@ -4,7 +4,6 @@ and the memory probes (/proc). Everything talks to 127.0.0.1 and is bounded in t
 every process started here is stopped by its PID."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -107,8 +106,21 @@ def wrk(port, path, conns, seconds, method="GET", body="", depth=1, limit=0, hea
             "cdf": [(p, us / 1000) for p, us in r["cdf"]]}
 
 
-def have_wrk():
-    return shutil.which("wrk") is not None
+def wrk_count(port, path, conns, target, max_seconds, **kw):
+    """Runs wrk in steps until about target responses (bounded by max_seconds): wrk
+    itself only stops at the end of its duration, so each step's duration is sized from
+    the rate so far, and its per-thread budget keeps it from overshooting. The summed
+    requests, non2xx and errors."""
+    got = {"requests": 0, "non2xx": 0, "errors": 0}
+    rate, deadline = None, time.monotonic() + max_seconds
+    while got["requests"] < target and time.monotonic() < deadline:
+        left = target - got["requests"]
+        secs = 1 if rate is None else max(1, min(30, int(left / rate + 0.999)))
+        r = wrk(port, path, conns, secs, limit=left, **kw)
+        rate = max(r["rps"], 1.0)
+        for k in got:
+            got[k] += r[k]
+    return got
 
 
 def rss_pss_kb(pid):

@@ -41,7 +41,8 @@ sys.path.insert(0, HERE)
 import async_accept  # noqa: E402
 import invoke_latency  # noqa: E402
 from benchlib import (BASELINE_LABELS, Responder, fndtest, native_functions, pct,  # noqa: E402
-                      process_baselines, rss_pss_kb, use_fnd, wait_warm, worker_memory_kb, wrk)
+                      process_baselines, rss_pss_kb, use_fnd, wait_warm, worker_memory_kb, wrk,
+                      wrk_count)
 
 SECTIONS = ("gateway", "warm", "cold", "async", "memory")
 RUNTIMES = ("native", "python3", "nodejs")
@@ -166,6 +167,7 @@ class Suite:
         self.cdf_cold = {}       # label -> sorted samples (ms)
         self.base = None         # process baselines
         self.load_peak = None
+        self.responder_rss = None
         self.daemons = 0
 
     def daemon(self, flags=()):
@@ -264,7 +266,7 @@ class Suite:
         d = self.daemon()
         try:
             async_accept.deploy_parked(d)
-            async_accept.http_serial(d.port, 20)  # warm-up
+            async_accept.http_serial(d.port, 20, "parked")  # warm-up
             progress("async: wrk, pipelined")
             r = wrk(d.port, "/v1/functions/parked/invoke", 32, self.p.seconds, "POST",
                     '{"n": 1}', depth=8, headers=["Prefer: respond-async"])
@@ -272,7 +274,7 @@ class Suite:
             ok, bad, wall, _ = async_accept.http_group_commit(d.port, "parked",
                                                               self.p.async_total)
             progress("async: one at a time")
-            serial = async_accept.http_serial(d.port, self.p.async_serial)
+            serial = async_accept.http_serial(d.port, self.p.async_serial, "parked")
         finally:
             d.stop()
         one = 1000 / (sum(serial) / len(serial))
@@ -283,6 +285,10 @@ class Suite:
                    f"{bad} refused" if bad else "")
 
     def memory(self):
+        if self.responder_rss is None:
+            r = Responder()
+            self.responder_rss = rss_pss_kb(r.pid)[0]
+            r.stop()
         d = self.daemon()
         try:
             time.sleep(0.5)
@@ -316,11 +322,11 @@ class Suite:
             assert r.status == 201, r
             wait_warm(d, "grow", 2)
             path = "/v1/functions/grow/invoke"
-            bound = 600 if not self.p.quick else 120
-            first = wrk(d.port, path, 8, bound, "POST", "{}", limit=self.p.short_run)
+            bound = 900 if not self.p.quick else 60
+            first = wrk_count(d.port, path, 8, self.p.short_run, bound, method="POST", body="{}")
             short = fndtest.rss_kb(d.pid)
-            second = wrk(d.port, path, 8, bound, "POST", "{}",
-                         limit=self.p.long_run - first["requests"])
+            second = wrk_count(d.port, path, 8, self.p.long_run - first["requests"], bound,
+                               method="POST", body="{}")
             total = first["requests"] + second["requests"]
             long_ = fndtest.rss_kb(d.pid)
             self.t.add("memory", f"daemon RSS after {total:,} invocations", long_, "kB",
