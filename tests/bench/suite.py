@@ -115,10 +115,15 @@ class Table:
             print(f"[{section}] FAILED: {err}")
 
     def markdown(self):
-        out = ["| figure | value | baseline (same run) | ratio |", "| --- | --- | --- | --- |"]
+        out = ["| section | figure | value | baseline (same run) | ratio |",
+               "| --- | --- | --- | --- | --- |"]
         for r in self.rows:
-            out.append("| " + " | ".join(self.cells(r)) + " |")
+            out.append("| " + " | ".join((r[0], *self.cells(r))) + " |")
         return "\n".join(out)
+
+
+def conns(c):
+    return f"{c} connection" + ("s" if c != 1 else "")
 
 
 def progress(msg):
@@ -199,7 +204,7 @@ class Suite:
                        "responder", base[k], ok_note(r))
         for c in CONNS:
             r = r if c == 1 else wrk(d.port, "/healthz", c, self.p.seconds)
-            self.t.add("gateway", f"GET /healthz, {c} connections", r["rps"], "req/s",
+            self.t.add("gateway", f"GET /healthz, {conns(c)}", r["rps"], "req/s",
                        "responder", self.responder["GET", c]["rps"], ok_note(r))
 
     def warm(self, d):
@@ -228,7 +233,7 @@ class Suite:
                     if peak:
                         v = peak.stop()
                         self.load_peak = v if self.load_peak is None else max(self.load_peak, v)
-                self.t.add("warm", f"{rt} no-op, {c} connections", r["rps"], "inv/s",
+                self.t.add("warm", f"{rt} no-op, {conns(c)}", r["rps"], "inv/s",
                            "responder", self.responder["POST", c]["rps"], ok_note(r))
         for rt in RUNTIMES:
             mem = worker_memory_kb(d, f"warm-{rt}")
