@@ -4,6 +4,7 @@ and the memory probes (/proc). Everything talks to 127.0.0.1 and is bounded in t
 every process started here is stopped by its PID."""
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -85,16 +86,24 @@ class Responder:
         self.proc.stdout.close()
 
 
+def children_cpu_s():
+    """CPU seconds (user + system) used so far by this process's waited-for children."""
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def wrk(port, path, conns, seconds, method="GET", body="", depth=1, limit=0, headers=(),
         threads=1):
     """Runs wrk against 127.0.0.1:port for at most seconds (or until each thread saw
     limit responses) and returns its summary: requests, rps, non2xx, errors, p50/p99/
-    p999/max in ms, and cdf [(percentile, ms)]. One wrk thread by default: on a small
+    p999/max in ms, cdf [(percentile, ms)] and cpu_s (wrk's own CPU time). One wrk thread by default: on a small
     machine a second one competes with the daemon for the same cores."""
     argv = ["wrk", f"-t{min(threads, conns)}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
             "-s", LOAD_LUA, f"http://127.0.0.1:{port}{path}", "--", method, body, str(depth),
             str(limit), *headers]
+    cpu0 = children_cpu_s()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    cpu = children_cpu_s() - cpu0
     lines = [l for l in out.stdout.splitlines() if l.startswith("WRK ")]
     if not lines:
         raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
@@ -102,7 +111,7 @@ def wrk(port, path, conns, seconds, method="GET", body="", depth=1, limit=0, hea
     ms = {k: r[k] / 1000 for k in ("p50", "p99", "p999", "max")}
     errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
     return {"requests": r["requests"], "rps": r["requests"] / (r["duration_us"] / 1e6),
-            "non2xx": r["non2xx"], "errors": errors, **ms,
+            "non2xx": r["non2xx"], "errors": errors, "cpu_s": cpu, **ms,
             "cdf": [(p, us / 1000) for p, us in r["cdf"]]}
 
 
