@@ -373,8 +373,8 @@ class Suite:
                 traceback.print_exc()
                 self.t.failed.append((section, f"{type(e).__name__}: {e}"))
 
-        if {"gateway", "warm"} & set(only):
-            guarded("gateway", self.responder_runs)
+        if {"gateway", "warm"} & set(only):  # both compare with the responder
+            guarded("gateway" if "gateway" in only else "warm", self.responder_runs)
         if {"gateway", "warm", "cold"} & set(only):
             d = self.daemon()  # one daemon, sandbox on, for these three
             try:
