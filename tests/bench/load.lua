@@ -18,12 +18,13 @@ function init(args)
       if k then headers[k] = v end
    end
    if body == "" then body = nil end
-   local one = wrk.format(method, nil, headers, body)
-   req = string.rep(one, depth)
-end
-
-function request()
-   return req
+   local req = string.rep(wrk.format(method, nil, headers, body), depth)
+   -- A request function equal to wrk.request makes the request static: wrk builds it
+   -- once instead of calling into Lua per request. Without a budget, no response()
+   -- either, so wrk does not collect each response's headers and body for Lua.
+   wrk.request = function() return req end
+   request = wrk.request
+   if limit == 0 then response = nil end
 end
 
 function response(status, headers, body)

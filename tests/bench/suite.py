@@ -231,15 +231,17 @@ class Suite:
         for rt in RUNTIMES:
             name = f"warm-{rt}"
             progress(f"warm: {rt}")
-            wait_warm(d, name, n)
+            got = wait_warm(d, name, n)
+            cold_note = f"only {got} of {n} workers warm at the start" if got < n else ""
             path = f"/v1/functions/{name}/invoke"
             wrk(d.port, path, 1, 1, "POST", "{}")  # warm-up: every code path touched once
             base = self.responder["POST", 1]
             r = wrk(d.port, path, 1, self.p.seconds, "POST", "{}")
             self.cdf_warm[f"{rt} no-op"] = r["cdf"]
+            note = ", ".join(x for x in (ok_note(r), cold_note) if x)
             for k, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
                 self.t.add("warm", f"{rt} no-op {label}, 1 connection", r[k], "ms",
-                           "responder", base[k], ok_note(r),
+                           "responder", base[k], note,
                            WARM_P50_TARGET[rt] if k == "p50" else "")
             for c in CONNS:
                 if c != 1:
