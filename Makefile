@@ -50,7 +50,7 @@ lint: deps
 	JOBS=$(JOBS) scripts/lint
 
 bench: build
-	/usr/bin/python3 tests/bench/invoke_latency.py --fnd build/fnd
+	/usr/bin/python3 tests/bench/suite.py --fnd build/fnd
 
 clean:
 	rm -rf build build-ci build-asan build-fuzz build-lint

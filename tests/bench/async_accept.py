@@ -33,13 +33,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import fndtest  # noqa: E402
-
-
-def pct(samples, p):
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+sys.path.insert(0, HERE)
+from benchlib import fndtest, native_functions, pct, use_fnd  # noqa: E402
 
 
 def request(port, fn):
@@ -97,6 +92,15 @@ def load(port, fn, conns, depth, total, out):
     out.put((ok, bad, elapsed, lat))
 
 
+def deploy_parked(d, name="parked"):
+    """Deploys a function that runs nothing while accepts are measured: with no queue
+    its attempts are throttled at once and wait an hour to retry, so its figure is the
+    accept path alone (plus one throttled attempt's two records)."""
+    r = d.deploy(name, "native", "probe.echo", native_functions(), max_instances=1,
+                 max_queue=0, retry={"base_delay_ms": 3600000, "max_delay_ms": 3600000})
+    assert r.status == 201, r
+
+
 def http_group_commit(port, fn, total, procs=2, conns=16, depth=8):
     q = multiprocessing.Queue()
     ps = [multiprocessing.Process(target=load, args=(port, fn, conns, depth, total // procs, q))
@@ -114,9 +118,9 @@ def http_group_commit(port, fn, total, procs=2, conns=16, depth=8):
     return ok, bad, wall, lat
 
 
-def http_serial(port, n):
+def http_serial(port, n, fn="sink"):
     s = socket.create_connection(("127.0.0.1", port))
-    req = request(port, "sink")
+    req = request(port, fn)
     buf, lat = b"", []
     for _ in range(n):
         t = time.perf_counter()
@@ -162,8 +166,7 @@ def main():
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    fndtest.FND_BIN = args.fnd
-    fndtest.BUILD_DIR = os.path.dirname(os.path.abspath(args.fnd))
+    use_fnd(args.fnd)
     total = 4000 if args.quick else 200000
     serial_n = 200 if args.quick else 2000
     log_n = 20000 if args.quick else 200000
@@ -174,16 +177,10 @@ def main():
         d = fndtest.Daemon(os.path.join(tmp, "data"),
                            ["--eventlog-backend", args.backend])
         try:
-            native = os.path.join(fndtest.BUILD_DIR, "tests", "functions", "native")
-            r = d.deploy("sink", "native", "probe.echo", native, max_instances=2,
+            r = d.deploy("sink", "native", "probe.echo", native_functions(), max_instances=2,
                          max_queue=100000)
             assert r.status == 201, r
-            # "parked" runs nothing during the measurement: with no queue its attempts
-            # are throttled at once and wait an hour to retry, so its figure is the
-            # accept path alone (plus one throttled attempt's two records).
-            r = d.deploy("parked", "native", "probe.echo", native, max_instances=1, max_queue=0,
-                         retry={"base_delay_ms": 3600000, "max_delay_ms": 3600000})
-            assert r.status == 201, r
+            deploy_parked(d)
             backend = d.get("/v1/stats").json()["async"]["backend"]
             http_serial(d.port, 20)  # warm-up
             p_ok, p_bad, p_wall, p_lat = http_group_commit(d.port, "parked", total)

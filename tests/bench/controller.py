@@ -22,13 +22,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import fndtest  # noqa: E402
-
-
-def pct(samples, p):
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+sys.path.insert(0, HERE)
+from benchlib import fndtest, native_functions, pct, use_fnd  # noqa: E402
 
 
 def client_loop(port, path, body, n, out):
@@ -101,10 +96,9 @@ def main():
     ap.add_argument("--fnd", default=fndtest.FND_BIN)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    fndtest.FND_BIN = os.path.abspath(args.fnd)
-    fndtest.BUILD_DIR = os.path.dirname(fndtest.FND_BIN)
+    use_fnd(args.fnd)
     per_client = 20 if args.quick else 200
-    native = os.path.join(fndtest.BUILD_DIR, "tests", "functions", "native")
+    native = native_functions()
     pydir = os.path.join(HERE, "..", "e2e", "functions", "py")
     kinds = {
         "native": ("native", "probe.nap", native, lambda ms: str(ms)),

@@ -12,33 +12,14 @@ only. Everything talks to 127.0.0.1.
 """
 import argparse
 import http.client
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import fndtest  # noqa: E402
-
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
-
-
-def pct(samples, p):
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-
-def time_command(argv, n):
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        subprocess.run(argv, env=CLEAN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+sys.path.insert(0, HERE)
+from benchlib import BASELINE_LABELS, fndtest, native_functions, pct, process_baselines, use_fnd  # noqa: E402,E501
 
 
 def write_functions(root):
@@ -50,8 +31,7 @@ def write_functions(root):
         f.write("def handler(event, context):\n    return None\n")
     with open(os.path.join(node, "index.js"), "w") as f:
         f.write("exports.handler = async () => null;\n")
-    native = os.path.join(fndtest.BUILD_DIR, "tests", "functions", "native")
-    return {"native": (native, "probe.echo"), "python3": (py, "app.handler"),
+    return {"native": (native_functions(), "probe.echo"), "python3": (py, "app.handler"),
             "nodejs": (node, "index.handler")}
 
 
@@ -95,19 +75,14 @@ def main():
     ap.add_argument("--fnd", default=fndtest.FND_BIN)
     ap.add_argument("--quick", action="store_true", help="a few seconds, for CI")
     args = ap.parse_args()
-    fndtest.FND_BIN = os.path.abspath(args.fnd)
-    fndtest.BUILD_DIR = os.path.dirname(fndtest.FND_BIN)
+    use_fnd(args.fnd)
     n_warm, n_cold, n_base = (50, 5, 5) if args.quick else (2000, 50, 50)
 
     print(f"fnd invoke latency ({'quick' if args.quick else 'full'} run, {os.cpu_count()} cpus)")
     print("baselines (same run):")
-    b_exec = time_command(["/bin/true"], n_base)
-    b_py = time_command(["/usr/bin/python3", "-c", "pass"], n_base)
-    b_node = time_command(["node", "-e", "0"], n_base)
-    row("fork+exec /bin/true", b_exec)
-    row("python3 -c pass", b_py)
-    row("node -e 0", b_node)
-    baseline = {"native": b_exec, "python3": b_py, "nodejs": b_node}
+    baseline = process_baselines(n_base)
+    for runtime, samples in baseline.items():
+        row(BASELINE_LABELS[runtime], samples)
 
     # (label, daemon flags, runtimes measured): the sandbox's cost is on minus off, the
     # zygote's gain the Python cold start without it minus with it

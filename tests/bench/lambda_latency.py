@@ -18,10 +18,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, HERE)
-import fndtest  # noqa: E402
-from invoke_latency import pct, row  # noqa: E402
+from benchlib import fndtest, pct, use_fnd  # noqa: E402
+from invoke_latency import row  # noqa: E402
 
 
 def warm(d, path, n, body=b"{}"):
@@ -57,8 +56,7 @@ def main():
     ap.add_argument("--fnd", default=fndtest.FND_BIN)
     ap.add_argument("--quick", action="store_true", help="a few seconds, for CI")
     args = ap.parse_args()
-    fndtest.FND_BIN = os.path.abspath(args.fnd)
-    fndtest.BUILD_DIR = os.path.dirname(fndtest.FND_BIN)
+    use_fnd(args.fnd)
     n_warm, n_cold = (30, 3) if args.quick else (2000, 30)
     examples = os.path.join(fndtest.BUILD_DIR, "examples")
     print(f"fnd Lambda layer latency ({'quick' if args.quick else 'full'} run, "
