@@ -25,14 +25,20 @@ def send(kind, payload=b""):
         view = view[n:]
 
 
+_inbox = bytearray()  # read from the channel but not yet taken
+
+
 def read_exact(n):
-    chunks = bytearray()
-    while len(chunks) < n:
-        part = os.read(FD, min(n - len(chunks), 1 << 20))
+    """n bytes from the channel, or None at EOF. Reads ahead: the daemon sends a frame's
+    header and payload in one write, so one read usually brings both."""
+    while len(_inbox) < n:
+        part = os.read(FD, max(n - len(_inbox), 1 << 16))
         if not part:
             return None
-        chunks += part
-    return bytes(chunks)
+        _inbox.extend(part)
+    data = bytes(_inbox[:n])
+    del _inbox[:n]
+    return data
 
 
 def error_object(exc, kind=None):
