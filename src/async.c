@@ -99,7 +99,6 @@ struct entry {
     uint8_t outcome;            /* the final (or last) outcome, NO_OUTCOME before */
     struct buf result;          /* response or error body, at most result_max */
     bool truncated;
-    struct entry *next_id, *next_idem; /* hash chains */
     struct list_node link;      /* in its function's ready FIFO */
     size_t heap_at;             /* index + 1 in the retry heap; 0 = not there */
     /* A sync caller waiting for the answer. */
@@ -107,9 +106,20 @@ struct entry {
     void *sync_data;
 };
 
+/* Open addressing with linear probing; a slot keeps its key's hash, so probing past
+ * other keys and growing the table never touch the entries themselves (a million of
+ * them are rebuilt at recovery). Deleted slots become tombstones, which keeps
+ * iteration stable while entries are freed; growing clears them. */
+struct slot {
+    uint64_t hash;
+    struct entry *e; /* NULL: empty; TOMBSTONE: deleted */
+};
+
 struct table {
-    struct entry **slots;
-    size_t cap, count;
+    struct slot *slots;
+    size_t cap;   /* a power of two, or 0 */
+    size_t count; /* live entries */
+    size_t used;  /* live entries and tombstones */
     bool by_idem;
 };
 
@@ -280,6 +290,11 @@ static uint64_t hash_str(const char *s)
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    /* FNV's low bits, which pick the slot, mix poorly for keys that differ only near
+     * their end; linear probing needs them spread (a 64-bit finalizer, as MurmurHash3's). */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -288,59 +303,77 @@ static const char *table_key(const struct table *t, const struct entry *e)
     return t->by_idem ? e->idem : e->id;
 }
 
-static struct entry **chain_next(const struct table *t, struct entry *e)
+static struct entry tombstone;
+#define TOMBSTONE (&tombstone)
+
+/* The live entry in slot i, or NULL: for loops over every entry, which may free the
+ * entry they are given. */
+static struct entry *table_at(const struct table *t, size_t i)
 {
-    return t->by_idem ? &e->next_idem : &e->next_id;
+    struct entry *e = t->slots[i].e;
+    return e == TOMBSTONE ? NULL : e;
 }
 
-static void table_grow(struct table *t)
+static void table_resize(struct table *t, size_t cap)
 {
-    size_t cap = t->cap ? t->cap * 2 : TABLE_MIN;
-    struct entry **slots = xcalloc(cap, sizeof(*slots));
+    struct slot *slots = xcalloc(cap, sizeof(*slots));
     for (size_t i = 0; i < t->cap; i++) {
-        struct entry *e = t->slots[i];
-        while (e) {
-            struct entry *next = *chain_next(t, e);
-            size_t at = hash_str(table_key(t, e)) & (cap - 1);
-            *chain_next(t, e) = slots[at];
-            slots[at] = e;
-            e = next;
-        }
+        struct slot sl = t->slots[i];
+        if (sl.e == NULL || sl.e == TOMBSTONE)
+            continue;
+        size_t at = sl.hash & (cap - 1);
+        while (slots[at].e)
+            at = (at + 1) & (cap - 1);
+        slots[at] = sl;
     }
     free(t->slots);
     t->slots = slots;
     t->cap = cap;
+    t->used = t->count;
 }
 
+/* Adds e, whose key is not in t. */
 static void table_put(struct table *t, struct entry *e)
 {
-    if (t->count + 1 > t->cap)
-        table_grow(t);
-    size_t at = hash_str(table_key(t, e)) & (t->cap - 1);
-    *chain_next(t, e) = t->slots[at];
-    t->slots[at] = e;
+    if ((t->used + 1) * 2 > t->cap) /* at most half full, tombstones included */
+        table_resize(t, t->count * 4 >= t->cap ? FND_MAX(t->cap * 2, (size_t)TABLE_MIN) : t->cap);
+    uint64_t h = hash_str(table_key(t, e));
+    size_t at = h & (t->cap - 1);
+    while (t->slots[at].e && t->slots[at].e != TOMBSTONE)
+        at = (at + 1) & (t->cap - 1);
+    if (t->slots[at].e == NULL)
+        t->used++;
+    t->slots[at] = (struct slot){h, e};
     t->count++;
+}
+
+/* The slot of key (or of entry e, when given), or NULL. */
+static struct slot *table_find(const struct table *t, const char *key, const struct entry *e)
+{
+    if (t->cap == 0)
+        return NULL;
+    uint64_t h = hash_str(key);
+    for (size_t at = h & (t->cap - 1);; at = (at + 1) & (t->cap - 1)) {
+        struct slot *sl = &t->slots[at];
+        if (sl->e == NULL)
+            return NULL;
+        if (sl->e != TOMBSTONE && sl->hash == h &&
+            (e ? sl->e == e : strcmp(table_key(t, sl->e), key) == 0))
+            return sl;
+    }
 }
 
 static struct entry *table_get(const struct table *t, const char *key)
 {
-    if (t->cap == 0)
-        return NULL;
-    struct entry *e = t->slots[hash_str(key) & (t->cap - 1)];
-    while (e && strcmp(table_key(t, e), key) != 0)
-        e = *chain_next(t, e);
-    return e;
+    struct slot *sl = table_find(t, key, NULL);
+    return sl ? sl->e : NULL;
 }
 
 static void table_del(struct table *t, struct entry *e)
 {
-    if (t->cap == 0)
-        return;
-    struct entry **p = &t->slots[hash_str(table_key(t, e)) & (t->cap - 1)];
-    while (*p && *p != e)
-        p = chain_next(t, *p);
-    if (*p) {
-        *p = *chain_next(t, e);
+    struct slot *sl = table_find(t, table_key(t, e), e);
+    if (sl) {
+        sl->e = TOMBSTONE;
         t->count--;
     }
 }
@@ -834,18 +867,16 @@ static void sweep(struct async *a)
 {
     int64_t now = clock_wall_ms();
     for (size_t i = 0; i < a->ids.cap; i++) {
-        struct entry *e = a->ids.slots[i];
-        while (e) {
-            struct entry *next = e->next_id;
-            if (terminal(e->status) && e->status != ST_DEAD_LETTER &&
-                now - e->ended_ms > (int64_t)a->window_ms)
-                entry_free(a, e);
-            else if (e->idem && now - e->accepted_ms > (int64_t)a->window_ms) {
-                table_del(&a->idems, e);
-                free(e->idem);
-                e->idem = NULL;
-            }
-            e = next;
+        struct entry *e = table_at(&a->ids, i);
+        if (e == NULL)
+            continue;
+        if (terminal(e->status) && e->status != ST_DEAD_LETTER &&
+            now - e->ended_ms > (int64_t)a->window_ms)
+            entry_free(a, e);
+        else if (e->idem && now - e->accepted_ms > (int64_t)a->window_ms) {
+            table_del(&a->idems, e);
+            free(e->idem);
+            e->idem = NULL;
         }
     }
 }
@@ -977,45 +1008,41 @@ static void resume(struct async *a)
     int64_t now = clock_wall_ms();
     size_t interrupted = 0, pending = 0;
     for (size_t i = 0; i < a->ids.cap; i++) {
-        struct entry *e = a->ids.slots[i];
-        while (e) {
-            struct entry *next = e->next_id;
-            if (e->status == ST_RUNNING) {
-                interrupted++;
-                if (e->nattempts) {
-                    struct attempt *at = &e->attempts[e->nattempts - 1];
-                    if (at->ended_ms == 0) {
-                        at->ended_ms = now;
-                        at->outcome = INV_CRASH;
-                        at->error = xstrdup("{\"errorType\":\"Fnd.Interrupted\",\"errorMessage\":"
-                                            "\"the daemon stopped during this attempt\"}");
-                    }
+        struct entry *e = table_at(&a->ids, i);
+        if (e == NULL)
+            continue;
+        if (e->status == ST_RUNNING) {
+            interrupted++;
+            if (e->nattempts) {
+                struct attempt *at = &e->attempts[e->nattempts - 1];
+                if (at->ended_ms == 0) {
+                    at->ended_ms = now;
+                    at->outcome = INV_CRASH;
+                    at->error = xstrdup("{\"errorType\":\"Fnd.Interrupted\",\"errorMessage\":"
+                                        "\"the daemon stopped during this attempt\"}");
                 }
-                if (e->sync) { /* its caller is gone; a retry with the key runs again */
-                    entry_free(a, e);
-                    e = next;
-                    continue;
-                }
-                e->failures++;
-                struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->q->name));
-                uint32_t max = fn ? fn->current->config.retry.max_attempts : 1;
-                e->status = e->failures >= max ? ST_DEAD_LETTER : ST_RETRYING;
-                if (e->status == ST_DEAD_LETTER) {
-                    e->ended_ms = now;
-                    e->outcome = INV_CRASH;
-                }
-                e->due_ms = now;
             }
-            if (!terminal(e->status)) {
-                if (e->sync) { /* accepted but never started: forget it too */
-                    entry_free(a, e);
-                    e = next;
-                    continue;
-                }
-                pending++;
-                schedule(a, e);
+            if (e->sync) { /* its caller is gone; a retry with the key runs again */
+                entry_free(a, e);
+                continue;
             }
-            e = next;
+            e->failures++;
+            struct function *fn = registry_lookup(a->registry, slice_from_cstr(e->q->name));
+            uint32_t max = fn ? fn->current->config.retry.max_attempts : 1;
+            e->status = e->failures >= max ? ST_DEAD_LETTER : ST_RETRYING;
+            if (e->status == ST_DEAD_LETTER) {
+                e->ended_ms = now;
+                e->outcome = INV_CRASH;
+            }
+            e->due_ms = now;
+        }
+        if (!terminal(e->status)) {
+            if (e->sync) { /* accepted but never started: forget it too */
+                entry_free(a, e);
+                continue;
+            }
+            pending++;
+            schedule(a, e);
         }
     }
     log_info("async invocations recovered", "invocations=%zu pending=%zu interrupted=%zu",
@@ -1029,22 +1056,23 @@ static bool on_rotate(void *data)
     struct async *a = data;
     sweep(a);
     uint64_t live = 0;
-    for (size_t i = 0; i < a->ids.cap; i++)
-        for (struct entry *e = a->ids.slots[i]; e; e = e->next_id)
+    for (size_t i = 0; i < a->ids.cap; i++) {
+        struct entry *e = table_at(&a->ids, i);
+        if (e)
             live += 256 + e->payload.len + e->result.len;
+    }
     if (live * 2 > eventlog_bytes_since_checkpoint(a->log))
         return false;
     struct buf img;
     buf_init(&img, 0);
     for (size_t i = 0; i < a->ids.cap; i++) {
-        for (struct entry *e = a->ids.slots[i]; e; e = e->next_id) {
-            if (!e->durable)
-                continue; /* its own accept record is on the way */
-            encode_image(&img, e);
-            if (eventlog_append(a->log, REC_ACCEPT, img.data, img.len, NULL, NULL) < 0) {
-                buf_release(&img);
-                return false;
-            }
+        struct entry *e = table_at(&a->ids, i);
+        if (e == NULL || !e->durable)
+            continue; /* a non-durable one: its own accept record is on the way */
+        encode_image(&img, e);
+        if (eventlog_append(a->log, REC_ACCEPT, img.data, img.len, NULL, NULL) < 0) {
+            buf_release(&img);
+            return false;
         }
     }
     buf_release(&img);
@@ -1350,21 +1378,24 @@ cJSON *async_dead_letters_json(struct async *a, struct slice fn_name)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(o, "dead_letters");
-    for (size_t i = 0; i < a->ids.cap; i++)
-        for (struct entry *e = a->ids.slots[i]; e; e = e->next_id)
-            if (e->status == ST_DEAD_LETTER && slice_eq(fn_name, e->q->name))
-                cJSON_AddItemToArray(list, entry_json(e, false));
+    for (size_t i = 0; i < a->ids.cap; i++) {
+        struct entry *e = table_at(&a->ids, i);
+        if (e && e->status == ST_DEAD_LETTER && slice_eq(fn_name, e->q->name))
+            cJSON_AddItemToArray(list, entry_json(e, false));
+    }
     return o;
 }
 
 void async_stats(struct async *a, cJSON *obj)
 {
     size_t pending = 0, dead = 0;
-    for (size_t i = 0; i < a->ids.cap; i++)
-        for (struct entry *e = a->ids.slots[i]; e; e = e->next_id) {
+    for (size_t i = 0; i < a->ids.cap; i++) {
+        struct entry *e = table_at(&a->ids, i);
+        if (e) {
             pending += !terminal(e->status);
             dead += e->status == ST_DEAD_LETTER;
         }
+    }
     cJSON *o = cJSON_AddObjectToObject(obj, "async");
     cJSON_AddNumberToObject(o, "pending", (double)pending);
     cJSON_AddNumberToObject(o, "running", a->running);
@@ -1382,9 +1413,11 @@ void async_stats(struct async *a, cJSON *obj)
 /* Frees every entry and table a holds, not a itself. */
 static void release_state(struct async *a)
 {
-    for (size_t i = 0; i < a->ids.cap; i++)
-        while (a->ids.slots[i])
-            entry_free(a, a->ids.slots[i]);
+    for (size_t i = 0; i < a->ids.cap; i++) {
+        struct entry *e = table_at(&a->ids, i);
+        if (e)
+            entry_free(a, e);
+    }
     free(a->ids.slots);
     free(a->idems.slots);
     free(a->heap);
