@@ -242,7 +242,7 @@ static cJSON *configuration_json(struct daemon *d, const struct fn_version *v)
     cJSON_AddStringToObject(o, "Handler", c->handler ? c->handler : "");
     cJSON_AddNumberToObject(o, "CodeSize", (double)v->code_size);
     cJSON_AddStringToObject(o, "Description", c->description ? c->description : "");
-    cJSON_AddNumberToObject(o, "Timeout", (double)((c->timeout_ms + 999) / 1000));
+    cJSON_AddNumberToObject(o, "Timeout", ceil((double)c->timeout_ms / 1000.0));
     cJSON_AddNumberToObject(o, "MemorySize", c->memory_mb);
     add_time(o, "LastModified", v->modified_ms);
     unsigned char digest[32];
