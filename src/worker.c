@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -124,7 +125,9 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
         .duration_us = clock_mono_us() - inv->dispatched_us,
         .queued_us = inv->dispatched_us - inv->submitted_us,
         .log = tail,
+        .undelivered = w->send_failed,
     };
+    w->send_failed = false;
     if (w->state == WORKER_BUSY) {
         uv_timer_stop(&w->timer);
         w->last_used_ms = uv_now(w->loop);
@@ -466,6 +469,19 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     close_handle((uv_handle_t *)&w->exit_watch);
 }
 
+bool worker_exited(struct worker *w)
+{
+    if (w->exited)
+        return true;
+    if (uv_is_closing((uv_handle_t *)&w->exit_watch))
+        return false;
+    struct pollfd pfd = {.fd = w->proc.pidfd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
+    on_exit_readable(&w->exit_watch, 0, UV_READABLE); /* what the loop would do next */
+    return true;
+}
+
 /* --- timers ------------------------------------------------------------------------ */
 
 static void on_init_timeout(uv_timer_t *t)
@@ -632,9 +648,13 @@ fail:
 static void on_invoke_written(uv_write_t *req, int status)
 {
     struct worker *w = req->data;
-    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY)
+    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY) {
+        /* A runtime runs its handler only on a whole INVOKE frame: one that was not
+         * written whole was never run (the worker died before it was sent). */
+        w->send_failed = true;
         terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
                   uv_strerror(status));
+    }
 }
 
 void worker_invoke(struct worker *w, struct invocation *inv)
@@ -682,9 +702,11 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     int rc = uv_write(&w->write_req, (uv_stream_t *)&w->channel, bufs, inv->payload.len ? 2 : 1,
                       on_invoke_written);
     uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
-    if (rc < 0)
+    if (rc < 0) {
+        w->send_failed = true;
         terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
                   uv_strerror(rc));
+    }
 }
 
 void worker_stop(struct worker *w)
