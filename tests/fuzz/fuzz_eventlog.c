@@ -175,7 +175,7 @@ static size_t list_segments(char names[][32], size_t max)
     while ((e = readdir(d)) != NULL && n < max) {
         size_t len = strlen(e->d_name);
         if (len == 20 && strcmp(e->d_name + 16, ".seg") == 0)
-            snprintf(names[n++], 32, "%s", e->d_name);
+            memcpy(names[n++], e->d_name, 21); /* 16 digits, ".seg", NUL */
     }
     closedir(d);
     for (size_t i = 1; i < n; i++) /* insertion sort: a handful of names */
