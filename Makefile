@@ -1,7 +1,7 @@
 # Thin wrapper over CMake for the two everyday commands:
 #   make run    build, then start the daemon on 127.0.0.1:8080 with the examples deployed
 #   make test   build and run the whole suite, again under ASan+UBSan, then the
-#               fuzzers for 20 s each (make lint, the static analysis, is separate)
+#               fuzzers for 20 s each, then make lint (cppcheck + clang-tidy, ~2-4 min)
 JOBS ?= $(shell nproc)
 DATA ?= fnd-data
 LISTEN ?= 127.0.0.1:8080
@@ -20,7 +20,7 @@ build: deps
 run: build
 	./build/fnd serve --listen $(LISTEN) --data $(DATA) --seed build/examples
 
-test: test-release test-sanitize test-fuzz
+test: test-release test-sanitize test-fuzz lint
 
 test-release: deps
 	cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFND_WERROR=ON >/dev/null
@@ -45,7 +45,8 @@ fuzz: deps
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
-# cppcheck and clang-tidy over src/ (scripts/lint), findings are errors.
+# cppcheck and clang-tidy over src/ (scripts/lint), findings are errors; each file is
+# analysed once by each tool, JOBS at a time. The last step of make test.
 lint: deps
 	JOBS=$(JOBS) scripts/lint
 

@@ -96,7 +96,7 @@ static int create_token_file(struct auth *a, const char *path, char *err, size_t
     int n = snprintf(line, sizeof(line), "%s\n", a->token);
     int rc = 0;
     if (write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
-        rc = -errno ? -errno : -EIO;
+        rc = errno != 0 ? -errno : -EIO; /* a short write sets no errno */
         snprintf(err, errsize, "%s: %s", path, strerror(-rc));
         unlink(path);
     }

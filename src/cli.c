@@ -89,7 +89,8 @@ static int send_request(const struct cli *c, struct http_client_request *rq,
 {
     struct http_header all[HTTP_CLIENT_MAX_HEADERS];
     size_t n = 0;
-    char bearer[AUTH_TOKEN_MAX + 16];
+    /* Outlives the block below: all[] points into it until the request is sent. */
+    char bearer[AUTH_TOKEN_MAX + 16]; // cppcheck-suppress variableScope
     if (c->token[0]) {
         snprintf(bearer, sizeof(bearer), "Bearer %s", c->token);
         all[n++] = (struct http_header){SLICE_LIT("Authorization"), slice_from_cstr(bearer)};
@@ -256,8 +257,8 @@ int cli_pack(const struct cli *c, const char *source, struct buf *zip)
         fprintf(stderr, "fnd %s: %s: %s\n", c->cmd, source, strerror(errno));
         return CLI_EXIT_USAGE;
     }
-    char err[512] = "";
     if (S_ISDIR(st.st_mode)) {
+        char err[512] = "";
         struct bundle_limits limits = {CLI_MAX_BUNDLE, 100000};
         int rc = bundle_zip_dir(source, zip, &limits, err, sizeof(err));
         if (rc < 0) {
@@ -523,7 +524,8 @@ static int cmd_invoke(struct cli *c, int argc, char **argv)
         if (tail_b64)
             fprintf(stderr, "%s", log.data ? log.data : "");
         fwrite(resp.body.data ? resp.body.data : "", 1, resp.body.len, stdout);
-        if (resp.body.len && resp.body.data[resp.body.len - 1] != '\n' && isatty(1))
+        if (resp.body.len && resp.body.data && resp.body.data[resp.body.len - 1] != '\n' &&
+            isatty(1))
             putchar('\n');
     }
     buf_release(&log);
@@ -572,12 +574,13 @@ static int cmd_ls(struct cli *c, int argc, char **argv)
     cJSON *o = get_json(c, "/v1/functions", &rc);
     if (!o)
         return rc;
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "functions"), *f;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "functions");
     if (c->json) {
         print_json(list);
     } else {
         printf("%-24s %-8s %-24s %7s %7s %9s  %s\n", "NAME", "RUNTIME", "HANDLER", "VERSION",
                "MEMORY", "TIMEOUT", "MODIFIED");
+        const cJSON *f;
         cJSON_ArrayForEach(f, list)
         {
             printf("%-24s %-8s %-24s %7.0f %4.0f MB %6.0f ms  %s\n", json_str(f, "name"),

@@ -252,8 +252,9 @@ static void dispatch(struct pool *p)
         return;
     while (!list_empty(&p->queue) && !list_empty(&p->idle)) {
         struct worker *w = container_of(p->idle.next, struct worker, idle_link);
-        if (w->state != WORKER_IDLE) {
-            /* It died while idle (killed, crashed): nothing is told before on_gone, so
+        if (w->state != WORKER_IDLE || worker_exited(w)) {
+            /* It died while idle (killed, crashed): nothing is told before on_gone, and
+             * its exit may be waiting in the loop still (worker_exited processes it), so
              * take it off the idle list here instead of handing it an invocation. */
             account(p, w);
             continue;
@@ -409,7 +410,16 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
     if (w->state == WORKER_IDLE && p->queue_len > 0 && ctl->evicting == 0 &&
         !has_room(ctl, 0) && any_starved(ctl, p))
         evict(p, w, "a starved function");
-    complete(p, inv, res);
+    /* A worker that died while idle, before its exit was seen, took an invocation it
+     * never received (res->undelivered): queue it again, first, once. */
+    if (res->undelivered && !inv->redispatched && !ctl->closing) {
+        inv->redispatched = true;
+        log_info("invocation redispatched", "fn=%s request_id=%s", p->name, inv->id);
+        list_push_front(&p->queue, &inv->link);
+        p->queue_len++;
+    } else {
+        complete(p, inv, res);
+    }
     dispatch(p);
 }
 

@@ -5,7 +5,9 @@
  * On disk: <dir>/<first-seq as 16 hex digits>.seg, each preallocated to the segment
  * size, starting with a 32-byte header (magic, version, CRC, first sequence number,
  * size) followed by records: a 24-byte header (CRC32C, payload length, sequence
- * number, type, zero) and the payload. The CRC covers the header after its own field
+ * number, type, flags) and the payload. The only flag is REC_FLAG_BRIDGE: a record
+ * repair wrote where it cut a middle segment, never replayed, whose type field counts
+ * the records it stands for (those lost between the cut and the next segment). The CRC covers the header after its own field
  * and the payload. All integers are little-endian (the host's: fnd targets x86-64 and
  * arm64 Linux). Unused space is zeros.
  *
@@ -31,7 +33,10 @@
  * zeros is the normal case). An invalid record followed by valid ones, a gap between
  * segments or a bad header in a middle segment is corruption: open refuses with
  * -EBADMSG unless repair is set, which copies the segment to <name>.damaged-<ms> and
- * cuts it at the bad record (later records of that segment are lost). A last segment
+ * cuts it at the bad record (later records of that segment are lost), writing a
+ * bridge record there for the lost sequence numbers when a later segment follows; a
+ * damaged header is rewritten from the file's name. A repaired log opens again
+ * without repair: replay then skips the lost numbers. A last segment
  * whose header is unreadable was being created when the daemon died and is removed.
  *
  * Checkpoints: after each rotation the owner may append an image of its live state;
@@ -67,6 +72,7 @@
 #define SEG_VERSION 1
 #define SEG_HDR_SIZE 32
 #define REC_HDR_SIZE 24
+#define REC_FLAG_BRIDGE 1u /* written by repair: skips `type` sequence numbers */
 #define PROBE_MS 1000
 /* How far past the expected sequence number a record found after a bad one may be
  * and still prove that valid data follows the damage. */
@@ -164,7 +170,7 @@ static uint32_t record_crc(const unsigned char *hdr, const void *payload, size_t
 
 static void encode_seg_header(unsigned char h[SEG_HDR_SIZE], uint64_t first_seq, uint64_t size)
 {
-    memcpy(h, SEG_MAGIC, 8);
+    memcpy(h, SEG_MAGIC, 8); // NOLINT(bugprone-not-null-terminated-result): 8 bytes, no NUL on disk
     put32(h + 8, SEG_VERSION);
     put64(h + 16, first_seq);
     put64(h + 24, size);
@@ -233,7 +239,7 @@ static void segment_free(struct segment *s)
 static int segment_create(struct eventlog *log, struct segment **out)
 {
     char *path = seg_path(log, log->next_seq);
-    int rc = 0;
+    int rc;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = -errno;
@@ -245,7 +251,6 @@ static int segment_create(struct eventlog *log, struct segment **out)
          * to sync per batch. */
         if (rc != -EOPNOTSUPP || ftruncate(fd, (off_t)log->segment_size) < 0)
             goto fail;
-        rc = 0;
     }
     if (fsync(log->dirfd) < 0) {
         rc = -errno;
@@ -273,7 +278,7 @@ static struct batch *batch_new(struct eventlog *log, struct segment *seg, uint64
     b->seg = seg;
     b->off = off;
     buf_init(&b->bytes, 0);
-    seg->batches++;
+    seg->batches++; // NOLINT(clang-analyzer-core.NullDereference): callers pass a segment
     list_push_back(&log->batches, &b->link);
     return b;
 }
@@ -600,6 +605,8 @@ static int keep_damaged_copy(const char *path, char *copy, size_t copysize)
     int in = open(path, O_RDONLY | O_CLOEXEC);
     int out = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     int rc = 0;
+    if (out < 0 && errno == EEXIST)
+        goto done; /* kept this millisecond, before an earlier repair step of this open */
     if (in < 0 || out < 0) {
         rc = -errno;
         goto done;
@@ -637,6 +644,53 @@ static int cut_segment(const char *path, uint64_t off, uint64_t size)
     return rc;
 }
 
+/* Gives a segment whose header is damaged a fresh one for first_seq, its file at least
+ * min_size bytes (a header needs room), keeping the rest of the file. */
+static int rewrite_header(const char *path, uint64_t first_seq, uint64_t min_size)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    struct stat st;
+    unsigned char h[SEG_HDR_SIZE];
+    if (fstat(fd, &st) < 0 ||
+        ((uint64_t)st.st_size < min_size && ftruncate(fd, (off_t)min_size) < 0)) {
+        rc = -errno;
+        goto done;
+    }
+    encode_seg_header(h, first_seq, FND_MAX((uint64_t)st.st_size, min_size));
+    if (pwrite(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || fdatasync(fd) < 0)
+        rc = errno ? -errno : -EIO;
+done:
+    close(fd);
+    return rc;
+}
+
+/* Writes a bridge record at off of a middle segment that repair cut: it stands for the
+ * count records lost between the cut and the next segment, so that the repaired log
+ * opens again without repair instead of finding that gap. */
+static int write_bridge(const char *path, uint64_t off, uint64_t seq, uint64_t count,
+                        uint64_t size)
+{
+    if (count > UINT32_MAX || off + REC_HDR_SIZE > size)
+        return -EBADMSG; /* only crafted names jump so far; nothing to bridge with */
+    unsigned char h[REC_HDR_SIZE];
+    put32(h + 4, 0);
+    put64(h + 8, seq);
+    put32(h + 16, (uint32_t)count);
+    put32(h + 20, REC_FLAG_BRIDGE);
+    put32(h, record_crc(h, h, 0));
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (pwrite(fd, h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h) || fdatasync(fd) < 0)
+        rc = errno ? -errno : -EIO;
+    close(fd);
+    return rc;
+}
+
 /* Scans one mapped segment from its header on; returns the sequence number after its
  * last record through *end_seq and the offset after it through *end_off. -EBADMSG on
  * corruption (err says where) unless repair cut it. */
@@ -653,9 +707,13 @@ static int scan_segment(struct scan *sc, struct segment *s, int fd, const unsign
         uint32_t len = get32(h + 4);
         if (len <= log->record_max && off + REC_HDR_SIZE + len <= size &&
             get64(h + 8) == expected && get32(h) == record_crc(h, h + REC_HDR_SIZE, len)) {
+            off += REC_HDR_SIZE + len;
+            if (get32(h + 20) & REC_FLAG_BRIDGE) { /* lost records a repair accounted for */
+                expected += FND_MAX(get32(h + 16), 1u);
+                continue;
+            }
             sc->replay(get32(h + 16), expected, (struct slice){(const char *)h + REC_HDR_SIZE, len},
                        sc->data);
-            off += REC_HDR_SIZE + len;
             expected++;
             continue;
         }
@@ -684,12 +742,19 @@ static int scan_segment(struct scan *sc, struct segment *s, int fd, const unsign
         rc = keep_damaged_copy(path, copy, sizeof(copy));
         if (rc == 0)
             rc = cut_segment(path, off, s->size);
+        bool bridged = false;
+        if (rc == 0 && !last && expected < cutoff) {
+            rc = write_bridge(path, off, expected, cutoff - expected, s->size);
+            bridged = rc == 0;
+        }
         if (rc < 0) {
             snprintf(sc->err, sc->errsize, "repair of %s: %s", path, strerror(-rc));
             goto done;
         }
         log_warn("event log repaired", "path=%s offset=%zu sequence=%" PRIu64 " copy=%s", path,
                  off, expected, copy);
+        if (bridged)
+            expected = cutoff; /* the next segment follows the bridge */
     } else if (last && !rest_zero) {
         rc = cut_segment(path, off, s->size);
         if (rc < 0) {
@@ -801,19 +866,26 @@ static int recover(struct eventlog *log, eventlog_replay_fn *replay, void *data,
             close(fd);
             if (!log->repair_mode) {
                 snprintf(err, errsize, "%s: damaged segment header; start with --repair to "
-                         "set it aside", path);
+                         "rewrite it (a copy is kept)", path);
                 rc = -EBADMSG;
                 free(path);
                 break;
             }
-            char *aside = xasprintf("%s.damaged-%" PRId64, path, clock_wall_ms());
-            rename(path, aside);
-            log_warn("event log repaired", "path=%s moved_to=%s", path, aside);
-            free(aside);
+            /* Its name says where it starts: a fresh header keeps its records, which the
+             * scan then checks one by one. Setting it aside instead would leave a gap
+             * that the next open without repair refuses. */
+            char copy[PATH_MAX];
+            rc = keep_damaged_copy(path, copy, sizeof(copy));
+            if (rc == 0)
+                rc = rewrite_header(path, seqs[i], log->segment_size);
+            if (rc < 0) {
+                snprintf(err, errsize, "repair of %s: %s", path, strerror(-rc));
+                free(path);
+                break;
+            }
+            log_warn("event log repaired", "path=%s header=rewritten copy=%s", path, copy);
             free(path);
-            memmove(seqs + i, seqs + i + 1, (n - i - 1) * sizeof(*seqs));
-            n--;
-            i--;
+            i--; /* scan it again (wraps to 0 from 0: i is unsigned) */
             continue;
         }
         free(path);

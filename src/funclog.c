@@ -83,6 +83,8 @@ static int64_t parse_rfc3339(const char *s, size_t len)
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
     int consumed = 0;
+    /* Fields of at most 4 digits cannot overflow; the count and %n check the rest. */
+    // NOLINTNEXTLINE(cert-err34-c)
     if (sscanf(tmp, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
         consumed != 19)

@@ -298,7 +298,7 @@ static void respond_structured(struct http_request *req, const cJSON *o)
     }
     struct buf out;
     buf_init(&out, 0);
-    const char *text = cJSON_IsString(body) ? body->valuestring : "";
+    const char *text = body && cJSON_IsString(body) ? body->valuestring : "";
     if (b64 && base64_decode(&out, text, strlen(text)) < 0) {
         buf_release(&out);
         respond_message(req, 502, "Internal Server Error");

@@ -21,6 +21,7 @@
 
 #include "fnd/auth.h"
 #include "fnd/codec.h"
+#include "fnd/lambda_body.h"
 #include "fnd/log.h"
 #include "fnd/router.h"
 #include "fnd/runtime.h"
@@ -242,7 +243,7 @@ static cJSON *configuration_json(struct daemon *d, const struct fn_version *v)
     cJSON_AddStringToObject(o, "Handler", c->handler ? c->handler : "");
     cJSON_AddNumberToObject(o, "CodeSize", (double)v->code_size);
     cJSON_AddStringToObject(o, "Description", c->description ? c->description : "");
-    cJSON_AddNumberToObject(o, "Timeout", (double)((c->timeout_ms + 999) / 1000));
+    cJSON_AddNumberToObject(o, "Timeout", ceil((double)c->timeout_ms / 1000.0));
     cJSON_AddNumberToObject(o, "MemorySize", c->memory_mb);
     add_time(o, "LastModified", v->modified_ms);
     unsigned char digest[32];
@@ -269,70 +270,6 @@ static cJSON *configuration_json(struct daemon *d, const struct fn_version *v)
 
 /* --- requests into native configurations ------------------------------------------- */
 
-/* Maps a Lambda runtime identifier to an fnd runtime name; fnd's own names pass. */
-static const char *map_runtime(const char *id)
-{
-    static const char *const native[] = {"python3", "nodejs", "native", "provided"};
-    for (size_t i = 0; i < ARRAY_SIZE(native); i++)
-        if (strcmp(id, native[i]) == 0)
-            return native[i];
-    if (strncmp(id, "python3.", 8) == 0)
-        return "python3";
-    size_t len = strlen(id);
-    if (strncmp(id, "nodejs", 6) == 0 && len > 8 && strcmp(id + len - 2, ".x") == 0)
-        return "nodejs";
-    if (strcmp(id, "provided.al2") == 0 || strcmp(id, "provided.al2023") == 0)
-        return "provided";
-    return NULL;
-}
-
-/* Translates the Lambda members of body into a native configuration object (out).
- * Members fnd has no use for (Role, Tags, TracingConfig, ...) are accepted and ignored.
- * 0, or -EINVAL with err saying why. */
-static int lambda_config_members(const cJSON *body, cJSON *out, char *err, size_t errsize)
-{
-    const cJSON *item;
-    cJSON_ArrayForEach(item, body)
-    {
-        const char *k = item->string;
-        if (strcmp(k, "Runtime") == 0) {
-            const char *rt = cJSON_IsString(item) ? map_runtime(item->valuestring) : NULL;
-            if (rt == NULL) {
-                snprintf(err, errsize, "Value %.40s at 'runtime' failed to satisfy constraint: "
-                         "fnd runs python3.x, nodejs*.x, provided, provided.al2 and "
-                         "provided.al2023", cJSON_IsString(item) ? item->valuestring : "?");
-                return -EINVAL;
-            }
-            cJSON_AddStringToObject(out, "runtime", rt);
-            cJSON_AddStringToObject(out, "lambda_runtime", item->valuestring);
-        } else if (strcmp(k, "Handler") == 0 || strcmp(k, "Description") == 0) {
-            cJSON_AddItemToObject(out, k[0] == 'H' ? "handler" : "description",
-                                  cJSON_Duplicate(item, true));
-        } else if (strcmp(k, "MemorySize") == 0) {
-            cJSON_AddItemToObject(out, "memory_mb", cJSON_Duplicate(item, true));
-        } else if (strcmp(k, "Timeout") == 0) {
-            if (!cJSON_IsNumber(item) || item->valuedouble < 1 || item->valuedouble > 900 ||
-                floor(item->valuedouble) != item->valuedouble) {
-                snprintf(err, errsize, "Timeout: must be an integer between 1 and 900");
-                return -EINVAL;
-            }
-            cJSON_AddNumberToObject(out, "timeout_ms", item->valuedouble * 1000);
-        } else if (strcmp(k, "Environment") == 0) {
-            const cJSON *vars = cJSON_GetObjectItemCaseSensitive(item, "Variables");
-            cJSON_AddItemToObject(out, "env", vars ? cJSON_Duplicate(vars, true)
-                                                   : cJSON_CreateObject());
-        } else if (strcmp(k, "PackageType") == 0 &&
-                   !(cJSON_IsString(item) && strcmp(item->valuestring, "Zip") == 0)) {
-            snprintf(err, errsize, "PackageType: fnd runs Zip packages only");
-            return -EINVAL;
-        } else if (strcmp(k, "Layers") == 0 && cJSON_GetArraySize(item) > 0) {
-            snprintf(err, errsize, "Layers: not supported by fnd");
-            return -EINVAL;
-        }
-    }
-    return 0;
-}
-
 cJSON *lambda_json_body(struct http_request *req)
 {
     cJSON *json = cJSON_ParseWithLength(req->body.data ? req->body.data : "{}",
@@ -351,23 +288,12 @@ cJSON *lambda_target_and_body(struct daemon *d, struct http_request *req, struct
     return lambda_resolve(d, req, name, t) ? lambda_json_body(req) : NULL;
 }
 
-/* Code.ZipFile (base64) into spec as a zip; 0 or -EINVAL with err set. */
-static int take_zip(struct daemon *d, const cJSON *code, struct deploy_spec *spec, char *err,
-                    size_t errsize)
+/* Code.ZipFile into spec as a zip; 0 or -EINVAL with err set. */
+static int take_code(struct daemon *d, const cJSON *code, struct deploy_spec *spec, char *err,
+                     size_t errsize)
 {
-    const cJSON *zip = cJSON_GetObjectItemCaseSensitive(code, "ZipFile");
-    if (!cJSON_IsString(zip)) {
-        snprintf(err, errsize, "Code: fnd takes ZipFile only (no S3 or image)");
-        return -EINVAL;
-    }
     spec->code = DEPLOY_CODE_ZIP;
-    buf_init(&spec->zip, d->cfg->max_body);
-    if (base64_decode(&spec->zip, zip->valuestring, strlen(zip->valuestring)) < 0) {
-        buf_release(&spec->zip);
-        snprintf(err, errsize, "Code.ZipFile: must be base64 of a zip archive");
-        return -EINVAL;
-    }
-    return 0;
+    return lambda_body_zip(code, &spec->zip, d->cfg->max_body, err, errsize);
 }
 
 /* --- deploys ----------------------------------------------------------------------- */
@@ -492,9 +418,9 @@ static void on_create(struct http_request *req, const struct route_match *m, voi
         lambda_error(req, FND_E_CONFLICT, "Function already exist: %s", spec.name);
         goto done;
     }
-    if (err[0] == '\0' && lambda_config_members(body, native, err, sizeof(err)) == 0 &&
+    if (err[0] == '\0' && lambda_body_config(body, native, err, sizeof(err)) == 0 &&
         fn_config_parse(&spec.config, native, NULL, err, sizeof(err)) == 0) {
-        if (take_zip(d, code, &spec, err, sizeof(err)) == 0) {
+        if (take_code(d, code, &spec, err, sizeof(err)) == 0) {
             deploy(d, req, &spec, configuration_json, cJSON_IsTrue(publish), 201);
             goto done;
         }
@@ -614,7 +540,7 @@ static void on_update_code(struct http_request *req, const struct route_match *m
     memset(&spec, 0, sizeof(spec));
     snprintf(spec.name, sizeof(spec.name), "%s", t.fn->name);
     char err[256];
-    if (take_zip(d, body, &spec, err, sizeof(err)) < 0) {
+    if (take_code(d, body, &spec, err, sizeof(err)) < 0) {
         lambda_error(req, FND_E_INVALID_PARAMETER, "%s", err);
     } else {
         fn_config_copy(&spec.config, &t.fn->current->config);
@@ -634,7 +560,7 @@ static void on_update_configuration(struct http_request *req, const struct route
         return;
     cJSON *patch = cJSON_CreateObject();
     char err[256];
-    int rc = lambda_config_members(body, patch, err, sizeof(err));
+    int rc = lambda_body_config(body, patch, err, sizeof(err));
     cJSON_Delete(body);
     if (rc < 0) {
         cJSON_Delete(patch);

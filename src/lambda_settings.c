@@ -14,8 +14,10 @@
  */
 #include "fnd/lambda_api.h"
 
+#include "fnd/lambda_body.h"
 #include "fnd/runtime.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,17 +66,14 @@ void lambda_on_put_concurrency(struct http_request *req, const struct route_matc
     cJSON *body = lambda_target_and_body(d, req, m->params[0], &t);
     if (body == NULL)
         return;
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
-    if (!cJSON_IsNumber(n) || n->valuedouble < 1) {
-        cJSON_Delete(body);
-        /* 0 would throttle every invocation; fnd's max_instances is at least 1. */
-        lambda_error(req, FND_E_INVALID_PARAMETER,
-                     "ReservedConcurrentExecutions: must be an integer of at least 1");
+    cJSON *patch = NULL;
+    char err[256];
+    int rc = lambda_body_concurrency(body, &patch, err, sizeof(err));
+    cJSON_Delete(body);
+    if (rc < 0) {
+        lambda_error(req, FND_E_INVALID_PARAMETER, "%s", err);
         return;
     }
-    cJSON *patch = cJSON_CreateObject();
-    cJSON_AddNumberToObject(patch, "max_instances", n->valuedouble);
-    cJSON_Delete(body);
     lambda_deploy_patch(d, req, t.fn, patch, reserved_json, 200);
 }
 
@@ -104,22 +103,6 @@ void lambda_on_delete_concurrency(struct http_request *req, const struct route_m
 
 /* --- event invoke config: the async retry policy ----------------------------------- */
 
-/* A native patch setting the whole retry policy that Lambda's event invoke config
- * covers: the given values (MaximumRetryAttempts, MaximumEventAgeInSeconds), or the
- * defaults for those that are NULL. */
-static cJSON *retry_patch(const cJSON *retries, const cJSON *age)
-{
-    struct fn_config def;
-    fn_config_init_defaults(&def);
-    cJSON *patch = cJSON_CreateObject();
-    cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
-    cJSON_AddNumberToObject(retry, "max_attempts",
-                            retries ? retries->valuedouble + 1 : def.retry.max_attempts);
-    cJSON_AddNumberToObject(retry, "max_event_age_s",
-                            age ? age->valuedouble : def.retry.max_event_age_s);
-    return patch;
-}
-
 /* Put (replace: unset members take the defaults) or Update (merge) the retry policy:
  * MaximumRetryAttempts n -> retry.max_attempts n + 1, MaximumEventAgeInSeconds ->
  * retry.max_event_age_s. */
@@ -137,34 +120,14 @@ static void put_event_config(struct http_request *req, struct daemon *d, struct 
     cJSON *body = lambda_json_body(req);
     if (body == NULL)
         return;
-    const cJSON *retries = cJSON_GetObjectItemCaseSensitive(body, "MaximumRetryAttempts");
-    const cJSON *age = cJSON_GetObjectItemCaseSensitive(body, "MaximumEventAgeInSeconds");
-    const cJSON *dest = cJSON_GetObjectItemCaseSensitive(body, "DestinationConfig");
-    const char *why = NULL;
-    if (retries && !(cJSON_IsNumber(retries) && retries->valuedouble >= 0 &&
-                     retries->valuedouble <= 2))
-        why = "MaximumRetryAttempts: must be 0, 1 or 2";
-    else if (age && !(cJSON_IsNumber(age) && age->valuedouble >= 60 &&
-                      age->valuedouble <= 21600))
-        why = "MaximumEventAgeInSeconds: must be between 60 and 21600";
-    else if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dest, "OnSuccess")) > 0 ||
-             cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dest, "OnFailure")) > 0)
-        why = "DestinationConfig: destinations are not supported by fnd (failed events stay "
-              "in its dead letters)";
-    if (why) {
-        cJSON_Delete(body);
-        lambda_error(req, FND_E_INVALID_PARAMETER, "%s", why);
+    cJSON *patch = NULL;
+    char err[256];
+    int rc = lambda_body_event_config(body, replace, &patch, err, sizeof(err));
+    cJSON_Delete(body);
+    if (rc < 0) {
+        lambda_error(req, FND_E_INVALID_PARAMETER, "%s", err);
         return;
     }
-    cJSON *patch = replace ? retry_patch(retries, age) : cJSON_CreateObject();
-    if (!replace) { /* Update: only what was given */
-        cJSON *retry = cJSON_AddObjectToObject(patch, "retry");
-        if (retries)
-            cJSON_AddNumberToObject(retry, "max_attempts", retries->valuedouble + 1);
-        if (age)
-            cJSON_AddNumberToObject(retry, "max_event_age_s", age->valuedouble);
-    }
-    cJSON_Delete(body);
     lambda_deploy_patch(d, req, t.fn, patch, event_config_json, 200);
 }
 
@@ -197,7 +160,14 @@ void lambda_on_delete_event_config(struct http_request *req, const struct route_
     struct lambda_target t;
     if (!lambda_resolve(d, req, m->params[0], &t))
         return;
-    lambda_deploy_patch(d, req, t.fn, retry_patch(NULL, NULL), NULL, 204);
+    /* Deleting is putting an empty config: every member back to its default. */
+    cJSON *none = cJSON_CreateObject(), *patch = NULL;
+    char err[64];
+    int rc = lambda_body_event_config(none, true, &patch, err, sizeof(err));
+    cJSON_Delete(none);
+    assert(rc == 0); /* an empty body names nothing to refuse */
+    (void)rc;
+    lambda_deploy_patch(d, req, t.fn, patch, NULL, 204);
 }
 
 /* --- account ----------------------------------------------------------------------- */

@@ -180,7 +180,7 @@ void metrics_forget_function(const char *fn)
 {
     init_once();
     for (size_t id = 0; id < METRIC__COUNT; id++) {
-        if (metric_defs[id].labels[0] == NULL || strcmp(metric_defs[id].labels[0], "function"))
+        if (metric_defs[id].labels[0] == NULL || strcmp(metric_defs[id].labels[0], "function") != 0)
             continue;
         struct list_node *n, *tmp;
         list_for_each_safe(n, tmp, &by_metric[id])

@@ -412,7 +412,7 @@ static int read_record(struct registry *reg, const char *name, const char *path,
         fn_version_unref(v);
         return -EINVAL;
     }
-    *out = v;
+    *out = v; // NOLINT(clang-analyzer-core.NullDereference): out is never NULL
     return 0;
 }
 
@@ -437,12 +437,12 @@ static int load_published(struct registry *reg, struct function *fn, const char 
         if (n == 0 || strcmp(end, ".json") != 0)
             continue; /* ".", "..", and "<n>.json.tmp" of an interrupted publish */
         char *path = xasprintf("%s/%s", vdir, de->d_name);
-        struct fn_version *v;
+        struct fn_version *v = NULL;
         rc = read_record(reg, fn->name, path, &v, NULL, err, errsize);
         free(path);
         if (rc < 0)
             break;
-        if (v->published != n) {
+        if (v->published != n) { // NOLINT(clang-analyzer-core.NullDereference): set when rc is 0
             snprintf(err, errsize, "%s/%s: its number does not match its name", vdir, de->d_name);
             fn_version_unref(v);
             rc = -EINVAL;

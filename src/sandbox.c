@@ -448,7 +448,7 @@ static pid_t clone_child(int *pidfd, uint64_t flags)
     args.flags = CLONE_PIDFD | flags;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
     /* With CLONE_PARENT the kernel takes the caller's own exit signal instead. */
-    args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
+    args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
     pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
     /* Kernels before 5.3 and valgrind have no clone3; clone(2) takes the same flags
      * and hands the pidfd back through its parent_tid argument. */

@@ -58,7 +58,7 @@ int trace_parse(struct slice v, struct trace_context *t)
     memcpy(t->parent_id, p + 36, 16);
     t->parent_id[16] = '\0';
     unsigned flags;
-    sscanf(p + 53, "%2x", &flags);
+    sscanf(p + 53, "%2x", &flags); // NOLINT(cert-err34-c): two hex digits, checked above
     t->flags = (uint8_t)flags;
     return 0;
 }

@@ -19,7 +19,6 @@ static int hex_value(char c)
 
 int url_decode(struct buf *out, struct slice in, bool plus_is_space)
 {
-    int rc;
     for (size_t i = 0; i < in.len; i++) {
         char c = in.ptr[i];
         if (c == '%') {
@@ -32,7 +31,7 @@ int url_decode(struct buf *out, struct slice in, bool plus_is_space)
         } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
-        rc = buf_append(out, &c, 1);
+        int rc = buf_append(out, &c, 1);
         if (rc < 0)
             return rc;
     }

@@ -136,7 +136,9 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
         .duration_us = clock_mono_us() - inv->dispatched_us,
         .queued_us = inv->dispatched_us - inv->submitted_us,
         .log = tail,
+        .undelivered = w->send_failed,
     };
+    w->send_failed = false;
     if (w->state == WORKER_BUSY) {
         uv_timer_stop(&w->timer);
         w->last_used_ms = uv_now(w->loop);
@@ -480,6 +482,19 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     close_handle((uv_handle_t *)&w->exit_watch);
 }
 
+bool worker_exited(struct worker *w)
+{
+    if (w->exited)
+        return true;
+    if (uv_is_closing((uv_handle_t *)&w->exit_watch))
+        return false;
+    struct pollfd pfd = {.fd = w->proc.pidfd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
+    on_exit_readable(&w->exit_watch, 0, UV_READABLE); /* what the loop would do next */
+    return true;
+}
+
 /* --- timers ------------------------------------------------------------------------ */
 
 static void on_init_timeout(uv_timer_t *t)
@@ -646,9 +661,13 @@ fail:
 static void on_invoke_written(uv_write_t *req, int status)
 {
     struct worker *w = req->data;
-    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY)
+    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY) {
+        /* A runtime runs its handler only on a whole INVOKE frame: one that was not
+         * written whole was never run (the worker died before it was sent). */
+        w->send_failed = true;
         terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
                   uv_strerror(status));
+    }
 }
 
 /* Writes at once what the channel takes, and queues only the rest (stream.h). */
@@ -705,9 +724,11 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     unsigned nbufs = inv->payload.len ? 2 : 1;
     int rc = send_now(w, bufs, nbufs);
     uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
-    if (rc < 0)
+    if (rc < 0) {
+        w->send_failed = true;
         terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
                   uv_strerror(rc));
+    }
 }
 
 void worker_stop(struct worker *w)

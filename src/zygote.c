@@ -282,7 +282,7 @@ int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandb
     int rc = send_request(z->sock, w, wire_len, env, env_len, fds, nfds);
     free(w);
     free(env);
-    int32_t reply[2];
+    int32_t reply[2] = {0, 0};
     int pidfd = -1;
     if (rc == 0)
         rc = read_reply(z->sock, reply, &pidfd);

@@ -45,6 +45,9 @@ struct inv_result {
     /* The last 4 KB of this invocation's log (START ... REPORT lines, funclog.h); empty
      * when it never reached a worker. Valid only during on_done. */
     struct slice log;
+    /* CRASH only: the event never reached the worker (writing it failed), so the
+     * handler did not run and the invocation may run on another worker. */
+    bool undelivered;
 };
 
 struct invocation;
@@ -63,6 +66,7 @@ struct invocation {
     uint64_t submitted_us;
     uint64_t dispatched_us;
     bool cold_start;
+    bool redispatched;    /* put back in the queue once after an undelivered event */
     void *ctl_state;
 };
 
