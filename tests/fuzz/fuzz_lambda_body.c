@@ -143,16 +143,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     }
-    case OP_CONCURRENCY:
-        check_patch(lambda_body_concurrency(body, &patch, err, sizeof(err)), patch, err, body,
-                    op);
+    case OP_CONCURRENCY: {
+        int rc = lambda_body_concurrency(body, &patch, err, sizeof(err)); /* before patch is read */
+        check_patch(rc, patch, err, body, op);
         break;
+    }
     case OP_PUT_EVENT:
-    case OP_UPDATE_EVENT:
-        check_patch(lambda_body_event_config(body, op == OP_PUT_EVENT, &patch, err,
-                                             sizeof(err)),
-                    patch, err, body, op);
+    case OP_UPDATE_EVENT: {
+        int rc = lambda_body_event_config(body, op == OP_PUT_EVENT, &patch, err, sizeof(err));
+        check_patch(rc, patch, err, body, op);
         break;
+    }
     case OP__COUNT:
         break;
     }
