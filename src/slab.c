@@ -45,6 +45,7 @@ void slab_init(struct slab *s, size_t size)
         abort(); /* a programming error: the pool is for small records */
 }
 
+#ifndef SLAB_PASSTHROUGH
 /* Maps one aligned chunk: over-map by a chunk, then use the aligned part. The chunk's
  * bookkeeping lives at its start. */
 static void add_chunk(struct slab *s)
@@ -66,6 +67,7 @@ static void add_chunk(struct slab *s)
     s->next = start + head;
     s->end = start + CHUNK_SIZE;
 }
+#endif
 
 void *slab_alloc(struct slab *s)
 {
