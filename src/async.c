@@ -316,7 +316,7 @@ static struct entry *table_at(const struct table *t, size_t i)
 
 static void table_resize(struct table *t, size_t cap)
 {
-    struct slot *slots = xcalloc(cap, sizeof(*slots));
+    struct slot *slots = huge_calloc(cap * sizeof(*slots));
     for (size_t i = 0; i < t->cap; i++) {
         struct slot sl = t->slots[i];
         if (sl.e == NULL || sl.e == TOMBSTONE)
@@ -326,7 +326,7 @@ static void table_resize(struct table *t, size_t cap)
             at = (at + 1) & (cap - 1);
         slots[at] = sl;
     }
-    free(t->slots);
+    huge_free(t->slots, t->cap * sizeof(*t->slots));
     t->slots = slots;
     t->cap = cap;
     t->used = t->count;
@@ -1418,8 +1418,8 @@ static void release_state(struct async *a)
         if (e)
             entry_free(a, e);
     }
-    free(a->ids.slots);
-    free(a->idems.slots);
+    huge_free(a->ids.slots, a->ids.cap * sizeof(*a->ids.slots));
+    huge_free(a->idems.slots, a->idems.cap * sizeof(*a->idems.slots));
     free(a->heap);
     for (size_t i = 0; i < a->nfnqs; i++)
         free(a->fnqs[i]);

@@ -29,4 +29,10 @@ void slab_free(struct slab *s, void *obj);
 /* Unmaps every chunk; all objects are invalid afterwards. */
 void slab_release(struct slab *s);
 
+/* A zeroed array of size bytes on huge pages where the kernel grants them (large hash
+ * tables: each random probe would otherwise also miss the TLB), and its release with
+ * the same size. Abort when memory is exhausted. */
+void *huge_calloc(size_t size);
+void huge_free(void *p, size_t size);
+
 #endif

@@ -62,4 +62,20 @@ TEST(many_objects_across_chunks)
     ASSERT_EQ(s.size, sizeof(struct rec));
 }
 
+/* Large and small arrays come back zeroed and writable to their last byte. */
+TEST(huge_calloc_zeroed_both_sizes)
+{
+    size_t sizes[] = {100, (size_t)5 << 20};
+    for (size_t k = 0; k < 2; k++) {
+        unsigned char *p = huge_calloc(sizes[k]);
+        ASSERT(p != NULL);
+        ASSERT_EQ(p[0], 0);
+        ASSERT_EQ(p[sizes[k] - 1], 0);
+        memset(p, 0xab, sizes[k]);
+        ASSERT_EQ(p[sizes[k] / 2], 0xab);
+        huge_free(p, sizes[k]);
+    }
+    huge_free(NULL, 10);
+}
+
 TEST_MAIN()
