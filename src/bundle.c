@@ -139,21 +139,6 @@ static int open_parent(int root, char *path, const char **base)
     return fd;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int extract_file(struct unpack *u, struct archive *a, int dirfd, const char *base,
                         const char *name, mode_t mode)
 {

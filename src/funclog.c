@@ -170,18 +170,12 @@ static char *file_path(const struct funclog *fl, const char *fn, unsigned genera
 
 static void flush_file(struct open_file *f)
 {
-    size_t done = 0;
-    while (done < f->pending.len) {
-        ssize_t w = write(f->fd, f->pending.data + done, f->pending.len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            log_warn("funclog write failed", "fn=%s err=\"%s\"", f->fn,
-                     w < 0 ? strerror(errno) : "short write");
-            f->size -= f->pending.len - done; /* what was lost is not in the file */
-            break;
-        }
-        done += (size_t)w;
+    int rc = write_all(f->fd, f->pending.data, f->pending.len);
+    if (rc < 0) {
+        log_warn("funclog write failed", "fn=%s err=\"%s\"", f->fn, strerror(-rc));
+        struct stat st; /* what was lost is not in the file */
+        if (fstat(f->fd, &st) == 0)
+            f->size = (uint64_t)st.st_size;
     }
     buf_reset(&f->pending);
 }

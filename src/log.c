@@ -34,24 +34,11 @@ static bool batching;
 static char batch[64 * 1024];
 static size_t batch_len;
 
-static void write_all(const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t rc = write(STDERR_FILENO, p, n);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0)
-            return; /* nowhere to report a failing log */
-        p += rc;
-        n -= (size_t)rc;
-    }
-}
-
 void log_flush(void)
 {
     if (batch_len == 0)
         return;
-    write_all(batch, batch_len);
+    (void)write_all(STDERR_FILENO, batch, batch_len); /* nowhere to report a failing log */
     batch_len = 0;
 }
 
@@ -249,5 +236,5 @@ void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
         return;
     }
     log_flush();
-    write_all(line, o);
+    (void)write_all(STDERR_FILENO, line, o);
 }

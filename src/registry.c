@@ -74,15 +74,7 @@ static int write_file_durably(const char *path, const char *text, size_t len)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = 0;
-    size_t off = 0;
-    while (off < len && rc == 0) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno != EINTR)
-            rc = -errno;
-        else if (n > 0)
-            off += (size_t)n;
-    }
+    int rc = write_all(fd, text, len);
     if (rc == 0 && fdatasync(fd) < 0)
         rc = -errno;
     close(fd);

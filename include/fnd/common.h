@@ -49,6 +49,9 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t len);
+/* Writes all len bytes to fd, retrying short writes and EINTR. 0, or a negative errno
+ * (-EIO when the descriptor stops taking bytes). */
+int write_all(int fd, const void *data, size_t len);
 /* Cryptographically random bytes (getrandom), served from a pool: call it from the
  * loop thread only. */
 void random_bytes(void *out, size_t n);
