@@ -64,6 +64,8 @@ struct controller {
     void *closed_data;
 };
 
+#define REDISPATCH_MAX 8 /* times one invocation is put back after undelivered events */
+
 static void dispatch(struct pool *p);
 static void dispatch_all(struct controller *ctl);
 static void maybe_free_pool(struct pool *p);
@@ -252,10 +254,12 @@ static void dispatch(struct pool *p)
         return;
     while (!list_empty(&p->queue) && !list_empty(&p->idle)) {
         struct worker *w = container_of(p->idle.next, struct worker, idle_link);
-        if (w->state != WORKER_IDLE || worker_exited(w)) {
-            /* It died while idle (killed, crashed): nothing is told before on_gone, and
-             * its exit may be waiting in the loop still (worker_exited processes it), so
-             * take it off the idle list here instead of handing it an invocation. */
+        if (w->state != WORKER_IDLE) {
+            /* It died while idle (killed, crashed): nothing is told before on_gone, so
+             * take it off the idle list here instead of handing it an invocation. One
+             * whose exit the loop has not seen yet gets the event, cannot take it (the
+             * write fails: nothing was delivered) and the invocation goes back to the
+             * queue (on_worker_finished). No system call per dispatch asks first. */
             account(p, w);
             continue;
         }
@@ -411,9 +415,10 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
         !has_room(ctl, 0) && any_starved(ctl, p))
         evict(p, w, "a starved function");
     /* A worker that died while idle, before its exit was seen, took an invocation it
-     * never received (res->undelivered): queue it again, first, once. */
-    if (res->undelivered && !inv->redispatched && !ctl->closing) {
-        inv->redispatched = true;
+     * never received (res->undelivered): queue it again, first. Each try uses up one
+     * dead worker; the bound stops a runtime that always drops its channel. */
+    if (res->undelivered && inv->redispatches < REDISPATCH_MAX && !ctl->closing) {
+        inv->redispatches++;
         log_info("invocation redispatched", "fn=%s request_id=%s", p->name, inv->id);
         list_push_front(&p->queue, &inv->link);
         p->queue_len++;

@@ -482,19 +482,6 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     close_handle((uv_handle_t *)&w->exit_watch);
 }
 
-bool worker_exited(struct worker *w)
-{
-    if (w->exited)
-        return true;
-    if (uv_is_closing((uv_handle_t *)&w->exit_watch))
-        return false;
-    struct pollfd pfd = {.fd = w->proc.pidfd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) <= 0)
-        return false;
-    on_exit_readable(&w->exit_watch, 0, UV_READABLE); /* what the loop would do next */
-    return true;
-}
-
 /* --- timers ------------------------------------------------------------------------ */
 
 static void on_init_timeout(uv_timer_t *t)

@@ -66,7 +66,7 @@ struct invocation {
     uint64_t submitted_us;
     uint64_t dispatched_us;
     bool cold_start;
-    bool redispatched;    /* put back in the queue once after an undelivered event */
+    uint8_t redispatches; /* times put back in the queue after an undelivered event */
     void *ctl_state;
 };
 

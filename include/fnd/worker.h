@@ -115,10 +115,6 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
 /* Sends inv to an IDLE worker, which becomes BUSY. The invocation's payload must stay
  * valid until on_finished. */
 void worker_invoke(struct worker *w, struct invocation *inv);
-/* Whether the process has exited. An exit the loop has not processed yet is processed
- * now, as on_exit_readable would: an IDLE worker becomes STOPPING (no callback but the
- * later on_gone). Checked before an idle worker is handed an invocation. */
-bool worker_exited(struct worker *w);
 /* Stops a worker: an idle or starting one at once, a busy one after its invocation
  * finishes (the invocation is not interrupted). */
 void worker_stop(struct worker *w);
