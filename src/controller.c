@@ -47,7 +47,8 @@ struct pool {
     bool freeing;
     uint64_t invocations;
     uint64_t errors;
-    uint64_t cold_starts;
+    uint64_t cold_starts;       /* invocations that waited for their worker to start */
+    uint64_t worker_starts;     /* workers that became ready: demanded, min_warm or spare */
 };
 
 struct controller {
@@ -87,16 +88,26 @@ static bool usable(const struct pool *p, const struct worker *w)
 }
 
 /* Brings the pool's books in line with w->state. A worker that just became usable
- * goes to the front of the idle lists' recency order. */
+ * goes to the front of the idle lists' recency order; one that has never served (a
+ * spare, a min_warm worker) to the back, so warm workers keep their invocations (and
+ * their module state) and the unused one is the first to age out or be evicted. It
+ * takes the oldest idle worker's time, which keeps the list ordered by last use. */
 static void account(struct pool *p, struct worker *w)
 {
     p->count[w->counted]--;
     p->count[w->state]++;
     w->counted = w->state;
     if (usable(p, w)) {
-        if (list_unlinked(&w->idle_link)) {
+        if (list_unlinked(&w->idle_link) && w->served > 0) {
             list_push_front(&p->idle, &w->idle_link);
             list_push_back(&p->ctl->lru, &w->lru_link);
+        } else if (list_unlinked(&w->idle_link)) {
+            if (!list_empty(&p->idle)) {
+                struct worker *oldest = container_of(p->idle.prev, struct worker, idle_link);
+                w->last_used_ms = FND_MIN(w->last_used_ms, oldest->last_used_ms);
+            }
+            list_push_back(&p->idle, &w->idle_link);
+            list_push_front(&p->ctl->lru, &w->lru_link);
         }
     } else if (!list_unlinked(&w->idle_link)) {
         list_remove(&w->idle_link);
@@ -192,10 +203,12 @@ static bool evict_lru(struct controller *ctl, const struct pool *for_pool)
     return false;
 }
 
-/* Starts up to want workers, within the function's and the daemon's limits. When the
- * daemon is full, stops idle workers of other functions instead; the workers start
- * when those are gone (on_worker_gone dispatches again). */
-static void scale_up(struct pool *p, size_t want)
+/* Starts up to want workers for waiting invocations, within the function's and the
+ * daemon's limits. When the daemon is full, stops idle workers of other functions
+ * instead; the workers start when those are gone (on_worker_gone dispatches again).
+ * Once every wanted worker is starting, starts up to spares more where there is room:
+ * a spare never evicts anyone, it only saves the next step up its cold start. */
+static void scale_up(struct pool *p, size_t want, size_t spares)
 {
     struct controller *ctl = p->ctl;
     size_t cap = p->version->config.max_instances;
@@ -209,10 +222,18 @@ static void scale_up(struct pool *p, size_t want)
             return;
         n--;
     }
-    /* Workers already stopping for someone count against what is still missing, so
-     * a burst of submits does not evict the whole LRU list. */
-    while (n > ctl->evicting && evict_lru(ctl, p))
-        ;
+    if (n > 0) {
+        /* Workers already stopping for someone count against what is still missing,
+         * so a burst of submits does not evict the whole LRU list. */
+        while (n > ctl->evicting && evict_lru(ctl, p))
+            ;
+        return;
+    }
+    for (; spares > 0 && pool_live(p) < cap && has_room(ctl, mem); spares--) {
+        if (!start_worker(p))
+            return;
+        log_debug("spare worker started", "fn=%s", p->name);
+    }
 }
 
 static void ensure_min_warm(struct pool *p)
@@ -221,7 +242,7 @@ static void ensure_min_warm(struct pool *p)
         return;
     size_t live = pool_live(p);
     if (live < p->version->config.min_warm)
-        scale_up(p, p->version->config.min_warm - live);
+        scale_up(p, p->version->config.min_warm - live, 0);
 }
 
 /* --- dispatch ---------------------------------------------------------------------- */
@@ -240,18 +261,29 @@ static void arm_queue_timer(struct pool *p)
     uv_timer_start(&p->queue_timer, on_queue_timer, wait_ms, 0);
 }
 
-static void run_on(struct pool *p, struct worker *w, struct invocation *inv)
+/* Runs inv on w. Returns whether w was a spare: a new worker that was ready before inv
+ * arrived. Only an invocation that waited for its worker's start is a cold start. */
+static bool run_on(struct pool *p, struct worker *w, struct invocation *inv)
 {
-    inv->cold_start = w->served == 0;
+    bool spare = w->served == 0 && w->ready_us <= inv->submitted_us;
+    inv->cold_start = w->served == 0 && !spare;
+    if (inv->cold_start) {
+        const char *rt = runtime_name(w->version->config.runtime);
+        p->cold_starts++;
+        metrics_inc(METRIC_COLD_STARTS, rt, NULL);
+        metrics_observe(METRIC_COLD_START_DURATION, (double)w->init_us / 1e6, rt, NULL);
+    }
     w->served++;
     worker_invoke(w, inv);
     account(p, w);
+    return spare;
 }
 
 static void dispatch(struct pool *p)
 {
     if (p->ctl->closing)
         return;
+    bool took_spare = false;
     while (!list_empty(&p->queue) && !list_empty(&p->idle)) {
         struct worker *w = container_of(p->idle.next, struct worker, idle_link);
         if (w->state != WORKER_IDLE) {
@@ -266,13 +298,21 @@ static void dispatch(struct pool *p)
         struct invocation *inv = container_of(p->queue.next, struct invocation, link);
         list_remove(&inv->link);
         p->queue_len--;
-        run_on(p, w, inv);
+        took_spare |= run_on(p, w, inv);
     }
     arm_idle_timer(p);
     arm_queue_timer(p);
+    if (p->fn == NULL)
+        return;
+    /* Pre-warming: a function that must scale up starts spares beyond its demand, and
+     * one that just used its last spare replaces it, since its load is still growing.
+     * A steady load reuses its most recent workers and lets the spares age out. */
     size_t starting = p->count[WORKER_STARTING];
-    if (p->queue_len > starting && p->fn != NULL)
-        scale_up(p, p->queue_len - starting);
+    size_t spares = p->ctl->opts.spare_workers;
+    if (p->queue_len > starting)
+        scale_up(p, p->queue_len - starting, spares);
+    else if (took_spare && list_empty(&p->idle) && starting == 0)
+        scale_up(p, 0, spares);
 }
 
 /* A pool with waiting work and no worker at all. */
@@ -376,10 +416,7 @@ static void on_queue_timer(uv_timer_t *t)
 static void on_worker_ready(struct worker *w)
 {
     struct pool *p = w->owner;
-    p->cold_starts++;
-    const char *rt = runtime_name(w->version->config.runtime);
-    metrics_inc(METRIC_COLD_STARTS, rt, NULL);
-    metrics_observe(METRIC_COLD_START_DURATION, (double)w->init_us / 1e6, rt, NULL);
+    p->worker_starts++;
     p->warm_failed = false;
     account(p, w);
     dispatch(p);
@@ -676,6 +713,7 @@ void controller_function_state(struct controller *ctl, const struct function *fn
     cJSON_AddItemToObject(obj, "instances", instances_json(p ? p->count : zero));
     cJSON_AddNumberToObject(obj, "queue_depth", p ? (double)p->queue_len : 0);
     cJSON_AddNumberToObject(obj, "cold_starts", p ? (double)p->cold_starts : 0);
+    cJSON_AddNumberToObject(obj, "worker_starts", p ? (double)p->worker_starts : 0);
     cJSON_AddNumberToObject(obj, "invocations", p ? (double)p->invocations : 0);
     cJSON_AddNumberToObject(obj, "errors", p ? (double)p->errors : 0);
     /* Host pids: inside its pid namespace every runtime sees itself as pid 2. */

@@ -478,6 +478,7 @@ int daemon_run(const struct config *cfg)
                    .zygote = zygote, .funclog = d.funclog},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
+        .spare_workers = cfg->spare_workers,
     };
     d.controller = controller_new(d.loop, &copts);
     registry_foreach(d.registry, attach_function, &d);

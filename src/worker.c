@@ -329,7 +329,8 @@ static void handle_frame(struct worker *w, uint8_t type, struct slice payload)
     case WORKER_STARTING:
         if (type == FND_FRAME_READY && payload.len == 0) {
             uv_timer_stop(&w->timer);
-            w->init_us = clock_mono_us() - w->spawned_us;
+            w->ready_us = clock_mono_us();
+            w->init_us = w->ready_us - w->spawned_us;
             w->state = WORKER_IDLE;
             w->last_used_ms = uv_now(w->loop);
             w->reported_start = true;

@@ -55,6 +55,9 @@
     X(MS, init_timeout, "init-timeout", 10000, 10, 600000,                                     \
       "longest a new worker may take to load its handler")                                     \
     X(UINT, max_workers, "max-workers", 256, 1, 100000, "most worker processes at once")        \
+    X(UINT, spare_workers, "spare-workers", 1, 0, 16,                                          \
+      "workers a function starts beyond its demand when it scales up, so the next step up "   \
+      "finds one ready (0: none)")                                                            \
     X(SIZE, worker_tmp, "worker-tmp", 512 * MiB, 1 * MiB, 64 * GiB,                           \
       "size of each worker's private /tmp")                                                    \
     X(UINT, worker_pids, "worker-pids", 64, 4, 100000,                                         \

@@ -37,6 +37,7 @@ struct controller_options {
     struct worker_options worker;
     uint64_t max_workers;      /* worker processes at once, all functions together */
     uint64_t memory_budget_mb; /* sum of memory_mb over workers not yet gone */
+    uint64_t spare_workers;    /* started beyond demand at each scale-up (pre-warming) */
 };
 
 struct controller *controller_new(uv_loop_t *loop, const struct controller_options *opts);

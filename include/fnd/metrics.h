@@ -24,9 +24,10 @@
     X(INVOCATION_QUEUED, HISTOGRAM, "fnd_invocation_queue_seconds",                            \
       "Time invocations waited for a worker, by function.", "function", NULL)                 \
     X(COLD_STARTS, COUNTER, "fnd_cold_starts_total",                                           \
-      "Worker processes that became ready, by runtime.", "runtime", NULL)                     \
+      "Invocations that waited for a new worker to start, by runtime.", "runtime", NULL)      \
     X(COLD_START_DURATION, HISTOGRAM, "fnd_cold_start_duration_seconds",                       \
-      "Time from spawning a worker until its handler was loaded, by runtime.", "runtime",     \
+      "For each cold start, its worker's time from spawn to handler loaded, by runtime.",     \
+      "runtime",                                                                               \
       NULL)                                                                                    \
     X(THROTTLES, COUNTER, "fnd_throttles_total",                                               \
       "Invocations refused or expired at a function's concurrency and queue limits.",         \

@@ -79,6 +79,7 @@ struct worker {
     struct invocation *current;   /* BUSY: the invocation it runs */
     enum worker_state counted;    /* the state the owner last accounted it in */
     uint64_t served;              /* invocations dispatched to it */
+    uint64_t ready_us;            /* clock_mono_us() when it became ready, 0 before */
     bool evicted;                 /* stopped by the owner to make room for another pool */
     /* The rest is private to worker.c. */
     const struct worker_events *ev;

@@ -237,9 +237,10 @@ def _pid_namespace(pid):
 
 def worker_pids(daemon, name):
     """Host pids of the function's workers, from the daemon's live state (inside its pid
-    namespace a runtime cannot know its host pid)."""
+    namespace a runtime cannot know its host pid), the ones that served most first: a
+    spare worker started ahead of need comes after those that ran invocations."""
     st = daemon.get(f"/v1/functions/{name}").json()["state"]
-    return [w["pid"] for w in st["workers"]]
+    return [w["pid"] for w in sorted(st["workers"], key=lambda w: -w["served"])]
 
 
 def worker_processes(pid):

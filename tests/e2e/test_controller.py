@@ -66,7 +66,8 @@ def test_min_warm_at_deploy_after_crash_and_after_restart(daemon):
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not alive(pid))
     assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
-    assert state(daemon, "warm")["cold_starts"] == 3
+    st = state(daemon, "warm")  # three workers started, no invocation waited for one
+    assert st["worker_starts"] == 3 and st["cold_starts"] == 0
     daemon.restart()
     assert wait_for(lambda: state(daemon, "warm")["instances"]["idle"] == 2)
 
@@ -162,3 +163,44 @@ def test_memory_budget_evicts_least_recently_used_idle_workers(start_daemon):
     assert live(state(d, "old")) == 1 and live(state(d, "new")) == 1
     assert d.get("/v1/stats").json()["memory_mb"] <= 256
     assert d.invoke("old", raw="1").status == 200  # old still serves on its last worker
+
+
+def test_scale_up_starts_a_spare_that_the_next_step_up_finds_warm(daemon):
+    daemon.deploy("pre", "native", "probe.nap", NATIVE)
+    first = daemon.invoke("pre", raw="1").body  # a cold start, and a spare beside it
+    assert wait_for(lambda: state(daemon, "pre")["instances"]["idle"] == 2), state(daemon, "pre")
+    # one at a time, invocations stay on the warm worker; the spare is left alone
+    assert {daemon.invoke("pre", raw="1").body for _ in range(5)} == {first}
+    # concurrency steps up to 2: the second invocation runs on the spare, no cold start
+    pool, futures = burst(daemon, "pre", 2, "300")
+    bodies = {f.result().body for f in futures}
+    pool.shutdown()
+    st = state(daemon, "pre")
+    assert len(bodies) == 2 and first in bodies
+    assert st["cold_starts"] == 1 and st["invocations"] == 8, st
+    # the spare was used up, so another one replaces it
+    assert wait_for(lambda: state(daemon, "pre")["worker_starts"] == 3), state(daemon, "pre")
+    assert wait_for(lambda: state(daemon, "pre")["instances"]["idle"] == 3)
+
+
+def test_spares_stay_within_max_instances_and_age_out(daemon):
+    daemon.deploy("one", "native", "probe.nap", NATIVE, max_instances=1)
+    assert daemon.invoke("one", raw="1").status == 200
+    time.sleep(0.3)
+    assert state(daemon, "one")["worker_starts"] == 1  # no room for a spare
+    daemon.deploy("brief", "native", "probe.nap", NATIVE, idle_timeout_ms=300)
+    assert daemon.invoke("brief", raw="1").status == 200
+    assert wait_for(lambda: state(daemon, "brief")["worker_starts"] == 2)
+    assert wait_for(lambda: live(state(daemon, "brief")) == 0, timeout=3)  # both idle out
+
+
+def test_without_spares_the_next_step_up_is_a_cold_start(start_daemon):
+    d = start_daemon("--spare-workers", "0")
+    d.deploy("bare", "native", "probe.nap", NATIVE)
+    assert d.invoke("bare", raw="1").status == 200
+    time.sleep(0.3)
+    assert state(d, "bare")["worker_starts"] == 1
+    pool, futures = burst(d, "bare", 2, "300")
+    assert all(f.result().status == 200 for f in futures)
+    pool.shutdown()
+    assert state(d, "bare")["cold_starts"] == 2

@@ -155,7 +155,7 @@ def test_worker_answering_twice_is_replaced(daemon):
     # the second, unasked-for frame ended that worker: the next call needs a new one
     wait_for(lambda: state(daemon, "twice")["instances"]["idle"] == 0)
     assert daemon.invoke("twice", raw="x").body == b"first"
-    assert state(daemon, "twice")["cold_starts"] == 2
+    assert state(daemon, "twice")["worker_starts"] >= 2
 
 
 def start_failures(d, name):

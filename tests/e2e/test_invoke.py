@@ -5,7 +5,7 @@ import os
 import re
 import time
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, worker_pids, worker_processes
+from fndtest import BUILD_DIR, FUNCTIONS, alive, wait_for, worker_pids, worker_processes
 
 PY = os.path.join(FUNCTIONS, "py")
 NODE = os.path.join(FUNCTIONS, "node")
@@ -50,6 +50,7 @@ def test_python_context_and_env(daemon):
 def test_warm_reuse_keeps_module_state(daemon):
     deploy(daemon, "st", "python3", "app.state", PY)
     a, b, c = (daemon.invoke("st").json() for _ in range(3))
+    py_worker = a["worker"]
     assert a["worker"] == b["worker"] == c["worker"]
     assert [a["calls"], b["calls"], c["calls"]] == [1, 2, 3]
     deploy(daemon, "nst", "nodejs", "index.state", NODE)
@@ -57,7 +58,9 @@ def test_warm_reuse_keeps_module_state(daemon):
     assert a["worker"] == b["worker"] and b["calls"] == a["calls"] + 1
     state = daemon.get("/v1/functions/st").json()["state"]
     assert state["cold_starts"] == 1 and state["invocations"] == 3
-    assert state["instances"]["idle"] == 1
+    # the first scale-up also started a spare, which the warm worker leaves alone
+    assert wait_for(lambda: daemon.get("/v1/functions/st").json()["state"]["instances"]["idle"] == 2)
+    assert daemon.invoke("st").json() == {"worker": py_worker, "calls": 4}
 
 
 def test_handler_exceptions(daemon):
@@ -230,7 +233,8 @@ def test_malicious_worker_is_killed(daemon):
                                          "Function.ResponseSizeTooLarge"), r
         assert time.monotonic() - t0 < 2
     st = daemon.get("/v1/functions/evil").json()["state"]
-    assert st["cold_starts"] == 2  # each violation cost the worker its life
+    # each violation cost the worker its life: the second ran on the spare
+    assert st["worker_starts"] >= 2 and st["errors"] == 2
     assert daemon.get("/healthz").status == 200
 
 
