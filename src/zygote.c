@@ -12,10 +12,17 @@
  *
  * The descriptors are the worker's channel, stdout and stderr, then its cgroup.procs
  * files: the daemon opened them, so the child joins its cgroups with the daemon's
- * permission. The zygote's side (fnd_zygote_fork, called by the Python runtime
- * through ctypes) decodes the request back into a sandbox_spec and calls
+ * permission. The zygote's side (fnd_zygote_serve, called once by the Python runtime
+ * through ctypes) reads each request, decodes it back into a sandbox_spec and calls
  * sandbox_fork; the child is the daemon's own (CLONE_PARENT), and its pidfd travels
  * back in the reply, so the worker module handles it like any spawned worker.
+ *
+ * The zygote's loop is C, not Python, because of what a fork costs afterwards: every
+ * page the parent writes after a fork is copied (the children share them), and a
+ * Python loop writes reference counts all over the interpreter's heap, so each request
+ * paid for hundreds of page copies before its own fork. In C the parent touches only
+ * its stack and one receive buffer, and the interpreter's heap stays shared, as it
+ * was at start-up, until a child touches it.
  *
  * Both sides are built from this file (the zygote's into the small shared library
  * libfnd-zygote.so), so the wire struct needs no versioning: it is the same layout in
@@ -48,6 +55,7 @@
 #define MAX_FDS 5              /* channel, stdout, stderr, two cgroup.procs files */
 #define READY_TIMEOUT_MS 10000
 #define REPLY_TIMEOUT_MS 10000
+#define REQUEST_MAX (1u << 20) /* wire and environment; both are far smaller */
 
 struct zygote_wire {
     uint32_t magic;
@@ -237,6 +245,50 @@ static int send_request(int sock, const struct zygote_wire *w, size_t wire_len,
     return 0;
 }
 
+/* Receives exactly len bytes (a small fixed head) and the descriptors sent with them,
+ * keeping up to max in fds (*nfds) and closing the rest. The byte count, 0 at EOF,
+ * or -errno; -EPROTO when the head came short or its descriptors were cut. */
+static ssize_t recv_with_fds(int sock, void *head, size_t len, int *fds, size_t max,
+                             size_t *nfds)
+{
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(MAX_FDS * sizeof(int))];
+    } control;
+    struct iovec iov = {head, len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                         .msg_controllen = sizeof(control.bytes)};
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    *nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*nfds < max)
+                fds[(*nfds)++] = fd;
+            else
+                close(fd);
+        }
+    }
+    if (n > 0 && ((size_t)n != len || (msg.msg_flags & MSG_CTRUNC)))
+        return -EPROTO;
+    return n;
+}
+
+static void close_all(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
 /* Reads the 8-byte reply and the pidfd that may come with it. */
 static int read_reply(int sock, int32_t reply[2], int *pidfd)
 {
@@ -244,23 +296,10 @@ static int read_reply(int sock, int32_t reply[2], int *pidfd)
     int rc = wait_readable(sock, REPLY_TIMEOUT_MS);
     if (rc < 0)
         return rc;
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int))];
-    } control;
-    struct iovec iov = {reply, 2 * sizeof(int32_t)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
-                         .msg_controllen = sizeof(control.bytes)};
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-    } while (n < 0 && errno == EINTR);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(pidfd, CMSG_DATA(c), sizeof(int));
-    if (n != (ssize_t)(2 * sizeof(int32_t)) || (msg.msg_flags & MSG_CTRUNC))
-        return n < 0 ? -errno : -EPROTO;
+    size_t nfds;
+    ssize_t n = recv_with_fds(sock, reply, 2 * sizeof(int32_t), pidfd, 1, &nfds);
+    if (n <= 0)
+        return n < 0 ? (int)n : -EPROTO;
     return 0;
 }
 
@@ -273,6 +312,10 @@ int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandb
     struct zygote_wire *w = encode(spec, &wire_len, fds, &nfds);
     for (size_t i = 0; spec->envp[i]; i++)
         env_len += strlen(spec->envp[i]) + 1;
+    if (wire_len + env_len > REQUEST_MAX) {
+        free(w);
+        return -E2BIG; /* cannot happen within fnconfig's limits on the environment */
+    }
     char *env = xmalloc(env_len + 1);
     for (size_t i = 0, at = 0; spec->envp[i]; i++) {
         size_t l = strlen(spec->envp[i]) + 1;
@@ -321,7 +364,9 @@ void zygote_close(struct zygote *z)
 
 /* --- the zygote's side ------------------------------------------------------------- */
 
-int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
+/* Decodes one request and forks its worker: 0 in the worker, its pid in the zygote
+ * (with *pidfd set), or a negative errno (*pidfd: a failed child to hand back, or -1). */
+static int fork_worker(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
 {
     *pidfd = -1;
     const struct zygote_wire *w = data;
@@ -362,4 +407,105 @@ int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, i
         .gid = w->gid,
     };
     return (int)sandbox_fork(&spec, pidfd);
+}
+
+int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
+{
+    return fork_worker(data, len, fds, nfds, pidfd);
+}
+
+/* Receives one request: its 8-byte head with the descriptors, then wire and env into
+ * buf. 0, -EPROTO for a request to refuse (its descriptors closed), or -1 when the
+ * daemon is gone. */
+static int read_request(int sock, char *buf, uint32_t head[2], int fds[MAX_FDS], size_t *nfds)
+{
+    ssize_t n = recv_with_fds(sock, head, 2 * sizeof(uint32_t), fds, MAX_FDS, nfds);
+    if (n == 0 || (n < 0 && n != -EPROTO))
+        return -1;
+    if (n < 0 || (uint64_t)head[0] + head[1] > REQUEST_MAX) {
+        close_all(fds, *nfds);
+        return -EPROTO;
+    }
+    if (fnd_read_full(sock, buf, (size_t)head[0] + head[1]) < 0) {
+        close_all(fds, *nfds);
+        return -1;
+    }
+    return 0;
+}
+
+static int send_reply(int sock, int32_t result, int pidfd)
+{
+    int32_t reply[2] = {result, pidfd >= 0};
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct iovec iov = {reply, sizeof(reply)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (pidfd >= 0) {
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = sizeof(control.bytes);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+    }
+    ssize_t n;
+    do {
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof(reply) ? 0 : -1;
+}
+
+int fnd_zygote_serve(int sock, char **env, size_t *env_len)
+{
+    /* The interpreter's signal dispositions as its start-up left them: the checklist
+     * resets every signal in the child, and the worker gets these back. */
+    static struct sigaction start_up[NSIG];
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigaction(sig, NULL, &start_up[sig]) < 0)
+            start_up[sig].sa_handler = SIG_DFL;
+    char *buf = malloc(REQUEST_MAX);
+    if (buf == NULL || write(sock, "R", 1) != 1) {
+        free(buf);
+        return -1;
+    }
+    for (;;) {
+        uint32_t head[2];
+        int fds[MAX_FDS], pidfd = -1;
+        size_t nfds;
+        int rc = read_request(sock, buf, head, fds, &nfds);
+        if (rc == -1) {
+            free(buf);
+            return -1; /* the daemon is gone */
+        }
+        if (rc == 0) {
+            rc = fork_worker(buf, head[0], fds, nfds, &pidfd);
+            if (rc == 0) {
+                /* The worker: its environment leaves buf, which the zygote reuses. */
+                *env_len = head[1];
+                *env = malloc(head[1] + 1);
+                if (*env == NULL)
+                    _exit(127);
+                memcpy(*env, buf + head[0], head[1]);
+                (*env)[head[1]] = '\0';
+                free(buf);
+                for (int sig = 1; sig < NSIG; sig++)
+                    if (start_up[sig].sa_handler != SIG_DFL && sig != SIGKILL && sig != SIGSTOP)
+                        sigaction(sig, &start_up[sig], NULL);
+                return 0;
+            }
+            close_all(fds, nfds);
+        }
+        if (send_reply(sock, rc, pidfd) < 0) {
+            if (pidfd >= 0)
+                close(pidfd);
+            free(buf);
+            return -1;
+        }
+        if (pidfd >= 0)
+            close(pidfd);
+    }
 }

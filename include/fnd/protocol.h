@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #define FND_FRAME_HEADER_SIZE 8
 #define FND_CHANNEL_FD 3
@@ -73,6 +74,23 @@ static inline void fnd_frame_header_decode(const unsigned char in[FND_FRAME_HEAD
     h->type = in[4];
     h->flags = in[5];
     h->reserved = (uint16_t)(in[6] | in[7] << 8);
+}
+
+/* For blocking descriptors (the runtimes' side, the zygote): reads exactly len bytes.
+ * 0, or -1 at EOF or on an error (errno set). */
+static inline int fnd_read_full(int fd, void *into, size_t len)
+{
+    char *p = (char *)into;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 /* For the runtimes' side (blocking descriptors): writes all of iov, retrying short

@@ -36,10 +36,17 @@ int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandb
 /* Stops the zygote and frees z. Workers it started are unaffected. */
 void zygote_close(struct zygote *z);
 
-/* The zygote's side, called through ctypes by runtimes/python3/bootstrap.py with one
- * request from the daemon: the encoded spec and its descriptors (channel, stdout,
- * stderr, then cgroup.procs files). Returns 0 in the new worker, the worker's pid in
- * the zygote (with *pidfd set), or a negative errno (*pidfd: a failed child, or -1). */
+/* The zygote's side, called once through ctypes by runtimes/python3/bootstrap.py with
+ * the control socket: says it is ready, then forks a worker for each request of the
+ * daemon and answers it. Returns 0 in each new worker, with its signal dispositions
+ * back as the interpreter set them and *env its environment ("NAME=value\0" each,
+ * *env_len bytes, malloc'd); -1 in the zygote once the daemon is gone. */
+int fnd_zygote_serve(int sock, char **env, size_t *env_len);
+
+/* One request, decoded and forked: the encoded spec and its descriptors (channel,
+ * stdout, stderr, then cgroup.procs files). Returns 0 in the new worker, the worker's
+ * pid in the zygote (with *pidfd set), or a negative errno (*pidfd: a failed child, or
+ * -1). fnd_zygote_serve's step, exposed for tests. */
 int fnd_zygote_fork(const void *wire, size_t len, const int *fds, size_t nfds, int *pidfd);
 
 #endif

@@ -164,64 +164,37 @@ def main():
 
 def zygote(library):
     """Fork server mode (src/zygote.c): started once by the daemon, this interpreter
-    forks one child per new worker. The child walks the daemon's sandbox checklist in
-    fnd_zygote_fork, takes the worker's environment and becomes a worker through
-    main(), skipping the interpreter's start-up. No function code is ever loaded
-    here, only in the children."""
+    forks one child per new worker. The loop is fnd_zygote_serve, in C, so that the
+    interpreter's heap stays untouched (and shared with the children) between forks;
+    the call returns only in a child, which has walked the daemon's sandbox checklist,
+    takes the worker's environment and becomes a worker through main(), skipping the
+    interpreter's start-up. No function code is ever loaded here, only in the
+    children."""
     import ctypes
-    import signal
-    import socket
+    import gc
 
-    lib = ctypes.PyDLL(library)  # holds the GIL across the fork, as os.fork does
-    fork = lib.fnd_zygote_fork
-    fork.restype = ctypes.c_int
-    fork.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int),
-                     ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
-    api = ctypes.pythonapi
-    control = socket.socket(fileno=FD)
-    control.sendall(b"R")
-    while True:
-        try:
-            head, fds, _, _ = socket.recv_fds(control, 8, 8)
-            while head and len(head) < 8:
-                head += control.recv(8 - len(head))
-            if len(head) < 8:
-                return  # the daemon is gone
-            wire_len, env_len = struct.unpack("<II", head)
-            body = bytearray()
-            while len(body) < wire_len + env_len:
-                part = control.recv(wire_len + env_len - len(body))
-                if not part:
-                    return
-                body += part
-        except OSError:
-            return
-        wire = bytes(body[:wire_len])
-        env = [v.split("=", 1) for v in bytes(body[wire_len:]).decode().split("\0") if v]
-        cfds = (ctypes.c_int * len(fds))(*fds)
-        pidfd = ctypes.c_int(-1)
-        api.PyOS_BeforeFork()
-        pid = fork(wire, len(wire), cfds, len(fds), ctypes.byref(pidfd))
-        if pid == 0:
-            api.PyOS_AfterFork_Child()
-            control.detach()  # fd 3 is now the worker's channel, not ours to close
-            # The checklist reset every signal; restore what an interpreter's start-up
-            # sets, so a forked worker behaves as an exec'd one.
-            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            os.environ.clear()
-            os.environ.update(dict(env))
-            main()
-            return
-        api.PyOS_AfterFork_Parent()
-        for fd in fds:
-            os.close(fd)
-        reply = struct.pack("<ii", pid, 1 if pidfd.value >= 0 else 0)
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", pidfd.value))]
-        control.sendmsg([reply], ancillary if pidfd.value >= 0 else [])
-        if pidfd.value >= 0:
-            os.close(pidfd.value)
+    lib = ctypes.PyDLL(library)  # holds the GIL throughout: the zygote has one thread
+    serve = lib.fnd_zygote_serve
+    serve.restype = ctypes.c_int
+    serve.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
+                      ctypes.POINTER(ctypes.c_size_t)]
+    env, env_len = ctypes.c_void_p(), ctypes.c_size_t()
+    # Whatever the collector would find later it finds now, and then it leaves the
+    # start-up's objects alone: a collection in a child would otherwise write to every
+    # page of them, each write a page copy.
+    gc.collect()
+    gc.freeze()
+    # No PyOS_BeforeFork around the forks: its handlers guard locks that other
+    # threads could hold, and this process has none; the child still runs the
+    # after-fork handlers (random's reseeding among them).
+    if serve(FD, ctypes.byref(env), ctypes.byref(env_len)) != 0:
+        return  # the daemon is gone
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    raw = ctypes.string_at(env, env_len.value)
+    ctypes.CDLL(None).free(env)
+    os.environ.clear()
+    os.environ.update(v.split("=", 1) for v in raw.decode().split("\0") if v)
+    main()
 
 
 if __name__ == "__main__":

@@ -106,13 +106,14 @@ def fs(event, context):
 
 
 def whoami(event, context):
-    """Reports the worker's ids and capability sets from /proc/self/status."""
+    """Reports the worker's ids, capability sets and signal dispositions (blocked,
+    ignored, caught) from /proc/self/status."""
     fields = {}
     with open("/proc/self/status") as f:
         for line in f:
             key, _, value = line.partition(":")
             if key in ("Uid", "Gid", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs",
-                       "Seccomp"):
+                       "Seccomp", "SigBlk", "SigIgn", "SigCgt"):
                 fields[key] = value.split()[0]
     return fields
 
