@@ -722,7 +722,10 @@ void controller_function_state(struct controller *ctl, const struct function *fn
          n = n->next) {
         const struct worker *w = container_of(n, struct worker, link);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "pid", (double)w->proc.pid);
+        if (w->spawning) /* no process yet */
+            cJSON_AddNullToObject(o, "pid");
+        else
+            cJSON_AddNumberToObject(o, "pid", (double)w->proc.pid);
         cJSON_AddStringToObject(o, "state", worker_state_name(w->state));
         cJSON_AddNumberToObject(o, "version", (double)w->version->number);
         cJSON_AddNumberToObject(o, "served", (double)w->served);

@@ -7,7 +7,9 @@
  * the default level -- collect in a buffer that the loop writes once per iteration
  * (log_flush), which takes a system call per request off the hot path. Warnings and
  * errors flush what is buffered and are written at once, so a crash right after one
- * still leaves it in the log; whole lines only ever reach write(2).
+ * still leaves it in the log; whole lines only ever reach write(2). A mutex guards the
+ * buffer: workers are spawned on libuv's threadpool (worker.c), and their failures are
+ * logged from there.
  *
  * The JSON format is produced from the same key=value pairs: callers write logfmt
  * and the converter below re-emits the pairs as JSON members, so there is one way
@@ -18,6 +20,7 @@
 #include "fnd/common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,8 +36,10 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static bool batching;
 static char batch[64 * 1024];
 static size_t batch_len;
+static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void log_flush(void)
+/* With batch_lock held. */
+static void flush_locked(void)
 {
     if (batch_len == 0)
         return;
@@ -42,11 +47,20 @@ void log_flush(void)
     batch_len = 0;
 }
 
+void log_flush(void)
+{
+    pthread_mutex_lock(&batch_lock);
+    flush_locked();
+    pthread_mutex_unlock(&batch_lock);
+}
+
 void log_set_batching(bool on)
 {
+    pthread_mutex_lock(&batch_lock);
     if (!on)
-        log_flush();
+        flush_locked();
     batching = on;
+    pthread_mutex_unlock(&batch_lock);
 }
 
 void log_setup(enum log_level min, enum log_format format)
@@ -228,13 +242,15 @@ void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
             o = LOG_LINE_MAX - 1;
     }
     line[o++] = '\n';
+    pthread_mutex_lock(&batch_lock);
     if (batching && level <= LOG_INFO) {
         if (batch_len + o > sizeof(batch))
-            log_flush();
+            flush_locked();
         memcpy(batch + batch_len, line, o);
         batch_len += o;
-        return;
+    } else {
+        flush_locked();
+        (void)write_all(STDERR_FILENO, line, o);
     }
-    log_flush();
-    (void)write_all(STDERR_FILENO, line, o);
+    pthread_mutex_unlock(&batch_lock);
 }

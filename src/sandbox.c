@@ -649,6 +649,10 @@ uint64_t sandbox_probe_namespaces(void)
 
 void sandbox_kill_group(const struct sandbox_process *p)
 {
+    /* No process (yet): kill(0) and kill(-1) would mean the caller's own group and
+     * every process it may signal. */
+    if (p->pid <= 0)
+        return;
     /* Until the leader is reaped its pid cannot be reused, so the group id is still
      * ours to signal. */
     if (kill(-p->pid, SIGKILL) < 0 && errno == ESRCH)

@@ -6,6 +6,14 @@
  * the process exits) and one timer whose meaning follows the state: the init deadline
  * while STARTING, the invocation deadline while BUSY, the kill grace while STOPPING.
  *
+ * The process is created off the loop, on libuv's threadpool: a spawn blocks until the
+ * child has walked the sandbox checklist and exec'd (milliseconds; tens of them through
+ * the zygote), and the loop must keep serving meanwhile. Everything the spawn reads is
+ * prepared on the loop first and owned by the spawn job until it is done; the loop
+ * touches nothing of the process until then (spawning: no pid to signal yet), and a
+ * worker stopped in the meantime is killed as soon as its process exists. The spawn
+ * job holds a reference like a handle, so the worker is freed only after it.
+ *
  * Ending a worker always goes the same way, whatever the cause: terminate() kills the
  * process group and closes the channel *before* anyone is told, so nothing can write an
  * invocation's payload after its submitter was answered; the pidfd then reports the
@@ -57,9 +65,9 @@ const char *worker_state_name(enum worker_state s)
     return names[s];
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* Drops one of the references the handles and the spawn job hold; the last frees w. */
+static void release_ref(struct worker *w)
 {
-    struct worker *w = h->data;
     if (--w->open_handles > 0)
         return;
     w->ev->on_gone(w);
@@ -72,6 +80,11 @@ static void on_handle_closed(uv_handle_t *h)
     buf_release(&w->err_line);
     funclog_capture_release(&w->capture);
     free(w);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    release_ref(h->data);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -154,7 +167,7 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
 static void shut(struct worker *w)
 {
     w->state = WORKER_STOPPING;
-    if (!w->exited)
+    if (!w->exited && !w->spawning) /* spawn_done kills what is still being created */
         sandbox_kill_group(&w->proc);
     cgroup_kill_all(&w->cg); /* also what left the session (setsid, double fork) */
     if (!w->channel_closed) {
@@ -509,11 +522,98 @@ static void on_stop_grace(uv_timer_t *t)
 
 /* --- public ------------------------------------------------------------------------ */
 
+/* A worker's process being created on the threadpool, with everything the spawn
+ * reads; the loop frees it in spawn_done. */
+struct spawn_job {
+    uv_work_t req;
+    struct worker *w;
+    struct zygote *zygote; /* python3 workers through the fork server, else NULL */
+    struct sandbox_spec spec;
+    struct runtime_command cmd;
+    struct fsroot_plan *plan;
+    int join[2];        /* the cgroup.procs files the child joins */
+    int child_ends[3];  /* the child's ends of the channel and the output pipes */
+    struct sandbox_process proc;
+    const char *how;
+    int rc;
+};
+
+/* On a threadpool thread: only the spawn itself, which reads the job alone. */
+static void spawn_work(uv_work_t *req)
+{
+    struct spawn_job *j = container_of(req, struct spawn_job, req);
+    j->rc = -ECHILD;
+    j->how = "exec";
+    if (j->zygote) {
+        j->rc = zygote_spawn(j->zygote, &j->spec, &j->proc);
+        j->how = "zygote";
+    }
+    if (j->rc == -ECHILD) { /* no zygote, or it just failed: exec the interpreter */
+        j->rc = sandbox_spawn(&j->spec, &j->proc);
+        j->how = "exec";
+    }
+}
+
+static void spawn_job_free(struct spawn_job *j)
+{
+    runtime_command_release(&j->cmd);
+    free(j->plan);
+    for (int i = 0; i < 2; i++)
+        if (j->join[i] >= 0)
+            close(j->join[i]);
+    for (int i = 0; i < 3; i++)
+        if (j->child_ends[i] >= 0)
+            close(j->child_ends[i]);
+    free(j);
+}
+
+/* Back on the loop: the process exists (or could not be created). */
+static void spawn_done(uv_work_t *req, int status)
+{
+    struct spawn_job *j = container_of(req, struct spawn_job, req);
+    struct worker *w = j->w;
+    int rc = status < 0 ? status : j->rc;
+    w->spawning = false;
+    if (rc == 0)
+        w->proc = j->proc;
+    log_debug("worker started", "fn=%s worker=%llu pid=%d via=%s spawn_us=%llu rc=%d",
+              w->version->name, (unsigned long long)w->tag, w->proc.pid, j->how,
+              (unsigned long long)(clock_mono_us() - w->spawned_us), rc);
+    spawn_job_free(j);
+    if (rc < 0) {
+        /* No process: fail the start (unless it was stopped meanwhile) and close. */
+        w->exited = true;
+        terminate(w, INV_INIT_ERROR, "Runtime.StartError", "the worker could not start: %s",
+                  strerror(-rc));
+        close_handle((uv_handle_t *)&w->out);
+        close_handle((uv_handle_t *)&w->err);
+        close_handle((uv_handle_t *)&w->timer);
+        release_ref(w);
+        return;
+    }
+    uv_poll_init(w->loop, &w->exit_watch, w->proc.pidfd);
+    w->exit_watch.data = w;
+    w->open_handles++;
+    uv_poll_start(&w->exit_watch, UV_READABLE, on_exit_readable);
+    if (w->state == WORKER_STOPPING) {
+        /* Stopped or killed while it was being created: its exit ends it as usual. */
+        sandbox_kill_group(&w->proc);
+        cgroup_kill_all(&w->cg);
+    } else {
+        uv_read_start((uv_stream_t *)&w->channel, on_channel_alloc, on_channel_read);
+        uv_read_start((uv_stream_t *)&w->out, on_output_alloc, on_output_read);
+        uv_read_start((uv_stream_t *)&w->err, on_output_alloc, on_output_read);
+        uint64_t spent_ms = (clock_mono_us() - w->spawned_us) / 1000;
+        uint64_t left_ms = w->opts->init_timeout_ms > spent_ms ? w->opts->init_timeout_ms - spent_ms : 1;
+        uv_timer_start(&w->timer, on_init_timeout, left_ms, 0);
+    }
+    release_ref(w);
+}
+
 int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
                  struct fn_version *v, const struct worker_events *ev, void *owner)
 {
     int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    struct runtime_command cmd = {0};
     int rc;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
@@ -524,76 +624,52 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     }
 
     struct worker *w = xcalloc(1, sizeof(*w));
+    struct spawn_job *j = xcalloc(1, sizeof(*j));
+    j->join[0] = j->join[1] = -1;
+    j->child_ends[0] = j->child_ends[1] = j->child_ends[2] = -1;
     w->tag = next_tag++;
-    int join[2] = {-1, -1};
     rc = cgroup_create(opts->cgroups, &w->cg, w->tag, (uint64_t)v->config.memory_mb << 20,
                        opts->pids_max);
     if (rc == 0)
-        rc = cgroup_open_join(&w->cg, join);
-    if (rc < 0) {
-        cgroup_destroy(&w->cg);
-        free(w);
-        goto fail;
-    }
-    struct fsroot_plan *plan = NULL;
+        rc = cgroup_open_join(&w->cg, j->join);
+    if (rc < 0)
+        goto fail_worker;
     if (opts->fsroot_base) {
-        plan = xmalloc(sizeof(*plan));
-        rc = fsroot_plan_build(plan, opts->fsroot_base, v->code_dir, opts->paths->runtime_dir,
+        j->plan = xmalloc(sizeof(*j->plan));
+        rc = fsroot_plan_build(j->plan, opts->fsroot_base, v->code_dir, opts->paths->runtime_dir,
                                runtime_program_outside(opts->paths, v->config.runtime),
                                opts->tmp_bytes);
-        if (rc < 0) {
-            free(plan);
-            cgroup_destroy(&w->cg);
-            free(w);
-            goto fail;
-        }
+        if (rc < 0)
+            goto fail_worker;
     }
-    runtime_command_build(&cmd, opts->paths, v, w->tag, plan ? FSROOT_TASK_ROOT : NULL);
-    struct sandbox_spec spec = {
-        .path = cmd.path,
-        .argv = cmd.argv,
-        .envp = cmd.envp,
-        .cwd = cmd.cwd,
+    runtime_command_build(&j->cmd, opts->paths, v, w->tag, j->plan ? FSROOT_TASK_ROOT : NULL);
+    j->spec = (struct sandbox_spec){
+        .path = j->cmd.path,
+        .argv = j->cmd.argv,
+        .envp = j->cmd.envp,
+        .cwd = j->cmd.cwd,
         .channel_fd = sv[1],
         .stdout_fd = outp[1],
         .stderr_fd = errp[1],
-        .cgroup_fds = {join[0], join[1]},
+        .cgroup_fds = {j->join[0], j->join[1]},
         .max_open_files = 1024,
         .max_file_size = UINT64_C(4) << 30,
         .max_cpu_seconds = opts->cpu_seconds,
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,
-        .fsroot = plan,
+        .fsroot = j->plan,
         /* A uid per worker (a window of 50,000 ids above 100,000, no /etc/passwd entry
          * on the host), so workers can neither signal nor inspect one another. */
         .uid = opts->drop_privileges ? (uid_t)(WORKER_UID_BASE + w->tag % WORKER_UID_SPAN) : 0,
         .gid = opts->drop_privileges ? (gid_t)(WORKER_UID_BASE + w->tag % WORKER_UID_SPAN) : 0,
     };
-    w->spawned_us = clock_mono_us();
-    rc = -ECHILD;
-    const char *how = "exec";
-    if (opts->zygote && v->config.runtime == RUNTIME_PYTHON3) {
-        rc = zygote_spawn(opts->zygote, &spec, &w->proc);
-        how = "zygote";
-    }
-    if (rc == -ECHILD) { /* no zygote, or it just failed: exec the interpreter */
-        rc = sandbox_spawn(&spec, &w->proc);
-        how = "exec";
-    }
-    runtime_command_release(&cmd);
-    free(plan);
-    for (int i = 0; i < 2; i++)
-        if (join[i] >= 0)
-            close(join[i]);
-    if (rc < 0) {
-        cgroup_destroy(&w->cg);
-        free(w);
-        goto fail;
-    }
-    close(sv[1]);
-    close(outp[1]);
-    close(errp[1]);
+    j->child_ends[0] = sv[1];
+    j->child_ends[1] = outp[1];
+    j->child_ends[2] = errp[1];
+    j->zygote = v->config.runtime == RUNTIME_PYTHON3 ? opts->zygote : NULL;
+    j->w = w;
+    j->req.data = j;
 
     list_init(&w->link);
     list_init(&w->idle_link);
@@ -605,6 +681,8 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     w->version = v;
     fn_version_ref(v);
     w->state = WORKER_STARTING;
+    w->spawning = true;
+    w->proc.pidfd = -1;
     buf_init(&w->rx, 0);
     buf_init(&w->tx, 0);
     buf_init(&w->out_line, 0);
@@ -614,26 +692,27 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     uv_pipe_init(loop, &w->channel, 0);
     uv_pipe_init(loop, &w->out, 0);
     uv_pipe_init(loop, &w->err, 0);
-    uv_poll_init(loop, &w->exit_watch, w->proc.pidfd);
     uv_timer_init(loop, &w->timer);
+    /* Four handles now (the pidfd's poll joins when the process exists) and the job. */
     w->open_handles = 5;
-    w->channel.data = w->out.data = w->err.data = w->exit_watch.data = w->timer.data = w;
+    w->channel.data = w->out.data = w->err.data = w->timer.data = w;
     w->write_req.data = w;
     uv_pipe_open(&w->channel, sv[0]);
     uv_pipe_open(&w->out, outp[0]);
     uv_pipe_open(&w->err, errp[0]);
-
-    uv_read_start((uv_stream_t *)&w->channel, on_channel_alloc, on_channel_read);
-    uv_read_start((uv_stream_t *)&w->out, on_output_alloc, on_output_read);
-    uv_read_start((uv_stream_t *)&w->err, on_output_alloc, on_output_read);
-    uv_poll_start(&w->exit_watch, UV_READABLE, on_exit_readable);
-    uv_timer_start(&w->timer, on_init_timeout, opts->init_timeout_ms, 0);
-    log_debug("worker started", "fn=%s worker=%llu pid=%d via=%s spawn_us=%llu", v->name,
-              (unsigned long long)w->tag, w->proc.pid, how,
-              (unsigned long long)(clock_mono_us() - w->spawned_us));
+    w->spawned_us = clock_mono_us();
+    /* The threadpool's threads live as long as the daemon, which matters to the child:
+     * its PR_SET_PDEATHSIG fires when the thread that created it exits. */
+    int queued = uv_queue_work(loop, &j->req, spawn_work, spawn_done);
+    assert(queued == 0); /* it fails only without a work callback */
+    (void)queued;
     *out = w;
     return 0;
 
+fail_worker:
+    cgroup_destroy(&w->cg);
+    spawn_job_free(j);
+    free(w);
 fail:
     for (int i = 0; i < 2; i++) {
         if (sv[i] >= 0)

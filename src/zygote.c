@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -78,7 +79,8 @@ struct zygote_wire {
 };
 
 struct zygote {
-    int sock; /* blocking; the daemon's end of the control socket */
+    pthread_mutex_t lock; /* one request at a time: workers start on several threads */
+    int sock;             /* blocking; the daemon's end of the control socket */
     struct sandbox_process proc;
 };
 
@@ -126,6 +128,7 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
         .max_open_files = 1024, .max_file_size = UINT64_C(4) << 30,
     };
     struct zygote *z = xcalloc(1, sizeof(*z));
+    pthread_mutex_init(&z->lock, NULL);
     z->sock = sv[0];
     z->proc.pidfd = -1;
     int rc = sandbox_spawn(&spec, &z->proc);
@@ -153,6 +156,7 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
 fail:
     log_warn("zygote_open failed", "err=\"%s\"", strerror(-rc));
     stop(z);
+    pthread_mutex_destroy(&z->lock);
     free(z);
     return rc;
 }
@@ -303,7 +307,8 @@ static int read_reply(int sock, int32_t reply[2], int *pidfd)
     return 0;
 }
 
-int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out)
+static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec,
+                        struct sandbox_process *out)
 {
     if (z->sock < 0)
         return -ECHILD;
@@ -354,11 +359,22 @@ int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandb
     return 0;
 }
 
+int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out)
+{
+    pthread_mutex_lock(&z->lock);
+    int rc = spawn_locked(z, spec, out);
+    pthread_mutex_unlock(&z->lock);
+    return rc;
+}
+
 void zygote_close(struct zygote *z)
 {
     if (z == NULL)
         return;
+    pthread_mutex_lock(&z->lock); /* waits for a request in flight */
     stop(z);
+    pthread_mutex_unlock(&z->lock);
+    pthread_mutex_destroy(&z->lock);
     free(z);
 }
 

@@ -107,6 +107,7 @@ struct worker {
     bool channel_closed;
     bool exited;
     bool send_failed;       /* the running invocation's INVOKE frame could not be written */
+    bool spawning;          /* its process is being created on the threadpool: no pid yet */
 };
 
 /* Spawns a worker for v. 0 with *out set (state STARTING), or a negative errno (no

@@ -10,8 +10,9 @@
  * daemon's privileges (it must create namespaces and switch uids for its children),
  * takes requests only from the daemon over a private socket, and dies with it.
  *
- * Requests are synchronous, as sandbox_spawn is: the daemon blocks until the child has
- * finished the checklist (about as long as a direct spawn takes to reach exec).
+ * Requests are synchronous, as sandbox_spawn is: the caller blocks until the child has
+ * finished the checklist (about as long as a direct spawn takes to reach exec). The
+ * daemon makes them from libuv's threadpool; zygote_spawn takes them one at a time.
  */
 #ifndef FND_ZYGOTE_H
 #define FND_ZYGOTE_H

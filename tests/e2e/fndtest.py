@@ -238,9 +238,10 @@ def _pid_namespace(pid):
 def worker_pids(daemon, name):
     """Host pids of the function's workers, from the daemon's live state (inside its pid
     namespace a runtime cannot know its host pid), the ones that served most first: a
-    spare worker started ahead of need comes after those that ran invocations."""
+    spare worker started ahead of need comes after those that ran invocations. A worker
+    whose process is still being created has no pid yet and is left out."""
     st = daemon.get(f"/v1/functions/{name}").json()["state"]
-    return [w["pid"] for w in sorted(st["workers"], key=lambda w: -w["served"])]
+    return [w["pid"] for w in sorted(st["workers"], key=lambda w: -w["served"]) if w["pid"]]
 
 
 def worker_processes(pid):

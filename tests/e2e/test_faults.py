@@ -289,3 +289,18 @@ def test_full_disk_refuses_deploys_cleanly_and_recovers(tmp_path):
         if d:
             d.stop()
         umount(data)
+
+
+def test_a_runtime_that_cannot_be_started_fails_the_invocation_at_once(start_daemon):
+    """A worker whose process cannot be created (here: no interpreter at the configured
+    path, so the exec step fails) fails the invocation waiting for it with the step's
+    error, instead of leaving it queued; the daemon keeps serving."""
+    d = start_daemon("--python", "/nonexistent/python3")
+    deploy(d, "nopy", "app.handler", os.path.join(FUNCTIONS, "py"), runtime="python3")
+    t0 = time.monotonic()
+    r = d.invoke("nopy", {})
+    assert time.monotonic() - t0 < 5
+    assert r.status == 502 and r.json()["errorType"] == "Runtime.StartError", r
+    assert "No such file or directory" in r.json()["errorMessage"], r
+    assert d.get("/healthz").status == 200
+    assert state(d, "nopy")["cold_starts"] == 0

@@ -1,13 +1,14 @@
 """The Python fork server: python3 workers are forked from a pre-started interpreter
 and walk the same sandbox checklist as exec'd ones. Each test compares against a
 daemon started with --zygote off, the exec path, as its positive control."""
+import concurrent.futures
 import os
 import signal
 import time
 
 import pytest
 
-from fndtest import FUNCTIONS, alive, host_pid, worker_pids
+from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, worker_pids
 
 PY = os.path.join(FUNCTIONS, "py")
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
@@ -115,3 +116,32 @@ def test_the_zygote_stops_with_the_daemon(both):
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not alive(pid)
+
+
+def test_a_stalled_zygote_does_not_stall_the_daemon(start_daemon):
+    """Workers start on the threadpool: a worker start waiting on a fork server that
+    stopped answering (SIGSTOP) holds back that worker only, while the daemon serves
+    everything else; the start completes when the zygote resumes."""
+    d = start_daemon()
+    native = os.path.join(BUILD_DIR, "tests", "functions", "native")
+    assert d.deploy("st", "python3", "app.state", PY).status == 201
+    assert d.deploy("nat", "native", "probe.echo", native).status == 201
+    pid = zygote_pid(d)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(d.invoke, "st")
+            time.sleep(0.3)  # its worker's start is now stuck on the zygote
+            t0 = time.monotonic()
+            assert d.request("GET", "/healthz", timeout=5).status == 200
+            r = d.request("POST", "/v1/functions/nat/invoke", b"ping", timeout=5)
+            assert r.status == 200 and r.body == b"ping"
+            assert time.monotonic() - t0 < 3
+            assert not waiting.done()
+            os.kill(pid, signal.SIGCONT)
+            r = waiting.result(timeout=30)
+            assert r.status == 200 and r.json()["calls"] == 1, r
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGCONT)
+    assert b"--zygote" in runtime_cmdline(d, "st")  # it was the zygote that started it
