@@ -28,11 +28,19 @@ def write_functions(root):
     os.makedirs(py)
     os.makedirs(node)
     with open(os.path.join(py, "app.py"), "w") as f:
-        f.write("def handler(event, context):\n    return None\n")
+        f.write("import time\n\n\ndef handler(event, context):\n    return None\n\n\n"
+                "def nap(event, context):\n    time.sleep(event.get('ms', 0) / 1000)\n")
     with open(os.path.join(node, "index.js"), "w") as f:
-        f.write("exports.handler = async () => null;\n")
+        f.write("exports.handler = async () => null;\n"
+                "exports.nap = (e) => new Promise((ok) => setTimeout(() => ok(null), e.ms || 0));\n")
     return {"native": (native_functions(), "probe.echo"), "python3": (py, "app.handler"),
             "nodejs": (node, "index.handler")}
+
+
+# Handlers that sleep for a while, for step_up: (handler, event that sleeps ms).
+NAPS = {"native": ("probe.nap", lambda ms: str(ms)),
+        "python3": ("app.nap", lambda ms: f'{{"ms": {ms}}}'),
+        "nodejs": ("index.nap", lambda ms: f'{{"ms": {ms}}}')}
 
 
 def warm(d, name, n):
@@ -61,6 +69,34 @@ def cold(d, name, runtime, handler, n):
         r = d.invoke(name, raw="{}")
         out.append((time.perf_counter() - t0) * 1000)
         assert r.status == 200, r
+    return out
+
+
+def step_up(d, name, runtime, code, n, hold_ms=300):
+    """Latency in ms of the invocation that takes a function from one busy worker to
+    two, n samples. Each sample redeploys (a new version), warms one worker and waits
+    until the daemon has started every worker it wants (a spare, if it keeps one),
+    then holds that worker with a hold_ms invocation and times a second one."""
+    import concurrent.futures
+    handler, event = NAPS[runtime]
+    out = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        for i in range(n):
+            r = d.deploy(name, runtime, handler, code, env={"SAMPLE": str(i)})
+            assert r.status in (200, 201), r
+            assert d.invoke(name, raw=event(0)).status == 200
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                st = d.get(f"/v1/functions/{name}").json()["state"]
+                if st["instances"]["starting"] == 0 and st["instances"]["stopping"] == 0:
+                    break
+                time.sleep(0.01)
+            held = pool.submit(d.invoke, name, None, event(hold_ms))
+            time.sleep(0.05)  # the hold is running before the step up arrives
+            t0 = time.perf_counter()
+            r = d.invoke(name, raw=event(0))
+            out.append((time.perf_counter() - t0) * 1000)
+            assert r.status == 200 and held.result().status == 200, r
     return out
 
 
