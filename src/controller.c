@@ -49,6 +49,7 @@ struct pool {
     uint64_t errors;
     uint64_t cold_starts;       /* invocations that waited for their worker to start */
     uint64_t worker_starts;     /* workers that became ready: demanded, min_warm or spare */
+    size_t refill_to;           /* a spare was used: live workers to have once it answers */
 };
 
 struct controller {
@@ -306,13 +307,24 @@ static void dispatch(struct pool *p)
         return;
     /* Pre-warming: a function that must scale up starts spares beyond its demand, and
      * one that just used its last spare replaces it, since its load is still growing.
-     * A steady load reuses its most recent workers and lets the spares age out. */
+     * A steady load reuses its most recent workers and lets the spares age out. The
+     * replacement waits until the invocation that took the spare has its answer: a
+     * process start takes the CPU for milliseconds, on that invocation's path. */
     size_t starting = p->count[WORKER_STARTING];
     size_t spares = p->ctl->opts.spare_workers;
     if (p->queue_len > starting)
         scale_up(p, p->queue_len - starting, spares);
     else if (took_spare && list_empty(&p->idle) && starting == 0)
-        scale_up(p, 0, spares);
+        p->refill_to = pool_live(p) + spares;
+}
+
+/* Starts the replacement spares a dispatch asked for, if they are still missing. */
+static void refill_spares(struct pool *p)
+{
+    size_t live = pool_live(p), target = p->refill_to;
+    p->refill_to = 0;
+    if (target > live && p->fn != NULL && !p->ctl->closing)
+        scale_up(p, 0, target - live);
 }
 
 /* A pool with waiting work and no worker at all. */
@@ -463,6 +475,8 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
         complete(p, inv, res);
     }
     dispatch(p);
+    if (p->refill_to > 0)
+        refill_spares(p);
 }
 
 static void on_worker_gone(struct worker *w)
