@@ -41,6 +41,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -526,11 +527,13 @@ static void on_stop_grace(uv_timer_t *t)
  * reads; the loop frees it in spawn_done. */
 struct spawn_job {
     uv_work_t req;
-    struct worker *w;
+    struct worker *w;      /* the loop's: not touched on the threadpool */
+    const struct worker_options *opts;
+    const struct fn_version *version;
     struct zygote *zygote; /* python3 workers through the fork server, else NULL */
     struct sandbox_spec spec;
     struct runtime_command cmd;
-    struct fsroot_plan *plan;
+    struct fsroot_plan *plan; /* mapped by spawn_work for the spawn only */
     int join[2];        /* the cgroup.procs files the child joins */
     int child_ends[3];  /* the child's ends of the channel and the output pipes */
     struct sandbox_process proc;
@@ -538,12 +541,33 @@ struct spawn_job {
     int rc;
 };
 
-/* On a threadpool thread: only the spawn itself, which reads the job alone. */
+/* On a threadpool thread: the root's plan (it stats a few dozen paths) and the spawn,
+ * which read the job alone. The plan is large (paths of PATH_MAX each) and lives only
+ * for the spawn: mapped for it and unmapped after, so that many workers starting at
+ * once do not leave the daemon's heap at their high-water mark. */
 static void spawn_work(uv_work_t *req)
 {
     struct spawn_job *j = container_of(req, struct spawn_job, req);
-    j->rc = -ECHILD;
+    const struct worker_options *opts = j->opts;
+    const struct fn_version *v = j->version;
     j->how = "exec";
+    if (opts->fsroot_base) {
+        j->plan = mmap(NULL, sizeof(*j->plan), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (j->plan == MAP_FAILED) {
+            j->plan = NULL;
+            j->rc = -ENOMEM;
+            return;
+        }
+        j->rc = fsroot_plan_build(j->plan, opts->fsroot_base, v->code_dir,
+                                  opts->paths->runtime_dir,
+                                  runtime_program_outside(opts->paths, v->config.runtime),
+                                  opts->tmp_bytes);
+        if (j->rc < 0)
+            return;
+        j->spec.fsroot = j->plan;
+    }
+    j->rc = -ECHILD;
     if (j->zygote) {
         j->rc = zygote_spawn(j->zygote, &j->spec, &j->proc);
         j->how = "zygote";
@@ -552,12 +576,16 @@ static void spawn_work(uv_work_t *req)
         j->rc = sandbox_spawn(&j->spec, &j->proc);
         j->how = "exec";
     }
+    munmap(j->plan, sizeof(*j->plan));
+    j->plan = NULL;
+    j->spec.fsroot = NULL;
 }
 
 static void spawn_job_free(struct spawn_job *j)
 {
     runtime_command_release(&j->cmd);
-    free(j->plan);
+    if (j->plan)
+        munmap(j->plan, sizeof(*j->plan));
     for (int i = 0; i < 2; i++)
         if (j->join[i] >= 0)
             close(j->join[i]);
@@ -634,15 +662,8 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         rc = cgroup_open_join(&w->cg, j->join);
     if (rc < 0)
         goto fail_worker;
-    if (opts->fsroot_base) {
-        j->plan = xmalloc(sizeof(*j->plan));
-        rc = fsroot_plan_build(j->plan, opts->fsroot_base, v->code_dir, opts->paths->runtime_dir,
-                               runtime_program_outside(opts->paths, v->config.runtime),
-                               opts->tmp_bytes);
-        if (rc < 0)
-            goto fail_worker;
-    }
-    runtime_command_build(&j->cmd, opts->paths, v, w->tag, j->plan ? FSROOT_TASK_ROOT : NULL);
+    runtime_command_build(&j->cmd, opts->paths, v, w->tag,
+                          opts->fsroot_base ? FSROOT_TASK_ROOT : NULL);
     j->spec = (struct sandbox_spec){
         .path = j->cmd.path,
         .argv = j->cmd.argv,
@@ -658,7 +679,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,
-        .fsroot = j->plan,
+        .fsroot = NULL, /* planned in spawn_work */
         /* A uid per worker (a window of 50,000 ids above 100,000, no /etc/passwd entry
          * on the host), so workers can neither signal nor inspect one another. */
         .uid = opts->drop_privileges ? (uid_t)(WORKER_UID_BASE + w->tag % WORKER_UID_SPAN) : 0,
@@ -669,6 +690,8 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     j->child_ends[2] = errp[1];
     j->zygote = v->config.runtime == RUNTIME_PYTHON3 ? opts->zygote : NULL;
     j->w = w;
+    j->opts = opts;
+    j->version = v;
     j->req.data = j;
 
     list_init(&w->link);

@@ -132,14 +132,20 @@ def wrk_count(port, path, conns, target, max_seconds, **kw):
     return got
 
 
-def rss_pss_kb(pid):
-    """(Rss, Pss) in kB of one process, from /proc/<pid>/smaps_rollup."""
+def smaps_kb(pid):
+    """{field: kB} of one process's /proc/<pid>/smaps_rollup (Rss, Pss, Private_Dirty...)."""
     vals = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("Rss", "Pss"):
+            if v.strip().endswith("kB"):
                 vals[k] = int(v.split()[0])
+    return vals
+
+
+def rss_pss_kb(pid):
+    """(Rss, Pss) in kB of one process."""
+    vals = smaps_kb(pid)
     return vals["Rss"], vals["Pss"]
 
 
