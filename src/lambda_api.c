@@ -279,6 +279,12 @@ cJSON *lambda_json_body(struct http_request *req)
         lambda_error(req, FND_E_BAD_REQUEST, "Could not parse request body into json");
         return NULL;
     }
+    char err[128];
+    if (lambda_body_check_members(json, err, sizeof(err)) < 0) {
+        cJSON_Delete(json);
+        lambda_error(req, FND_E_BAD_REQUEST, "%s", err);
+        return NULL;
+    }
     return json;
 }
 
