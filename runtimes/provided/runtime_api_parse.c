@@ -127,7 +127,10 @@ static int on_body(llhttp_t *h, const char *at, size_t len)
 {
     struct runtime_api_parser *p = parser_of(h);
     if (p->req.too_large || p->body.len + len > p->max_body) {
-        p->req.too_large = true; /* keep parsing, drop the bytes: the answer is 413 */
+        /* Keep parsing, drop the bytes: the answer is 413. What was kept goes too, so
+         * that a refused body reads the same however its bytes arrived. */
+        p->req.too_large = true;
+        p->body.len = 0;
         return 0;
     }
     if (runtime_api_buffer_append(&p->body, at, len) < 0) {
@@ -170,6 +173,8 @@ static void finish_request(struct runtime_api_parser *p)
     r->method = (llhttp_method_t)p->http.method;
     r->post = r->method == HTTP_POST;
     r->keep_alive = llhttp_should_keep_alive(&p->http);
+    if (p->body.data)
+        p->body.data[p->body.len] = '\0'; /* not a previous request's bytes (cap > len) */
     r->body = p->body.data ? p->body.data : "";
     r->body_len = p->body.len;
     r->id = NULL;

@@ -46,7 +46,7 @@ struct runtime_api_request {
     const char *id;             /* RESPONSE, ERROR: the invocation id, a slice of path */
     size_t id_len;
     char error_type[RUNTIME_API_MAX_ERROR_TYPE + 1]; /* the last such header, or "" */
-    const char *body;           /* the body kept (not all of it when too_large), or "" */
+    const char *body;           /* the body, or "" when too_large */
     size_t body_len;            /* <= the parser's max_body */
     bool too_large;             /* the body exceeded max_body; its bytes were dropped */
     bool keep_alive;            /* the client keeps the connection open after the answer */
