@@ -7,6 +7,7 @@ import http.client
 import os
 import random
 import re
+import base64
 import signal
 import socket
 import subprocess
@@ -15,8 +16,8 @@ import time
 
 import pytest
 
-from fndtest import (BUILD_DIR, FND_BIN, FUNCTIONS, Daemon, alive, cpu_seconds, fd_count,
-                     wait_for, worker_pids, zip_bytes)
+from fndtest import (BUILD_DIR, FND_BIN, FUNCTIONS, LAMBDA_ROLE, Daemon, alive, cpu_seconds,
+                     fd_count, wait_for, worker_pids, zip_bytes)
 
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 
@@ -273,8 +274,17 @@ def test_full_disk_refuses_deploys_cleanly_and_recovers(tmp_path):
                          "blob.bin": os.urandom(256 * 1024)})
         for name in ("keep", "fresh"):
             r = d.deploy(name, "python3", "app.handler", big)
-            assert r.status == 500, r
+            assert r.status == 507, r
+            assert r.json()["error"]["code"] == "insufficient_storage", r
             assert "no space left on device" in r.json()["error"]["message"].lower(), r
+        # the Lambda API's error shape, with the same status
+        r = d.request("POST", "/2015-03-31/functions", {
+            "FunctionName": "fresh", "Runtime": "python3.12", "Handler": "app.handler",
+            "Role": LAMBDA_ROLE, "Code": {"ZipFile": base64.b64encode(big).decode()}})
+        assert r.status == 507, r
+        assert r.headers["x-amzn-errortype"] == "ServiceException", r
+        assert r.json()["Type"] == "Service", r
+        assert "no space left on device" in r.json()["message"].lower(), r
         # nothing half-written became current, and the old version still serves
         assert d.get("/v1/functions/fresh").status == 404
         assert d.get("/v1/functions/keep").json()["version"] == 1
