@@ -192,10 +192,24 @@ def test_out_of_descriptors_accept_backs_off_and_recovers(tmp_path):
         # (libuv's spare descriptor) instead of leaving it to retry accept forever
         assert wait_for(lambda: fd_count(d.pid) >= 60, timeout=5), fd_count(d.pid)
         assert wait_for(lambda: sum(map(closed_by_peer, socks)) > 0, timeout=5)
+        # and says so (a warning: logged at once, not batched), with a count
+        assert wait_for(lambda: refused_lines(d), timeout=10), d.log()[-2000:]
         before = cpu_seconds(d.pid)
-        time.sleep(2)
+        start = time.monotonic()
+        for _ in range(3):  # keep it out of descriptors for a while: more refusals
+            for _ in range(20):
+                try:
+                    socks.append(socket.create_connection(("127.0.0.1", d.port), timeout=2))
+                except OSError:
+                    break
+            time.sleep(0.7)
+        elapsed = time.monotonic() - start
         spent = cpu_seconds(d.pid) - before
-        assert spent < 0.5, f"the daemon spun at EMFILE: {spent:.2f} s of CPU in 2 s"
+        assert spent < 0.5 * elapsed, f"the daemon spun at EMFILE: {spent:.2f} s of CPU in {elapsed:.1f} s"
+        lines = refused_lines(d)
+        assert sum(n for _, n in lines) > 0, lines
+        # at most one line a second (the first came before this period began)
+        assert len(lines) <= 2 + elapsed, lines
         for s in socks:
             s.close()
         socks.clear()
@@ -204,6 +218,13 @@ def test_out_of_descriptors_accept_backs_off_and_recovers(tmp_path):
         for s in socks:
             s.close()
         d.stop()
+
+
+def refused_lines(d):
+    """The daemon's warnings about accepts refused for lack of descriptors: (line, count)."""
+    return [(m.group(0), int(m.group(1))) for m in
+            re.finditer(r"level=warn msg=\"accept failed: out of descriptors\".*refused=(\d+)",
+                        d.log())]
 
 
 def closed_by_peer(s):
