@@ -9,8 +9,9 @@
  * fails with EMFILE or ENFILE, the spare descriptor is closed, every waiting connection
  * accepted and closed at once (the client sees the close instead of hanging in the
  * backlog), the spare reopened, and a warning logged at most once a second with the
- * count refused since the last one. Accept never spins: should the spare itself not
- * reopen, accepting pauses for ACCEPT_PAUSE_MS instead of polling a socket that stays
+ * count refused since the last one (a count left over is logged when its second is
+ * over, by a timer). Accept never spins: should the spare itself not reopen,
+ * accepting pauses for ACCEPT_PAUSE_MS instead of polling a socket that stays
  * readable.
  */
 #include "fnd/http_conn.h"
@@ -34,24 +35,33 @@ static int open_spare(void)
     return open("/", O_RDONLY | O_CLOEXEC);
 }
 
-/* Counts connections refused for lack of descriptors; warns at most once a second. */
-static void note_refused(struct gateway *gw, int err, uint64_t n)
+static void on_timer(uv_timer_t *t);
+
+/* Warns of the connections refused since the last warning, or, within a second of it,
+ * arms the timer to do so when the second is over. */
+static void warn_refused(struct gateway *gw)
 {
-    gw->refused += n;
-    uint64_t now = uv_now(gw->loop);
-    if (gw->refused_logged_ms != 0 && now - gw->refused_logged_ms < REFUSED_LOG_MS)
+    uint64_t since = uv_now(gw->loop) - gw->refused_logged_ms;
+    if (gw->refused_logged_ms != 0 && since < REFUSED_LOG_MS) {
+        if (!uv_is_active((uv_handle_t *)&gw->timer))
+            uv_timer_start(&gw->timer, on_timer, REFUSED_LOG_MS - since, 0);
         return;
-    log_warn("accept failed: out of descriptors", "err=\"%s\" refused=%llu", strerror(err),
-             (unsigned long long)gw->refused);
+    }
+    log_warn("accept failed: out of descriptors", "err=\"%s\" refused=%llu",
+             strerror(gw->refused_err), (unsigned long long)gw->refused);
     gw->refused = 0;
-    gw->refused_logged_ms = now;
+    gw->refused_logged_ms = uv_now(gw->loop);
 }
 
-static void on_pause_over(uv_timer_t *t)
+/* A pause is over (accept again), or a warning is due. */
+static void on_timer(uv_timer_t *t)
 {
-    struct gateway *gw = container_of(t, struct gateway, pause);
-    if (!gw->listener_closed)
-        uv_poll_start(&gw->listener, UV_READABLE, on_listener_readable);
+    struct gateway *gw = container_of(t, struct gateway, timer);
+    if (gw->listener_closed)
+        return;
+    uv_poll_start(&gw->listener, UV_READABLE, on_listener_readable);
+    if (gw->refused > 0)
+        warn_refused(gw);
 }
 
 /* accept4 failed with EMFILE or ENFILE: accepts and closes what waits, on the spare. */
@@ -72,13 +82,15 @@ static void refuse_waiting(struct gateway *gw, int err)
         n++;
     }
     gw->spare_fd = open_spare();
+    gw->refused += n;
+    gw->refused_err = err;
     if (n > 0 || gw->spare_fd < 0)
-        note_refused(gw, err, n);
+        warn_refused(gw);
     if (gw->spare_fd < 0) {
         /* Without a spare nothing can be taken off the backlog: stop polling a socket
-         * that stays readable, and try again shortly. */
+         * that stays readable, and try again shortly (on_timer warns if due, too). */
         uv_poll_stop(&gw->listener);
-        uv_timer_start(&gw->pause, on_pause_over, ACCEPT_PAUSE_MS, 0);
+        uv_timer_start(&gw->timer, on_timer, ACCEPT_PAUSE_MS, 0);
     }
 }
 
@@ -155,7 +167,7 @@ int gateway_open(struct gateway **out, uv_loop_t *loop, const char *host, int po
     gw->listen_fd = fd;
     gw->spare_fd = open_spare();
     list_init(&gw->conns);
-    uv_timer_init(loop, &gw->pause);
+    uv_timer_init(loop, &gw->timer);
     gw->open_handles = 1;
     rc = uv_poll_init_socket(loop, &gw->listener, fd);
     if (rc == 0) {
@@ -220,8 +232,8 @@ static void close_listener(struct gateway *gw)
     if (gw->spare_fd >= 0)
         close(gw->spare_fd);
     gw->spare_fd = -1;
-    gw->pause.data = gw;
-    uv_close((uv_handle_t *)&gw->pause, on_listener_closed);
+    gw->timer.data = gw;
+    uv_close((uv_handle_t *)&gw->timer, on_listener_closed);
     if (gw->listen_fd >= 0) { /* the poll handle was made */
         gw->listener.data = gw;
         uv_close((uv_handle_t *)&gw->listener, on_listener_closed);

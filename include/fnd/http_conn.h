@@ -12,10 +12,11 @@
 struct gateway {
     uv_loop_t *loop;
     uv_poll_t listener;     /* on listen_fd: gateway.c accepts itself (see there) */
-    uv_timer_t pause;       /* resumes accepting after running out of descriptors */
+    uv_timer_t timer;       /* resumes accepting, or logs refusals, when due */
     int listen_fd;
     int spare_fd;           /* kept open to accept-and-close when out of descriptors */
     uint64_t refused;       /* connections refused for lack of descriptors, not yet logged */
+    int refused_err;        /* EMFILE or ENFILE, the last seen */
     uint64_t refused_logged_ms;
     struct http_limits limits;
     http_handler_fn *handler;

@@ -210,6 +210,11 @@ def test_out_of_descriptors_accept_backs_off_and_recovers(tmp_path):
         assert sum(n for _, n in lines) > 0, lines
         # at most one line a second (the first came before this period began)
         assert len(lines) <= 2 + elapsed, lines
+        # every connection the daemon closed is counted, the last ones too, within a
+        # second after the last refusal (well within the 10 s header timeout)
+        closed = sum(map(closed_by_peer, socks))
+        assert wait_for(lambda: sum(n for _, n in refused_lines(d)) == closed, timeout=5), \
+            (closed, refused_lines(d))
         for s in socks:
             s.close()
         socks.clear()
