@@ -30,9 +30,11 @@
 
 static void on_listener_readable(uv_poll_t *h, int status, int events);
 
+/* As libuv's own: /dev/null, harmless should it ever reach a child; "/" without it. */
 static int open_spare(void)
 {
-    return open("/", O_RDONLY | O_CLOEXEC);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 ? fd : open("/", O_RDONLY | O_CLOEXEC);
 }
 
 static void on_timer(uv_timer_t *t);
@@ -120,19 +122,29 @@ static void on_listener_readable(uv_poll_t *h, int status, int events)
     }
 }
 
-/* A listening socket on addr; the descriptor, or a negative errno. */
-static int listen_on(const struct sockaddr *addr, socklen_t len)
+/* A listening socket on addr, and the port it got; the descriptor, or a negative
+ * errno. */
+static int listen_on(const struct sockaddr *addr, socklen_t len, int *port)
 {
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1; /* as uv_tcp_bind: a restart may bind while old connections linger */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } bound;
+    memset(&bound, 0, sizeof(bound));
+    socklen_t bound_len = sizeof(bound);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, addr, len) < 0 || listen(fd, 511) < 0) {
+        bind(fd, addr, len) < 0 || listen(fd, 511) < 0 ||
+        getsockname(fd, &bound.sa, &bound_len) < 0) {
         int err = -errno;
         close(fd);
         return err;
     }
+    *port = ntohs(addr->sa_family == AF_INET6 ? bound.in6.sin6_port : bound.in4.sin_port);
     return fd;
 }
 
@@ -155,7 +167,8 @@ int gateway_open(struct gateway **out, uv_loop_t *loop, const char *host, int po
     }
     if (rc < 0)
         return rc;
-    int fd = listen_on(&addr.sa, addr_len);
+    int bound_port = 0;
+    int fd = listen_on(&addr.sa, addr_len, &bound_port);
     if (fd < 0)
         return fd;
 
@@ -182,11 +195,7 @@ int gateway_open(struct gateway **out, uv_loop_t *loop, const char *host, int po
         uv_run(loop, UV_RUN_NOWAIT);
         return rc;
     }
-    struct sockaddr_storage bound;
-    socklen_t len = sizeof(bound);
-    getsockname(fd, (struct sockaddr *)&bound, &len);
-    gw->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                                            : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    gw->port = bound_port;
     *out = gw;
     return 0;
 }
