@@ -175,7 +175,8 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
         break;
     default:
         log_error("deploy failed", "err=\"%s\" detail=\"%s\"", strerror(-status), err ? err : "");
-        http_respond_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-status));
+        http_respond_error(req, fnd_error_from_storage_errno(-status), "deploy failed: %s",
+                           strerror(-status));
         break;
     }
 }
@@ -192,7 +193,8 @@ static void deploy(struct daemon *d, struct http_request *req, struct deploy_spe
     else if (rc == -ENOENT)
         http_respond_error(req, FND_E_NOT_FOUND, "function %s does not exist", name);
     else if (rc < 0)
-        http_respond_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-rc));
+        http_respond_error(req, fnd_error_from_storage_errno(-rc), "deploy failed: %s",
+                           strerror(-rc));
 }
 
 static void on_put(struct http_request *req, const struct route_match *m, void *data)

@@ -486,6 +486,7 @@ const char *http_status_reason(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
     default: return "Unknown";
     }
 }
@@ -859,9 +860,7 @@ static void init_settings(void)
     parser_settings.on_message_complete = on_message_complete;
 }
 
-/* Starts a connection on the connected socket fd, or on one accepted from gw->server
- * when fd < 0. */
-static int conn_start(struct gateway *gw, uv_os_sock_t fd)
+int http_conn_open(struct gateway *gw, uv_os_sock_t fd)
 {
     init_settings();
     struct http_conn *c = xcalloc(1, sizeof(*c));
@@ -881,9 +880,8 @@ static int conn_start(struct gateway *gw, uv_os_sock_t fd)
     c->req.headers = xcalloc(gw->limits.max_headers, sizeof(*c->req.headers));
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
-    int rc = fd < 0 ? uv_accept((uv_stream_t *)&gw->server, (uv_stream_t *)&c->tcp)
-                    : uv_tcp_open(&c->tcp, fd);
-    if (rc < 0 && fd >= 0)
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc < 0)
         close(fd); /* the connection takes fd in every case */
     if (rc < 0 || gw->nconns > gw->limits.max_connections || gw->closing) {
         conn_close(c);
@@ -896,14 +894,4 @@ static int conn_start(struct gateway *gw, uv_os_sock_t fd)
     read_on(c);
     arm_timer(c);
     return 0;
-}
-
-int http_conn_accept(struct gateway *gw)
-{
-    return conn_start(gw, -1);
-}
-
-int http_conn_open(struct gateway *gw, uv_os_sock_t fd)
-{
-    return conn_start(gw, fd);
 }

@@ -279,6 +279,12 @@ cJSON *lambda_json_body(struct http_request *req)
         lambda_error(req, FND_E_BAD_REQUEST, "Could not parse request body into json");
         return NULL;
     }
+    char err[128];
+    if (lambda_body_check_members(json, err, sizeof(err)) < 0) {
+        cJSON_Delete(json);
+        lambda_error(req, FND_E_BAD_REQUEST, "%s", err);
+        return NULL;
+    }
     return json;
 }
 
@@ -327,7 +333,8 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
     }
     if (status < 0) {
         log_error("deploy failed", "err=\"%s\" detail=\"%s\"", strerror(-status), err ? err : "");
-        lambda_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-status));
+        lambda_error(req, fnd_error_from_storage_errno(-status), "deploy failed: %s",
+                     strerror(-status));
         return;
     }
     log_info("function deployed", "fn=%s version=%llu api=lambda", fn->name,
@@ -337,7 +344,8 @@ static void on_deployed(int status, struct function *fn, bool created, const cha
         bool fresh;
         int rc = registry_publish(d->registry, fn, &v, &fresh);
         if (rc < 0) {
-            lambda_error(req, FND_E_INTERNAL, "publish failed: %s", strerror(-rc));
+            lambda_error(req, fnd_error_from_storage_errno(-rc), "publish failed: %s",
+                         strerror(-rc));
             return;
         }
     }
@@ -370,7 +378,7 @@ static void deploy(struct daemon *d, struct http_request *req, struct deploy_spe
     else if (rc == -ENOENT)
         lambda_error(req, FND_E_NOT_FOUND, "Function not found: %s", name);
     else if (rc < 0)
-        lambda_error(req, FND_E_INTERNAL, "deploy failed: %s", strerror(-rc));
+        lambda_error(req, fnd_error_from_storage_errno(-rc), "deploy failed: %s", strerror(-rc));
 }
 
 void lambda_deploy_patch(struct daemon *d, struct http_request *req, struct function *fn,
@@ -595,7 +603,8 @@ static void on_publish(struct http_request *req, const struct route_match *m, vo
     bool created;
     int rc = registry_publish(d->registry, t.fn, &v, &created);
     if (rc < 0) {
-        lambda_error(req, FND_E_INTERNAL, "publish failed: %s", strerror(-rc));
+        lambda_error(req, fnd_error_from_storage_errno(-rc), "publish failed: %s",
+                     strerror(-rc));
         return;
     }
     log_info("version published", "fn=%s published=%llu new=%d", t.fn->name,

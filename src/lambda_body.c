@@ -8,16 +8,51 @@
  * it does a native deploy, so both APIs enforce the same limits. Nothing here touches
  * the registry or answers a request: a refusal is -EINVAL with the reason in err,
  * in Lambda's wording, for the caller to send as InvalidParameterValueException.
+ * Every body is first checked for a repeated member (lambda_body_check_members), so
+ * that the readers, which take members in order or by name, never have to choose.
  */
 #include "fnd/lambda_body.h"
 
 #include "fnd/codec.h"
+#include "fnd/common.h"
 #include "fnd/fnconfig.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int lambda_body_check_members(const cJSON *body, char *err, size_t errsize)
+{
+    /* Sorted names, neighbours compared: a body of n members costs n log n, where
+     * comparing each pair would let a large body of many members cost n^2. */
+    size_t n = 0, i = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, body)
+        n += item->string != NULL;
+    if (n < 2)
+        return 0;
+    const char **names = xcalloc(n, sizeof(*names));
+    cJSON_ArrayForEach(item, body)
+        if (item->string)
+            names[i++] = item->string;
+    qsort(names, n, sizeof(*names), name_cmp);
+    int rc = 0;
+    for (i = 1; i < n && rc == 0; i++) {
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            snprintf(err, errsize, "The request body repeats the member %.64s", names[i]);
+            rc = -EINVAL;
+        }
+    }
+    free(names);
+    return rc;
+}
 
 /* Maps a Lambda runtime identifier to an fnd runtime name; fnd's own names pass. */
 static const char *map_runtime(const char *id)

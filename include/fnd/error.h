@@ -20,7 +20,8 @@
     X(TOO_MANY_REQUESTS, 429, "too_many_requests", "TooManyRequestsException")                 \
     X(HEADERS_TOO_LARGE, 431, "headers_too_large", "InvalidRequestContentException")           \
     X(INTERNAL, 500, "internal", "ServiceException")                                           \
-    X(UNAVAILABLE, 503, "unavailable", "ServiceException")
+    X(UNAVAILABLE, 503, "unavailable", "ServiceException")                                     \
+    X(INSUFFICIENT_STORAGE, 507, "insufficient_storage", "ServiceException")
 
 enum fnd_error {
 #define FND_ERROR_ENUM(name, status, code, lambda) FND_E_##name,
@@ -31,5 +32,8 @@ enum fnd_error {
 int fnd_error_status(enum fnd_error e);
 const char *fnd_error_code(enum fnd_error e);
 const char *fnd_error_lambda_type(enum fnd_error e);
+/* The kind for a failure to store something, by its errno (positive): a full disk or
+ * quota (ENOSPC, EDQUOT) is INSUFFICIENT_STORAGE, anything else INTERNAL. */
+enum fnd_error fnd_error_from_storage_errno(int err);
 
 #endif

@@ -11,7 +11,13 @@
 
 struct gateway {
     uv_loop_t *loop;
-    uv_tcp_t server;
+    uv_poll_t listener;     /* on listen_fd: gateway.c accepts itself (see there) */
+    uv_timer_t timer;       /* resumes accepting, or logs refusals, when due */
+    int listen_fd;
+    int spare_fd;           /* kept open to accept-and-close when out of descriptors */
+    uint64_t refused;       /* connections refused for lack of descriptors, not yet logged */
+    int refused_err;        /* EMFILE or ENFILE, the last seen */
+    uint64_t refused_logged_ms;
     struct http_limits limits;
     http_handler_fn *handler;
     void *data;
@@ -26,11 +32,9 @@ struct gateway {
     void *closed_data;
 };
 
-/* Accepts one connection from gw->server and starts reading it. 0 or a libuv error. */
-int http_conn_accept(struct gateway *gw);
-/* Serves an already connected stream socket fd as a connection of gw (the HTTP fuzz
- * driver feeds it one end of a socketpair). Takes fd in every case: 0, or a libuv
- * error with fd closed. */
+/* Serves a connected stream socket fd as a connection of gw: one the gateway accepted,
+ * or one end of a socketpair (the HTTP fuzz driver). Takes fd in every case: 0, or a
+ * libuv error with fd closed. */
 int http_conn_open(struct gateway *gw, uv_os_sock_t fd);
 /* Closes every connection of gw (for gateway_close). */
 void http_conn_close_all(struct gateway *gw);

@@ -14,6 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Refuses a body that repeats a member name at its top level (a client's mistake that
+ * the readers below would settle differently: in order, or the first by name). 0, or
+ * -EINVAL with err naming the member. */
+int lambda_body_check_members(const cJSON *body, char *err, size_t errsize);
 /* Adds to patch the native members for the Lambda configuration members of body
  * (Runtime, Handler, Timeout, ...); others (Role, Tags, ...) are ignored. 0, or
  * -EINVAL with err saying why. */

@@ -22,14 +22,15 @@
  * checker's, in sanitizer builds).
  *
  * One thread and poll(2): the runtime is the only client and talks to one invocation
- * at a time. HTTP is parsed by llhttp; request bodies are bounded by the response
- * limit before they are buffered.
+ * at a time. Its requests are parsed by runtime_api_parse.c (llhttp; request bodies
+ * bounded by the response limit before they are buffered), which the fuzz driver
+ * tests on its own.
  */
 #include "fnd/protocol.h"
+#include "runtime_api_parse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <llhttp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,27 +52,10 @@
 #define MAX_BODY (6 * 1024 * 1024)    /* the daemon's default --max-response */
 #define MAX_FRAME (MAX_BODY + 1024 * 1024)
 #define MAX_CONNS 16
-#define MAX_URL 1024
-#define PREFIX "/2018-06-01/runtime/"
-
-struct buffer {
-    char *data;
-    size_t len, cap;
-};
 
 struct conn {
     int fd;                 /* -1: free slot */
-    llhttp_t parser;
-    struct buffer in;       /* bytes read, not yet parsed */
-    char url[MAX_URL + 1];
-    size_t url_len;
-    char field[64];         /* the header being read, truncated */
-    size_t field_len;
-    bool field_is_error_type;
-    char error_type[128];   /* Lambda-Runtime-Function-Error-Type */
-    struct buffer body;
-    bool too_large;
-    bool complete;          /* a whole request awaits its answer */
+    struct runtime_api_parser parser; /* its bytes and the request being answered */
     bool keep_alive;        /* of that request */
     bool parked;            /* a .../next waiting for an invocation */
 };
@@ -85,11 +69,10 @@ static struct {
     char trace[256];
     char client_context[8192];
     long long deadline_ms;
-    struct buffer event;
+    struct runtime_api_buffer event;
 } inv;
 
 static struct conn conns[MAX_CONNS];
-static llhttp_settings_t settings;
 static pid_t child = -1;
 static bool ready_sent;
 
@@ -101,20 +84,12 @@ static void die(const char *what)
     _exit(70);
 }
 
-static void buffer_append(struct buffer *b, const void *data, size_t len)
+static void check_memory(int rc)
 {
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        b->data = realloc(b->data, cap);
-        if (b->data == NULL)
-            die("realloc");
-        b->cap = cap;
+    if (rc == -ENOMEM) {
+        errno = ENOMEM;
+        die("realloc");
     }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
 }
 
 static int read_all(int fd, void *data, size_t len)
@@ -170,6 +145,8 @@ static void copy_header_value(char *out, size_t size, const char *in)
 
 /* --- answering the runtime --------------------------------------------------------- */
 
+static void conn_close(struct conn *c);
+
 static void respond(struct conn *c, int status, const char *reason, const char *extra_headers,
                     const void *body, size_t len)
 {
@@ -181,10 +158,8 @@ static void respond(struct conn *c, int status, const char *reason, const char *
     /* One writev: a head and a body in two small writes would wait out the client's
      * delayed ACK (Nagle), some 40 ms a response. */
     struct iovec iov[2] = {{head, n > 0 ? (size_t)n : 0}, {(void *)body, len}};
-    if (n < 0 || (size_t)n >= sizeof(head) || fnd_writev_all(c->fd, iov, 2) < 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    if (n < 0 || (size_t)n >= sizeof(head) || fnd_writev_all(c->fd, iov, 2) < 0)
+        conn_close(c); /* its buffers too: the slot is reused */
 }
 
 static void respond_error(struct conn *c, int status, const char *reason, const char *type,
@@ -221,8 +196,6 @@ static void deliver(struct conn *c)
     respond(c, 200, "OK", headers, inv.event.data ? inv.event.data : "", inv.event.len);
 }
 
-static void conn_close(struct conn *c);
-
 /* After an answer: a connection the client did not keep alive is closed. */
 static void answered(struct conn *c)
 {
@@ -238,19 +211,11 @@ static struct conn *parked_conn(void)
     return NULL;
 }
 
-/* Whether path is PREFIX "invocation/<id>/<what>" for the invocation being served. */
-static int match_invocation(const char *path, const char *what, bool *ours)
+/* Whether a request's invocation id is the one being served. */
+static bool is_ours(const struct runtime_api_request *r)
 {
-    static const char inv_prefix[] = PREFIX "invocation/";
-    if (strncmp(path, inv_prefix, sizeof(inv_prefix) - 1) != 0)
-        return 0;
-    const char *id = path + sizeof(inv_prefix) - 1;
-    const char *slash = strchr(id, '/');
-    if (slash == NULL || strcmp(slash + 1, what) != 0)
-        return 0;
-    size_t len = (size_t)(slash - id);
-    *ours = inv.present && inv.delivered && len == strlen(inv.id) && memcmp(id, inv.id, len) == 0;
-    return 1;
+    return inv.present && inv.delivered && r->id_len == strlen(inv.id) &&
+           memcmp(r->id, inv.id, r->id_len) == 0;
 }
 
 static void finish_invocation(void)
@@ -260,18 +225,18 @@ static void finish_invocation(void)
     inv.event.len = 0;
 }
 
-static void handle_error_post(struct conn *c, uint8_t frame)
+static void handle_error_post(const struct runtime_api_request *r, uint8_t frame)
 {
     /* Pass on the runtime's error object; the daemon validates it. A body that is not
      * one becomes one, with the type the header named. */
-    cJSON *o = cJSON_ParseWithLength(c->body.data ? c->body.data : "", c->body.len);
+    cJSON *o = cJSON_ParseWithLength(r->body, r->body_len);
     if (cJSON_IsObject(o) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "errorType"))) {
-        send_frame(frame, c->body.data, c->body.len);
+        send_frame(frame, r->body, r->body_len);
     } else {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(o, "errorMessage");
         char text[401];
-        copy_header_value(text, sizeof(text), c->body.data); /* the body as its message */
-        send_error_frame(frame, c->error_type[0] ? c->error_type : "Runtime.Unknown", "%.400s",
+        copy_header_value(text, sizeof(text), r->body); /* the body as its message */
+        send_error_frame(frame, r->error_type[0] ? r->error_type : "Runtime.Unknown", "%.400s",
                          cJSON_IsString(msg) ? msg->valuestring : text);
     }
     cJSON_Delete(o);
@@ -279,12 +244,8 @@ static void handle_error_post(struct conn *c, uint8_t frame)
 
 static void handle_request(struct conn *c)
 {
-    const char *method = llhttp_method_name((llhttp_method_t)c->parser.method);
-    char *q = strchr(c->url, '?');
-    if (q)
-        *q = '\0';
-    bool ours = false;
-    if (strcmp(c->url, PREFIX "invocation/next") == 0 && strcmp(method, "GET") == 0) {
+    const struct runtime_api_request *r = &c->parser.req;
+    if (r->route == RUNTIME_API_ROUTE_NEXT) {
         if (!ready_sent) {
             /* The first call for work ends the runtime's initialisation. */
             ready_sent = true;
@@ -295,14 +256,14 @@ static void handle_request(struct conn *c)
             deliver(c);
         return;
     }
-    if (strcmp(method, "POST") != 0) {
+    if (!r->post) {
         respond_error(c, 404, "Not Found", "NotFound", "no such endpoint");
         return;
     }
-    if (c->too_large) {
+    if (r->too_large) {
         respond_error(c, 413, "Payload Too Large", "RequestEntityTooLarge",
                       "the body exceeds the response size limit");
-        if (match_invocation(c->url, "response", &ours) && ours) {
+        if (r->route == RUNTIME_API_ROUTE_RESPONSE && is_ours(r)) {
             send_error_frame(FND_FRAME_ERROR, "Function.ResponseSizeTooLarge",
                              "Response payload size exceeded maximum allowed payload size (%d "
                              "bytes).",
@@ -311,119 +272,41 @@ static void handle_request(struct conn *c)
         }
         return;
     }
-    if (strcmp(c->url, PREFIX "init/error") == 0) {
+    if (r->route == RUNTIME_API_ROUTE_INIT_ERROR) {
         if (ready_sent) {
             respond_error(c, 403, "Forbidden", "InvalidStateTransition",
                           "the runtime is already initialised");
             return;
         }
-        handle_error_post(c, FND_FRAME_INIT_ERROR);
+        handle_error_post(r, FND_FRAME_INIT_ERROR);
         respond_accepted(c);
         if (child > 0)
             kill(child, SIGKILL);
         _exit(1);
     }
-    if (match_invocation(c->url, "response", &ours)) {
-        if (!ours) {
+    if (r->route == RUNTIME_API_ROUTE_RESPONSE) {
+        if (!is_ours(r)) {
             respond_error(c, 400, "Bad Request", "InvalidRequestID",
                           "no invocation with this id is being served");
             return;
         }
-        send_frame(FND_FRAME_RESULT, c->body.data ? c->body.data : "", c->body.len);
+        send_frame(FND_FRAME_RESULT, r->body, r->body_len);
         finish_invocation();
         respond_accepted(c);
         return;
     }
-    if (match_invocation(c->url, "error", &ours)) {
-        if (!ours) {
+    if (r->route == RUNTIME_API_ROUTE_ERROR) {
+        if (!is_ours(r)) {
             respond_error(c, 400, "Bad Request", "InvalidRequestID",
                           "no invocation with this id is being served");
             return;
         }
-        handle_error_post(c, FND_FRAME_ERROR);
+        handle_error_post(r, FND_FRAME_ERROR);
         finish_invocation();
         respond_accepted(c);
         return;
     }
     respond_error(c, 404, "Not Found", "NotFound", "no such endpoint");
-}
-
-/* --- llhttp callbacks -------------------------------------------------------------- */
-
-static struct conn *conn_of(llhttp_t *p)
-{
-    return p->data;
-}
-
-static int on_message_begin(llhttp_t *p)
-{
-    struct conn *c = conn_of(p);
-    c->url_len = 0;
-    c->url[0] = '\0';
-    c->error_type[0] = '\0';
-    c->body.len = 0;
-    c->too_large = false;
-    return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = conn_of(p);
-    if (c->url_len + len > MAX_URL)
-        return -1;
-    memcpy(c->url + c->url_len, at, len);
-    c->url_len += len;
-    c->url[c->url_len] = '\0';
-    return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = conn_of(p);
-    size_t take = len < sizeof(c->field) - 1 - c->field_len ? len : sizeof(c->field) - 1 - c->field_len;
-    memcpy(c->field + c->field_len, at, take);
-    c->field_len += take;
-    c->field[c->field_len] = '\0';
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    struct conn *c = conn_of(p);
-    c->field_is_error_type = strcasecmp(c->field, "Lambda-Runtime-Function-Error-Type") == 0;
-    c->field_len = 0;
-    if (c->field_is_error_type)
-        c->error_type[0] = '\0';
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = conn_of(p);
-    if (c->field_is_error_type) {
-        size_t have = strlen(c->error_type);
-        size_t take = len < sizeof(c->error_type) - 1 - have ? len : sizeof(c->error_type) - 1 - have;
-        memcpy(c->error_type + have, at, take);
-        c->error_type[have + take] = '\0';
-    }
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = conn_of(p);
-    if (c->too_large || c->body.len + len > MAX_BODY) {
-        c->too_large = true; /* keep parsing, drop the bytes: the answer is 413 */
-        return 0;
-    }
-    buffer_append(&c->body, at, len);
-    return 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    conn_of(p)->complete = true;
-    return HPE_PAUSED; /* one request at a time: answer it before parsing on */
 }
 
 /* --- connections ------------------------------------------------------------------- */
@@ -462,10 +345,7 @@ static void conn_close(struct conn *c)
 {
     close(c->fd);
     c->fd = -1;
-    free(c->in.data);
-    free(c->body.data);
-    memset(&c->in, 0, sizeof(c->in));
-    memset(&c->body, 0, sizeof(c->body));
+    runtime_api_parser_release(&c->parser);
 }
 
 static void on_accept(int lfd)
@@ -487,36 +367,27 @@ static void on_accept(int lfd)
     c->fd = fd;
     int one = 1; /* answers are whole messages: send them at once */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-    c->parser.data = c;
+    runtime_api_parser_init(&c->parser, MAX_BODY);
 }
 
 /* Parses what c has buffered, answering each complete request, until it needs more
  * bytes or parks on .../next. */
 static void conn_parse(struct conn *c)
 {
-    while (c->fd >= 0 && !c->parked && c->in.len > 0) {
-        llhttp_errno_t err = llhttp_execute(&c->parser, c->in.data, c->in.len);
-        size_t used = c->in.len;
-        if (err == HPE_PAUSED) {
-            used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.data);
-            llhttp_resume(&c->parser);
-        } else if (err != HPE_OK) {
+    while (c->fd >= 0 && !c->parked) {
+        int rc = runtime_api_parser_next(&c->parser);
+        check_memory(rc);
+        if (rc < 0) {
             respond_error(c, 400, "Bad Request", "InvalidRequest", "malformed HTTP request");
             if (c->fd >= 0)
                 conn_close(c);
             return;
         }
-        memmove(c->in.data, c->in.data + used, c->in.len - used);
-        c->in.len -= used;
-        if (c->complete) {
-            c->complete = false;
-            c->keep_alive = llhttp_should_keep_alive(&c->parser);
-            handle_request(c);
-            answered(c);
-        } else {
+        if (rc == 0)
             return;
-        }
+        c->keep_alive = c->parser.req.keep_alive;
+        handle_request(c);
+        answered(c);
     }
 }
 
@@ -528,13 +399,10 @@ static void on_conn_readable(struct conn *c)
         conn_close(c); /* a parked .../next gone: the invocation waits for the next one */
         return;
     }
-    if (c->parked) {
-        /* A client that sends more while waiting: keep it for after the answer. */
-        buffer_append(&c->in, chunk, (size_t)n);
-        return;
-    }
-    buffer_append(&c->in, chunk, (size_t)n);
-    conn_parse(c);
+    /* A client that sends more while parked: kept for after the answer. */
+    check_memory(runtime_api_parser_feed(&c->parser, chunk, (size_t)n));
+    if (!c->parked)
+        conn_parse(c);
 }
 
 /* --- the daemon's side ------------------------------------------------------------- */
@@ -575,7 +443,8 @@ static void on_channel_readable(void)
     inv.deadline_ms = cJSON_IsNumber(deadline) ? (long long)deadline->valuedouble : 0;
     cJSON_Delete(meta);
     inv.event.len = 0;
-    buffer_append(&inv.event, payload + 4 + meta_len, h.length - 4 - meta_len);
+    check_memory(runtime_api_buffer_append(&inv.event, payload + 4 + meta_len,
+                                           h.length - 4 - meta_len));
     free(payload);
     inv.present = true;
     inv.delivered = false;
@@ -647,14 +516,6 @@ int main(void)
         die("fcntl fd 3");
     for (int i = 0; i < MAX_CONNS; i++)
         conns[i].fd = -1;
-    llhttp_settings_init(&settings);
-    settings.on_message_begin = on_message_begin;
-    settings.on_url = on_url;
-    settings.on_header_field = on_header_field;
-    settings.on_header_field_complete = on_header_field_complete;
-    settings.on_header_value = on_header_value;
-    settings.on_body = on_body;
-    settings.on_message_complete = on_message_complete;
 
     unsigned port;
     int lfd = listen_loopback(&port);

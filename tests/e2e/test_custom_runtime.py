@@ -161,3 +161,44 @@ def test_another_function_cannot_reach_a_runtime_api(daemon):
     assert r.json()["outcome"] == "closed", r.json()
     # the victim still gets its own invocations
     assert lambda_invoke(daemon, "victim", {"still": "mine"}).json()["event"] == {"still": "mine"}
+
+
+
+def runtime_api_answer(status, reason, error_type, message):
+    """The exact bytes of one of the adapter's error answers."""
+    body = json.dumps({"errorMessage": message, "errorType": error_type},
+                      separators=(",", ":"))
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}")
+
+
+def test_runtime_api_answers_raw_requests_exactly(daemon):
+    """Hand-written requests (tests/e2e/functions/provided/rawhttp.py) get these exact
+    answers, and the connection stays open or closes as stated: what the adapter's
+    parser (runtimes/provided/runtime_api_parse.c) must keep doing."""
+    lambda_create(daemon, "rawhttp", bootstrap_zip(os.path.join(PROVIDED, "rawhttp.py")))
+    r = lambda_invoke(daemon, "rawhttp", {})
+    assert r.status == 200 and "x-amz-function-error" not in r.headers, r
+    not_found = runtime_api_answer(404, "Not Found", "NotFound", "no such endpoint")
+    foreign = runtime_api_answer(400, "Bad Request", "InvalidRequestID",
+                                 "no invocation with this id is being served")
+    malformed = runtime_api_answer(400, "Bad Request", "InvalidRequest", "malformed HTTP request")
+    expected = {
+        "unknown_get": (not_found, False),
+        "head_next": (not_found, False),
+        "unknown_post": (not_found, False),
+        "foreign_id": (foreign, False),
+        "foreign_error": (foreign, False),
+        "init_error_late": (runtime_api_answer(403, "Forbidden", "InvalidStateTransition",
+                                               "the runtime is already initialised"), False),
+        "malformed": (malformed, True),
+        "url_too_long": (malformed, True),
+        "body_too_large": (runtime_api_answer(413, "Payload Too Large", "RequestEntityTooLarge",
+                                              "the body exceeds the response size limit"), False),
+        "bad_content_length": (malformed, True),
+        "pipelined": (foreign + not_found, False),
+        "close": (not_found, True),
+        "http10": (not_found, True),
+    }
+    got = {k: (v["answer"], v["closed"]) for k, v in r.json().items()}
+    assert got == expected

@@ -7,6 +7,7 @@ import http.client
 import os
 import random
 import re
+import base64
 import signal
 import socket
 import subprocess
@@ -15,8 +16,8 @@ import time
 
 import pytest
 
-from fndtest import (BUILD_DIR, FND_BIN, FUNCTIONS, Daemon, alive, cpu_seconds, fd_count,
-                     wait_for, worker_pids, zip_bytes)
+from fndtest import (BUILD_DIR, FND_BIN, FUNCTIONS, LAMBDA_ROLE, Daemon, alive, cpu_seconds,
+                     fd_count, wait_for, worker_pids, zip_bytes)
 
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 
@@ -191,10 +192,29 @@ def test_out_of_descriptors_accept_backs_off_and_recovers(tmp_path):
         # (libuv's spare descriptor) instead of leaving it to retry accept forever
         assert wait_for(lambda: fd_count(d.pid) >= 60, timeout=5), fd_count(d.pid)
         assert wait_for(lambda: sum(map(closed_by_peer, socks)) > 0, timeout=5)
+        # and says so (a warning: logged at once, not batched), with a count
+        assert wait_for(lambda: refused_lines(d), timeout=10), d.log()[-2000:]
         before = cpu_seconds(d.pid)
-        time.sleep(2)
+        start = time.monotonic()
+        for _ in range(3):  # keep it out of descriptors for a while: more refusals
+            for _ in range(20):
+                try:
+                    socks.append(socket.create_connection(("127.0.0.1", d.port), timeout=2))
+                except OSError:
+                    break
+            time.sleep(0.7)
+        elapsed = time.monotonic() - start
         spent = cpu_seconds(d.pid) - before
-        assert spent < 0.5, f"the daemon spun at EMFILE: {spent:.2f} s of CPU in 2 s"
+        assert spent < 0.5 * elapsed, f"the daemon spun at EMFILE: {spent:.2f} s of CPU in {elapsed:.1f} s"
+        lines = refused_lines(d)
+        assert sum(n for _, n in lines) > 0, lines
+        # at most one line a second (the first came before this period began)
+        assert len(lines) <= 2 + elapsed, lines
+        # every connection the daemon closed is counted, the last ones too, within a
+        # second after the last refusal (well within the 10 s header timeout)
+        closed = sum(map(closed_by_peer, socks))
+        assert wait_for(lambda: sum(n for _, n in refused_lines(d)) == closed, timeout=5), \
+            (closed, refused_lines(d))
         for s in socks:
             s.close()
         socks.clear()
@@ -203,6 +223,13 @@ def test_out_of_descriptors_accept_backs_off_and_recovers(tmp_path):
         for s in socks:
             s.close()
         d.stop()
+
+
+def refused_lines(d):
+    """The daemon's warnings about accepts refused for lack of descriptors: (line, count)."""
+    return [(m.group(0), int(m.group(1))) for m in
+            re.finditer(r"level=warn msg=\"accept failed: out of descriptors\".*refused=(\d+)",
+                        d.log())]
 
 
 def closed_by_peer(s):
@@ -273,8 +300,17 @@ def test_full_disk_refuses_deploys_cleanly_and_recovers(tmp_path):
                          "blob.bin": os.urandom(256 * 1024)})
         for name in ("keep", "fresh"):
             r = d.deploy(name, "python3", "app.handler", big)
-            assert r.status == 500, r
+            assert r.status == 507, r
+            assert r.json()["error"]["code"] == "insufficient_storage", r
             assert "no space left on device" in r.json()["error"]["message"].lower(), r
+        # the Lambda API's error shape, with the same status
+        r = d.request("POST", "/2015-03-31/functions", {
+            "FunctionName": "fresh", "Runtime": "python3.12", "Handler": "app.handler",
+            "Role": LAMBDA_ROLE, "Code": {"ZipFile": base64.b64encode(big).decode()}})
+        assert r.status == 507, r
+        assert r.headers["x-amzn-errortype"] == "ServiceException", r
+        assert r.json()["Type"] == "Service", r
+        assert "no space left on device" in r.json()["message"].lower(), r
         # nothing half-written became current, and the old version still serves
         assert d.get("/v1/functions/fresh").status == 404
         assert d.get("/v1/functions/keep").json()["version"] == 1

@@ -214,3 +214,31 @@ def test_lambda_auth_sigv4(start_daemon, tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert [f["FunctionName"] for f in json.loads(p.stdout)["Functions"]] == ["signed"]
+
+
+def test_lambda_body_repeating_a_member_is_refused(start_daemon):
+    """A Lambda API body that repeats a top-level member is a client's mistake: 400
+    InvalidRequestContentException naming the member, and nothing changes."""
+    d = start_daemon()
+    zipped = base64.b64encode(lambda_zip()).decode()
+    create = ('{"FunctionName": "dup", "Runtime": "python3.12", "Handler": "app.handler", '
+              f'"Role": "{LAMBDA_ROLE}", "Code": {{"ZipFile": "{zipped}"}}, '
+              '"Timeout": 30, "Timeout": 31}')
+    r = d.request("POST", "/2015-03-31/functions", create)
+    assert r.status == 400, r
+    assert r.headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    assert "Timeout" in r.json()["message"]
+    assert d.request("GET", "/2015-03-31/functions/dup").status == 404
+    r = d.request("POST", "/2015-03-31/functions", create.replace(', "Timeout": 31', ""))
+    assert r.status == 201, r
+    before = d.request("GET", "/2015-03-31/functions/dup/configuration").json()
+    assert before["Timeout"] == 30
+    r = d.request("PUT", "/2015-03-31/functions/dup/configuration",
+                  '{"MemorySize": 256, "Description": "x", "MemorySize": 512}')
+    assert r.status == 400 and "MemorySize" in r.json()["message"], r
+    r = d.request("PUT", "/2017-10-31/functions/dup/concurrency",
+                  '{"ReservedConcurrentExecutions": 2, "ReservedConcurrentExecutions": 3}')
+    assert r.status == 400 and "ReservedConcurrentExecutions" in r.json()["message"], r
+    assert d.request("GET", "/2015-03-31/functions/dup/configuration").json() == before
+    assert "ReservedConcurrentExecutions" not in \
+        d.request("GET", "/2019-09-30/functions/dup/concurrency").json()

@@ -22,4 +22,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
         }                                                                                      \
     } while (0)
 
+/* The size of the next read when a stream of `left` bytes is fed in pieces of 1 to max
+ * bytes, drawn from *state (an LCG the input seeds), or all of it when state is NULL:
+ * the drivers that check a parser gives the same result however the bytes arrive. */
+static inline size_t fuzz_next_read(uint32_t *state, size_t left, size_t max)
+{
+    if (state == NULL)
+        return left;
+    *state = *state * 1103515245u + 12345u;
+    size_t want = 1 + (*state >> 16) % max;
+    return want < left ? want : left;
+}
+
 #endif

@@ -67,13 +67,7 @@ static int consume(const uint8_t *data, size_t size, uint8_t seed, struct seen *
     size_t off = 0;
     uint32_t state = seed;
     while (off < size) {
-        size_t n = size - off;
-        if (seed) {
-            state = state * 1103515245u + 12345u;
-            size_t want = 1 + (state >> 16) % 32;
-            if (want < n)
-                n = want;
-        }
+        size_t n = fuzz_next_read(seed ? &state : NULL, size - off, 32);
         FUZZ_CHECK(buf_append(&rx, data + off, n) == 0);
         off += n;
         rc = frames_consume(&rx, MAX_PAYLOAD, on_frame, s, length);

@@ -5,8 +5,10 @@
  * FunctionEventInvokeConfig), then fn_config_parse() as the handlers apply the patch:
  * from the defaults for a create, over an existing configuration for the others.
  *
- * Input: byte 0 picks the operation, the rest is the body. Properties: a refusal, by
- * the reader or by fn_config_parse, names its reason; an accepted configuration
+ * Input: byte 0 picks the operation, the rest is the body. Properties: a body that
+ * repeats a top-level member is refused, naming it, and any other passes that check
+ * (as lambda_json_body runs it before any reader); a refusal, by the reader or by
+ * fn_config_parse, names its reason; an accepted configuration
  * validates; what the body said is what the configuration holds (Timeout seconds as
  * milliseconds, ReservedConcurrentExecutions as max_instances, MaximumRetryAttempts n
  * as n + 1 attempts, MaximumEventAgeInSeconds); an update leaves untouched what its
@@ -52,14 +54,22 @@ static bool apply(const cJSON *patch, bool create, struct fn_config *out)
     return true;
 }
 
-/* The last member of that name: a body may repeat one, and the last one given wins,
- * as the readers apply members in order. */
+/* The member of that name: once lambda_body_check_members passed, there is one. */
 static const cJSON *member(const cJSON *body, const char *name)
 {
-    const cJSON *item, *found = NULL;
-    cJSON_ArrayForEach(item, body)
-        if (item->string && strcmp(item->string, name) == 0)
-            found = item;
+    return cJSON_GetObjectItemCaseSensitive(body, name);
+}
+
+/* The smallest name (strcmp order) of the members body repeats, or NULL: each pair
+ * compared, independently of the sorting lambda_body_check_members does. */
+static const char *smallest_repeated(const cJSON *body)
+{
+    const char *found = NULL;
+    for (const cJSON *a = body->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (a->string && b->string && strcmp(a->string, b->string) == 0 &&
+                (found == NULL || strcmp(a->string, found) < 0))
+                found = a->string;
     return found;
 }
 
@@ -94,7 +104,6 @@ static void check_patch(int rc, cJSON *patch, const char *err, const cJSON *body
     }
     struct fn_config c;
     if (apply(patch, false, &c)) {
-        /* These readers look a member up by name: the first of a repeated one counts. */
         const cJSON *retries = cJSON_GetObjectItemCaseSensitive(body, "MaximumRetryAttempts");
         const cJSON *age = cJSON_GetObjectItemCaseSensitive(body, "MaximumEventAgeInSeconds");
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
@@ -127,6 +136,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     char err[256] = "";
+    const char *repeated = smallest_repeated(body);
+    if (lambda_body_check_members(body, err, sizeof(err)) < 0) {
+        FUZZ_CHECK(repeated != NULL && err[0] != '\0');
+        if (strlen(repeated) <= 64)
+            FUZZ_CHECK(strstr(err, repeated) != NULL);
+        cJSON_Delete(body); /* the handlers answer 400 before any reader runs */
+        return 0;
+    }
+    FUZZ_CHECK(repeated == NULL);
     cJSON *patch = NULL;
     switch (op) {
     case OP_CREATE:
