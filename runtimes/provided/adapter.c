@@ -92,21 +92,6 @@ static void check_memory(int rc)
     }
 }
 
-static int read_all(int fd, void *data, size_t len)
-{
-    char *p = data;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void send_frame(uint8_t type, const void *payload, size_t len)
 {
     if (fnd_frame_send(FND_CHANNEL_FD, type, payload, len) < 0)
@@ -417,7 +402,7 @@ static void on_channel_readable(void)
 {
     unsigned char header[FND_FRAME_HEADER_SIZE];
     struct fnd_frame_header h;
-    if (read_all(FND_CHANNEL_FD, header, sizeof(header)) < 0) {
+    if (fnd_read_full(FND_CHANNEL_FD, header, sizeof(header)) < 0) {
         /* The daemon closed the channel: we are done. */
         if (child > 0)
             kill(child, SIGKILL);
@@ -429,7 +414,7 @@ static void on_channel_readable(void)
         _exit(70);
     }
     char *payload = malloc(h.length);
-    if (payload == NULL || read_all(FND_CHANNEL_FD, payload, h.length) < 0)
+    if (payload == NULL || fnd_read_full(FND_CHANNEL_FD, payload, h.length) < 0)
         die("read from the daemon");
     uint32_t meta_len = fnd_get_u32le((unsigned char *)payload);
     if (meta_len > h.length - 4)
