@@ -49,7 +49,7 @@ struct pool {
     uint64_t errors;
     uint64_t cold_starts;       /* invocations that waited for their worker to start */
     uint64_t worker_starts;     /* workers that became ready: demanded, min_warm or spare */
-    size_t refill_to;           /* a spare was used: live workers to have once it answers */
+    size_t refill_to;           /* live workers to have, spares included, at the next answer */
 };
 
 struct controller {
@@ -305,20 +305,23 @@ static void dispatch(struct pool *p)
     arm_queue_timer(p);
     if (p->fn == NULL)
         return;
-    /* Pre-warming: a function that must scale up starts spares beyond its demand, and
-     * one that just used its last spare replaces it, since its load is still growing.
-     * A steady load reuses its most recent workers and lets the spares age out. The
-     * replacement waits until the invocation that took the spare has its answer: a
-     * process start takes the CPU for milliseconds, on that invocation's path. */
+    /* Pre-warming: a function that must scale up wants spares beyond its demand, and
+     * one that just used its last spare wants it replaced, since its load is still
+     * growing. A steady load reuses its most recent workers and lets the spares age
+     * out. Spares start once the next invocation has its answer (refill_spares): a
+     * process start takes a core for milliseconds, and started beside a cold start
+     * on two cores it doubled that cold start. */
     size_t starting = p->count[WORKER_STARTING];
     size_t spares = p->ctl->opts.spare_workers;
-    if (p->queue_len > starting)
-        scale_up(p, p->queue_len - starting, spares);
-    else if (took_spare && list_empty(&p->idle) && starting == 0)
-        p->refill_to = pool_live(p) + spares;
+    if (p->queue_len > starting) {
+        scale_up(p, p->queue_len - starting, 0);
+        p->refill_to = FND_MAX(p->refill_to, pool_live(p) + spares);
+    } else if (took_spare && list_empty(&p->idle) && starting == 0) {
+        p->refill_to = FND_MAX(p->refill_to, pool_live(p) + spares);
+    }
 }
 
-/* Starts the replacement spares a dispatch asked for, if they are still missing. */
+/* Starts the spares a dispatch asked for, if they are still missing. */
 static void refill_spares(struct pool *p)
 {
     size_t live = pool_live(p), target = p->refill_to;

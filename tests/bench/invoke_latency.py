@@ -7,8 +7,8 @@ Prints a table; never passes or fails. Usage:
 
 Warm: N sequential invocations of a no-op on one keep-alive connection (after one
 warm-up). Cold: each sample redeploys the function with a changed environment variable
-(a new version, so the next invocation needs a new worker) and times that invocation
-only. Everything talks to 127.0.0.1.
+(a new version, so the next invocation needs a new worker), waits until no worker is
+starting or stopping, and times that invocation only. Everything talks to 127.0.0.1.
 """
 import argparse
 import http.client
@@ -59,24 +59,41 @@ def warm(d, name, n):
     return out
 
 
+def wait_quiet(d, name, timeout=30):
+    """Waits until no worker of the function is starting or stopping: the spare the
+    daemon starts after an answer, and the old version's workers after a redeploy,
+    would otherwise share the CPU with the next sample."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        i = d.get(f"/v1/functions/{name}").json()["state"]["instances"]
+        if i["starting"] == 0 and i["stopping"] == 0:
+            return
+        time.sleep(0.005)
+
+
 def cold(d, name, runtime, handler, n):
+    """n cold starts on a quiet daemon: each redeploys (a new version needs a new
+    worker), waits for the old workers to be gone, and times one invocation."""
     out = []
     for i in range(n):
         r = d.request("PUT", f"/v1/functions/{name}",
                       {"runtime": runtime, "handler": handler, "env": {"SAMPLE": str(i)}})
         assert r.status == 200, r
+        wait_quiet(d, name)
         t0 = time.perf_counter()
         r = d.invoke(name, raw="{}")
         out.append((time.perf_counter() - t0) * 1000)
         assert r.status == 200, r
+        wait_quiet(d, name)
     return out
 
 
 def step_up(d, name, runtime, code, n, hold_ms=300):
     """Latency in ms of the invocation that takes a function from one busy worker to
     two, n samples. Each sample redeploys (a new version), warms one worker and waits
-    until the daemon has started every worker it wants (a spare, if it keeps one),
-    then holds that worker with a hold_ms invocation and times a second one."""
+    until the daemon has started every worker it wants (the spare it starts after the
+    first answer, if it keeps one), then holds that worker with a hold_ms invocation
+    and times a second one."""
     import concurrent.futures
     handler, event = NAPS[runtime]
     out = []
@@ -85,12 +102,7 @@ def step_up(d, name, runtime, code, n, hold_ms=300):
             r = d.deploy(name, runtime, handler, code, env={"SAMPLE": str(i)})
             assert r.status in (200, 201), r
             assert d.invoke(name, raw=event(0)).status == 200
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                st = d.get(f"/v1/functions/{name}").json()["state"]
-                if st["instances"]["starting"] == 0 and st["instances"]["stopping"] == 0:
-                    break
-                time.sleep(0.01)
+            wait_quiet(d, name)
             held = pool.submit(d.invoke, name, None, event(hold_ms))
             time.sleep(0.05)  # the hold is running before the step up arrives
             t0 = time.perf_counter()
