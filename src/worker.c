@@ -115,6 +115,7 @@ static void error_json(struct buf *out, const char *type, const char *fmt, ...)
 
 static void drain_output(struct worker *w, uv_pipe_t *p, bool readable);
 static uint64_t peak_memory(const struct worker *w);
+static void shut(struct worker *w);
 
 static void finish(struct worker *w, enum inv_outcome outcome, struct slice body)
 {
@@ -157,7 +158,9 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
         uv_timer_stop(&w->timer);
         w->last_used_ms = uv_now(w->loop);
         w->state = WORKER_IDLE;
-        if (w->stop_requested)
+        if (w->exited) /* its answer was read after its exit (drain_channel) */
+            shut(w);
+        else if (w->stop_requested)
             worker_stop(w);
     }
     w->ev->on_finished(w, inv, &res);
@@ -342,6 +345,8 @@ static void handle_frame(struct worker *w, uint8_t type, struct slice payload)
     switch (w->state) {
     case WORKER_STARTING:
         if (type == FND_FRAME_READY && payload.len == 0) {
+            if (w->exited)
+                return; /* ready, then gone at once: its exit is the start's failure */
             uv_timer_stop(&w->timer);
             w->ready_us = clock_mono_us();
             w->init_us = w->ready_us - w->spawned_us;
@@ -448,6 +453,26 @@ static void on_channel_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     uv_timer_start(&w->timer, on_eof_grace, WORKER_EOF_GRACE_MS, 0);
 }
 
+/* Reads what the channel still holds once the process is gone: a runtime that sent
+ * its init error or result and exited at once has that frame honoured, whichever of
+ * the channel and the exit the loop happened to see first. Bounded like a frame. */
+static void drain_channel(struct worker *w)
+{
+    uv_os_fd_t fd;
+    if (w->channel_closed || uv_fileno((uv_handle_t *)&w->channel, &fd) != 0)
+        return;
+    size_t limit = w->opts->max_response + WORKER_FRAME_SLACK + FND_FRAME_HEADER_SIZE;
+    while (!w->channel_closed && w->rx.len < limit &&
+           (w->state == WORKER_STARTING || w->state == WORKER_BUSY)) {
+        buf_reserve(&w->rx, WORKER_READ_CHUNK);
+        ssize_t n = read(fd, w->rx.data + w->rx.len, w->rx.cap - w->rx.len - 1);
+        if (n <= 0)
+            return;
+        w->rx.len += (size_t)n;
+        parse_frames(w);
+    }
+}
+
 /* --- process exit ------------------------------------------------------------------ */
 
 static void describe_status(int status, char *out, size_t size)
@@ -477,6 +502,7 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     w->exited = true;
     drain_output(w, &w->out, true);
     drain_output(w, &w->err, true);
+    drain_channel(w);
 
     char why[160];
     if (wstatus < 0)
