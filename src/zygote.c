@@ -380,9 +380,7 @@ void zygote_close(struct zygote *z)
 
 /* --- the zygote's side ------------------------------------------------------------- */
 
-/* Decodes one request and forks its worker: 0 in the worker, its pid in the zygote
- * (with *pidfd set), or a negative errno (*pidfd: a failed child to hand back, or -1). */
-static int fork_worker(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
+int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
 {
     *pidfd = -1;
     const struct zygote_wire *w = data;
@@ -423,11 +421,6 @@ static int fork_worker(const void *data, size_t len, const int *fds, size_t nfds
         .gid = w->gid,
     };
     return (int)sandbox_fork(&spec, pidfd);
-}
-
-int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
-{
-    return fork_worker(data, len, fds, nfds, pidfd);
 }
 
 /* Receives one request: its 8-byte head with the descriptors, then wire and env into
@@ -498,7 +491,7 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
             return -1; /* the daemon is gone */
         }
         if (rc == 0) {
-            rc = fork_worker(buf, head[0], fds, nfds, &pidfd);
+            rc = fnd_zygote_fork(buf, head[0], fds, nfds, &pidfd);
             if (rc == 0) {
                 /* The worker: its environment leaves buf, which the zygote reuses. */
                 *env_len = head[1];

@@ -47,7 +47,7 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len);
 /* One request, decoded and forked: the encoded spec and its descriptors (channel,
  * stdout, stderr, then cgroup.procs files). Returns 0 in the new worker, the worker's
  * pid in the zygote (with *pidfd set), or a negative errno (*pidfd: a failed child, or
- * -1). fnd_zygote_serve's step, exposed for tests. */
+ * -1). fnd_zygote_serve's step for each request, and what the unit test calls. */
 int fnd_zygote_fork(const void *wire, size_t len, const int *fds, size_t nfds, int *pidfd);
 
 #endif
