@@ -3,8 +3,8 @@
  *
  * The token file is created with O_EXCL and mode 0600 and refused when it is readable
  * by anyone else, so a token that leaked through permissions is not silently used.
- * Comparison hashes both sides with SHA-256 and compares the digests with
- * CRYPTO_memcmp: the time taken tells nothing about how much of a guess was right.
+ * Comparison hashes both sides with SHA-256 and compares the digests with nettle's
+ * memeql_sec: the time taken tells nothing about how much of a guess was right.
  */
 #include "fnd/auth.h"
 
@@ -14,10 +14,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <nettle/memops.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +35,7 @@ bool auth_token_equal(const char *a, size_t alen, const char *b, size_t blen)
     unsigned char da[32], db[32];
     sha256(a, alen, da);
     sha256(b, blen, db);
-    return CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+    return memeql_sec(da, db, sizeof(da)) != 0;
 }
 
 /* A token is printable ASCII without spaces: it travels in a header. */
@@ -81,8 +81,10 @@ static int read_token_file(struct auth *a, const char *path, char *err, size_t e
 static int create_token_file(struct auth *a, const char *path, char *err, size_t errsize)
 {
     unsigned char bytes[32];
-    if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-        snprintf(err, errsize, "RAND_bytes failed");
+    /* Straight from the kernel, not random_bytes()'s pool: a secret should not sit
+     * in a buffer that later ids are carved from. */
+    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
+        snprintf(err, errsize, "getrandom: %s", strerror(errno));
         return -EIO;
     }
     hex_encode(a->token, bytes, sizeof(bytes));

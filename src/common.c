@@ -104,7 +104,7 @@ int64_t clock_wall_ms(void)
 }
 
 /* A pool refilled from getrandom(2) 4 KiB at a time, so that ids on the hot path cost
- * no system call (OpenSSL's RAND_bytes checks getpid on every call). */
+ * no system call. */
 void random_bytes(void *dst, size_t n)
 {
     unsigned char *out = dst;

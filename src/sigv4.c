@@ -14,9 +14,8 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,8 +185,11 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 
 static void hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
 {
-    unsigned int n = 32;
-    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n);
+    struct hmac_sha256_ctx ctx;
+    hmac_sha256_set_key(&ctx, klen, key);
+    hmac_sha256_update(&ctx, strlen(msg), (const uint8_t *)msg);
+    hmac_sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
+    explicit_bzero(&ctx, sizeof(ctx)); /* it holds the key's pads */
 }
 
 static int64_t parse_amz_date(const char *s)
@@ -269,7 +271,7 @@ int sigv4_verify(const struct http_request *req, const char *secret, int64_t now
     unsigned char key[32], next[32];
     char part[64];
     hmac(k0, strlen(k0), a.date, key);
-    OPENSSL_cleanse(k0, strlen(k0));
+    explicit_bzero(k0, strlen(k0));
     free(k0);
     const char *p = a.scope + 9; /* region/service/aws4_request */
     for (int i = 0; i < 3; i++) {
@@ -283,10 +285,10 @@ int sigv4_verify(const struct http_request *req, const char *secret, int64_t now
     unsigned char sig[32];
     hmac(key, sizeof(key), sts.data, sig);
     buf_release(&sts);
-    OPENSSL_cleanse(key, sizeof(key));
+    explicit_bzero(key, sizeof(key));
     char sig_hex[65];
     hex_encode(sig_hex, sig, 32);
-    if (CRYPTO_memcmp(sig_hex, a.signature, 64) != 0)
+    if (!memeql_sec(sig_hex, a.signature, 64))
         return fail(err, errsize, "the signature does not match (is the secret access key the "
                                   "daemon's token?)");
     return 0;

@@ -1,6 +1,6 @@
 /*
- * Byte encodings and digests used across the daemon, all delegated to OpenSSL's
- * libcrypto: base64 (with and without line breaks), SHA-256, hex.
+ * Byte encodings and digests used across the daemon, all delegated to nettle:
+ * base64 (with and without line breaks), SHA-256, hex.
  */
 #ifndef FND_CODEC_H
 #define FND_CODEC_H

@@ -2,7 +2,7 @@
  * AWS Signature Version 4, checked: with --lambda-auth sigv4 the Lambda API accepts a
  * request only when it is signed with the daemon's token as the secret access key (the
  * access key id is not looked at), so AWS clients configured with that secret prove
- * they know the token without sending it. HMAC-SHA256 and SHA-256 come from libcrypto.
+ * they know the token without sending it. HMAC-SHA256 and SHA-256 come from nettle.
  */
 #ifndef FND_SIGV4_H
 #define FND_SIGV4_H
