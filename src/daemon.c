@@ -172,21 +172,22 @@ void daemon_seed_done(struct daemon *d)
     }
 }
 
-static void on_funclog_timer(uv_timer_t *t)
+static void on_flush_timer(uv_timer_t *t)
 {
     struct daemon *d = t->data;
+    log_flush();
     funclog_flush(d->funclog);
 }
 
-/* Before the loop waits for events: the request lines of this iteration go out in one
- * write, and function log records soon after (a timer, so that one write serves many
- * invocations even when each loop iteration sees only one). */
+/* Before the loop waits for events: what the log and the function log hold goes out
+ * FUNCLOG_FLUSH_MS after the first of it was buffered, so that one write serves many
+ * requests even when each loop iteration sees only one. */
 static void on_loop_idle(uv_prepare_t *p)
 {
     struct daemon *d = p->data;
-    log_flush();
-    if (!uv_is_active((uv_handle_t *)&d->funclog_timer) && funclog_pending(d->funclog))
-        uv_timer_start(&d->funclog_timer, on_funclog_timer, FUNCLOG_FLUSH_MS, 0);
+    if (!uv_is_active((uv_handle_t *)&d->flush_timer) &&
+        (log_pending() || funclog_pending(d->funclog)))
+        uv_timer_start(&d->flush_timer, on_flush_timer, FUNCLOG_FLUSH_MS, 0);
 }
 
 /* --- shutdown ---------------------------------------------------------------------- */
@@ -203,8 +204,8 @@ static void on_controller_closed(void *data)
     uv_close((uv_handle_t *)&d->sigterm, on_signal_closed);
     uv_close((uv_handle_t *)&d->sigint, on_signal_closed);
     uv_close((uv_handle_t *)&d->grace_timer, on_signal_closed);
-    uv_close((uv_handle_t *)&d->log_flusher, on_signal_closed);
-    uv_close((uv_handle_t *)&d->funclog_timer, on_signal_closed);
+    uv_close((uv_handle_t *)&d->flush_prepare, on_signal_closed);
+    uv_close((uv_handle_t *)&d->flush_timer, on_signal_closed);
     log_info("stopped", "%s", "");
 }
 
@@ -506,12 +507,12 @@ int daemon_run(const struct config *cfg)
     d.sigterm.data = d.sigint.data = d.grace_timer.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
-    uv_prepare_init(d.loop, &d.log_flusher);
-    d.log_flusher.data = &d;
-    uv_timer_init(d.loop, &d.funclog_timer);
-    d.funclog_timer.data = &d;
-    uv_prepare_start(&d.log_flusher, on_loop_idle);
-    uv_unref((uv_handle_t *)&d.log_flusher);
+    uv_prepare_init(d.loop, &d.flush_prepare);
+    d.flush_prepare.data = &d;
+    uv_timer_init(d.loop, &d.flush_timer);
+    d.flush_timer.data = &d;
+    uv_prepare_start(&d.flush_prepare, on_loop_idle);
+    uv_unref((uv_handle_t *)&d.flush_prepare);
     log_set_batching(true);
 
     log_info("starting", "version=%s data=%s pid=%d", FND_VERSION, data_dir, (int)getpid());

@@ -4,8 +4,9 @@
  * interleave mid-line even when stderr is shared with other processes.
  *
  * With batching on (the daemon's loop), debug and info lines -- one per request at
- * the default level -- collect in a buffer that the loop writes once per iteration
- * (log_flush), which takes a system call per request off the hot path. Warnings and
+ * the default level -- collect in a buffer that the daemon writes at most 50 ms
+ * later (log_flush from a timer, as nginx buffers its access log), which takes a
+ * system call, and a wake-up of whoever reads the log, off each request. Warnings and
  * errors flush what is buffered and are written at once, so a crash right after one
  * still leaves it in the log; whole lines only ever reach write(2). A mutex guards the
  * buffer: workers are spawned on libuv's threadpool (worker.c), and their failures are
@@ -52,6 +53,14 @@ void log_flush(void)
     pthread_mutex_lock(&batch_lock);
     flush_locked();
     pthread_mutex_unlock(&batch_lock);
+}
+
+bool log_pending(void)
+{
+    pthread_mutex_lock(&batch_lock);
+    bool pending = batch_len > 0;
+    pthread_mutex_unlock(&batch_lock);
+    return pending;
 }
 
 void log_set_batching(bool on)

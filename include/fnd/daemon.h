@@ -44,8 +44,8 @@ struct daemon {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t grace_timer;  /* shutdown: polls for in-flight invocations to finish */
-    uv_prepare_t log_flusher; /* writes the batched log lines once per loop iteration */
-    uv_timer_t funclog_timer; /* writes function log records FUNCLOG_FLUSH_MS late */
+    uv_prepare_t flush_prepare; /* before the loop waits: starts flush_timer if lines wait */
+    uv_timer_t flush_timer; /* writes log lines and function log records FUNCLOG_FLUSH_MS late */
     uint64_t grace_deadline_ms;
     bool cancelling;         /* the grace period ran out; the controller is closing */
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

@@ -25,10 +25,12 @@ int log_enabled(enum log_level level);
 void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* With batching on, debug and info lines wait in a buffer for log_flush (the daemon
- * flushes once per loop iteration); warnings and errors flush it and go out at once.
- * Turning it off flushes. */
+ * flushes within 50 ms, with its function log records); warnings and errors flush it
+ * and go out at once. Turning it off flushes. */
 void log_set_batching(bool on);
 void log_flush(void);
+/* Whether lines wait in the buffer. */
+bool log_pending(void);
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
 #define log_info(msg, ...) log_write(LOG_INFO, msg, __VA_ARGS__)
