@@ -2,9 +2,9 @@
  * Per-worker control groups (include/fnd/cgroup.h).
  *
  * Layout: <memory hierarchy>/fnd-<daemon pid>/w<tag> and the same under the pids
- * hierarchy. The parent creates the groups and writes the limits before the clone; the
- * child joins by writing "0" to descriptors opened beforehand, which is one
- * async-signal-safe write() per hierarchy in the clone-to-exec checklist. The memory
+ * hierarchy. The parent creates the groups and writes the limits before the clone, and
+ * moves the child in (its pid written to descriptors opened beforehand) while the
+ * child builds its root: sandbox.c says why. The memory
  * limit is set on memory.limit_in_bytes first and then on memory.memsw.limit_in_bytes
  * (the kernel requires that order), so swap cannot extend a function's memory.
  *

@@ -1,9 +1,10 @@
 /*
  * Worker process creation: the path from clone to exec, as one checklist of named
  * steps that run in the child (see child_checklist). Each step is a small function that
- * returns 0 or an errno; the first failure is written to a close-on-exec pipe as
+ * returns 0 or an errno; the first failure is written to a close-on-exec socket as
  * (step, errno) and the child exits, so the parent learns exactly what failed. When
- * exec succeeds the pipe closes empty.
+ * exec succeeds the socket closes empty. (A socket and not a pipe: the parent also
+ * answers through it, once it has joined the child to its cgroups.)
  *
  * Why clone3 and not fork: clone3(CLONE_PIDFD) hands back a pidfd atomically, which the
  * daemon polls for the child's exit (no SIGCHLD handler, no pid reuse races), and it
@@ -14,10 +15,17 @@
  * can run in the child before the child resets them all to their defaults.
  *
  * Layers applied today: descriptor and environment hygiene, a new session, death with
- * the daemon, the worker's cgroups (joined first, so that everything the child does
- * counts), pid/cgroup/IPC/UTS/mount/network namespaces, a root of its own (fsroot.c),
- * an unprivileged uid of its own without capabilities, resource limits, no_new_privs
- * and the seccomp filters.
+ * the daemon, pid/cgroup/IPC/UTS/mount/network namespaces, a root of its own
+ * (fsroot.c), the worker's cgroups, an unprivileged uid of its own without
+ * capabilities, resource limits, no_new_privs and the seccomp filters.
+ *
+ * The parent, not the child, joins the child to its cgroups, while the child builds
+ * its root. On a cgroup v1 host a move into a cgroup waits for an RCU grace period
+ * (6-15 ms measured here, for the first move after a quiet spell), which is as long as
+ * all the other steps together; in the child it was the largest part of a cold start.
+ * The child waits for the parent's answer before it does anything that must happen
+ * inside the limits: it enters its cgroup namespace, leaves root, and starts the
+ * runtime only after the join.
  *
  * In a pid namespace the cloned child is pid 1, and pid 1 has duties a runtime does
  * not expect: orphans are reparented to it and must be reaped, and it ignores every
@@ -73,21 +81,21 @@
 #define P_PIDFD 3
 #endif
 
-/* The error pipe's write end sits here in the child, just above the protocol fd, so
- * that closing every other descriptor keeps it until exec closes it. */
+/* The child's end of the report socket sits here, just above the protocol fd, so that
+ * closing every other descriptor keeps it until exec closes it. */
 #define CHILD_ERROR_FD (FND_CHANNEL_FD + 1)
 
 #define SANDBOX_STEPS(X)                                                                       \
     X(RESET_SIGNALS, "reset signals")                                                          \
     X(MAP_IDS, "write uid_map and gid_map")                                                    \
-    X(JOIN_CGROUPS, "join cgroups")                                                            \
-    X(CGROUP_NAMESPACE, "unshare(CLONE_NEWCGROUP)")                                            \
     X(NEW_SESSION, "setsid")                                                                   \
     X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
     X(PLACE_FDS, "place descriptors")                                                          \
     X(CLOSE_FDS, "close_range")                                                                \
     X(LOOPBACK, "bring up lo")                                                                 \
     X(FSROOT, "pivot_root into the worker's root")                                             \
+    X(JOIN_CGROUPS, "join cgroups")                                                            \
+    X(CGROUP_NAMESPACE, "unshare(CLONE_NEWCGROUP)")                                            \
     X(DROP_PRIVILEGES, "drop privileges")                                                      \
     X(RLIMITS, "setrlimit")                                                                    \
     X(NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)")                                              \
@@ -121,8 +129,9 @@ struct child_report {
 /* Everything the child needs, prepared by the parent. */
 struct child_plan {
     const struct sandbox_spec *spec;
-    int error_fd;
+    int error_fd;     /* the child's end of the report socket */
     int devnull_fd;
+    bool join_wait;   /* the parent joins the child to cgroups: wait for its answer */
     bool userns;      /* in a user namespace of its own, mapping the ids below */
     char uid_map[48]; /* "993 <daemon uid> 1" */
     char gid_map[48];
@@ -173,14 +182,21 @@ static int child_map_ids(const struct child_plan *plan)
     return 0;
 }
 
-static int child_join_cgroups(const struct sandbox_spec *s)
+static int child_join_cgroups(const struct child_plan *plan)
 {
-    /* "0" moves the writer itself; done first so that every process the worker ever
-     * starts is inside its limits and within reach of teardown. */
-    for (int i = 0; i < 2; i++)
-        if (s->cgroup_fds[i] >= 0 && write(s->cgroup_fds[i], "0", 1) != 1)
-            return errno;
-    return 0;
+    /* The parent's answer to join_child_cgroups: 0 once the child is inside the
+     * groups, else the errno of the move. Before the runtime or anything it starts
+     * exists, so that all of them are inside the limits and within reach of teardown. */
+    if (!plan->join_wait)
+        return 0;
+    int32_t err;
+    ssize_t n;
+    do {
+        n = read(plan->error_fd, &err, sizeof(err));
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(err))
+        return n < 0 ? errno : ESRCH; /* the parent is gone */
+    return err;
 }
 
 static int child_cgroup_namespace(const struct sandbox_spec *s)
@@ -204,9 +220,9 @@ static int child_die_with_parent(int error_fd)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         return errno;
     /* The parent may have died before the prctl took effect. getppid() cannot tell
-     * from inside a new pid namespace (it is 0 there), but the error pipe can: the
-     * parent holds its read end until our exec, and a pipe whose reader is gone polls
-     * as an error. */
+     * from inside a new pid namespace (it is 0 there), but the report socket can: the
+     * parent holds its end until our exec, and a socket whose peer is gone polls as
+     * hung up. */
     struct pollfd p = {.fd = error_fd, .events = POLLOUT};
     if (poll(&p, 1, 0) < 0)
         return errno;
@@ -355,7 +371,7 @@ static int child_seccomp(const struct seccomp_policy *p)
 
 /* pid 1 of the worker's namespace, from the fork of the runtime until the runtime
  * exits. It holds no descriptor, so the channel and the output pipes close when the
- * runtime's copies do, and the error pipe when the runtime execs. Never returns. */
+ * runtime's copies do, and the report socket when the runtime execs. Never returns. */
 static void init_main(pid_t runtime)
 {
     syscall(SYS_close_range, 0, ~0U, 0);
@@ -404,10 +420,6 @@ static void child_checklist(struct child_plan *plan)
         child_fail(plan, STEP_RESET_SIGNALS, rc);
     if ((rc = child_map_ids(plan)))
         child_fail(plan, STEP_MAP_IDS, rc);
-    if ((rc = child_join_cgroups(s)))
-        child_fail(plan, STEP_JOIN_CGROUPS, rc);
-    if ((rc = child_cgroup_namespace(s)))
-        child_fail(plan, STEP_CGROUP_NAMESPACE, rc);
     if ((rc = child_new_session()))
         child_fail(plan, STEP_NEW_SESSION, rc);
     if ((rc = child_die_with_parent(plan->error_fd)))
@@ -420,6 +432,10 @@ static void child_checklist(struct child_plan *plan)
         child_fail(plan, STEP_LOOPBACK, rc);
     if (s->fsroot && (rc = fsroot_enter(s->fsroot)))
         child_fail(plan, STEP_FSROOT, rc);
+    if ((rc = child_join_cgroups(plan)))
+        child_fail(plan, STEP_JOIN_CGROUPS, rc);
+    if ((rc = child_cgroup_namespace(s)))
+        child_fail(plan, STEP_CGROUP_NAMESPACE, rc);
     if ((rc = child_drop_privileges(plan)))
         child_fail(plan, STEP_DROP_PRIVILEGES, rc);
     if ((rc = child_rlimits(s)))
@@ -439,6 +455,20 @@ static void child_checklist(struct child_plan *plan)
 }
 
 /* --- the parent's side ------------------------------------------------------------- */
+
+/* Moves the child (pid as the caller sees it) into the worker's cgroups and answers it
+ * on sock; see the header comment for why the parent does it. */
+static void join_child_cgroups(const struct sandbox_spec *s, pid_t pid, int sock)
+{
+    char text[16];
+    int len = snprintf(text, sizeof(text), "%d", (int)pid);
+    int32_t err = 0;
+    for (int i = 0; i < 2 && err == 0; i++)
+        if (s->cgroup_fds[i] >= 0 && write(s->cgroup_fds[i], text, (size_t)len) != len)
+            err = errno ? errno : EIO;
+    /* A child that failed before it waits has closed its end: its report tells why. */
+    (void)send(sock, &err, sizeof(err), MSG_NOSIGNAL);
+}
 
 static pid_t clone_child(int *pidfd, uint64_t flags)
 {
@@ -466,12 +496,12 @@ static pid_t clone_child(int *pidfd, uint64_t flags)
  * hands it to its own parent, the daemon, to reap. */
 static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_out)
 {
-    int pipefd[2] = {-1, -1};
+    int report_sock[2] = {-1, -1};
     int devnull = -1;
     int pidfd = -1;
     int rc;
 
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, report_sock) < 0)
         return -errno;
     devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0) {
@@ -479,7 +509,8 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
         goto fail;
     }
 
-    struct child_plan plan = {.spec = spec, .error_fd = pipefd[1], .devnull_fd = devnull,
+    struct child_plan plan = {.spec = spec, .error_fd = report_sock[1], .devnull_fd = devnull,
+                              .join_wait = spec->cgroup_fds[0] >= 0 || spec->cgroup_fds[1] >= 0,
                               .uid = spec->uid, .gid = spec->gid};
     if (spec->namespaces & CLONE_NEWUSER) {
         plan.userns = true;
@@ -500,7 +531,7 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
     if (pid == 0) {
         child_checklist(&plan);
         if (!exec) {
-            /* The error pipe's end closes empty: the fork server reads success. */
+            /* The report socket closes empty: the fork server reads success. */
             close(plan.error_fd);
             return 0;
         }
@@ -515,14 +546,16 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
         goto fail;
     }
 
-    close(pipefd[1]);
-    pipefd[1] = -1;
+    close(report_sock[1]);
+    report_sock[1] = -1;
+    if (plan.join_wait)
+        join_child_cgroups(spec, pid, report_sock[0]);
     /* Blocks until exec (a fraction of a millisecond) or the child's report, as
      * libuv's uv_spawn does. */
     struct child_report report;
     ssize_t n;
     do {
-        n = read(pipefd[0], &report, sizeof(report));
+        n = read(report_sock[0], &report, sizeof(report));
     } while (n < 0 && errno == EINTR);
 
     if (n == (ssize_t)sizeof(report)) {
@@ -541,17 +574,17 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
         rc = report.err > 0 ? -report.err : -EIO;
         goto fail;
     }
-    close(pipefd[0]);
+    close(report_sock[0]);
     close(devnull);
     *pidfd_out = pidfd;
     return pid;
 
 fail:
     *pidfd_out = pidfd; /* a child left to reap (fork server), or -1 */
-    if (pipefd[0] >= 0)
-        close(pipefd[0]);
-    if (pipefd[1] >= 0)
-        close(pipefd[1]);
+    if (report_sock[0] >= 0)
+        close(report_sock[0]);
+    if (report_sock[1] >= 0)
+        close(report_sock[1]);
     if (devnull >= 0)
         close(devnull);
     return rc;

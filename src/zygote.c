@@ -11,8 +11,8 @@
  *   reply   = result:i32 has_pidfd:i32               + the worker's pidfd
  *
  * The descriptors are the worker's channel, stdout and stderr, then its cgroup.procs
- * files: the daemon opened them, so the child joins its cgroups with the daemon's
- * permission. The zygote's side (fnd_zygote_serve, called once by the Python runtime
+ * files: the daemon opened them, so the zygote moves the child into its cgroups with
+ * the daemon's permission. The zygote's side (fnd_zygote_serve, called once by the Python runtime
  * through ctypes) reads each request, decodes it back into a sandbox_spec and calls
  * sandbox_fork; the child is the daemon's own (CLONE_PARENT), and its pidfd travels
  * back in the reply, so the worker module handles it like any spawned worker.

@@ -35,8 +35,8 @@ void cgroup_teardown(struct cgroup_root *root);
  * layer off, 0 and an empty cg. */
 int cgroup_create(const struct cgroup_root *root, struct cgroup *cg, uint64_t tag,
                   uint64_t memory_bytes, unsigned pids_max);
-/* Opens the files through which a child joins cg (write "0" to each), close-on-exec.
- * Fills fds[0..1] with descriptors or -1. 0 or a negative errno. */
+/* Opens the files through which a process is moved into cg (its pid written to each),
+ * close-on-exec. Fills fds[0..1] with descriptors or -1. 0 or a negative errno. */
 int cgroup_open_join(const struct cgroup *cg, int fds[2]);
 /* Whether the memory limit killed a process of cg. */
 bool cgroup_oom_killed(const struct cgroup *cg);

@@ -26,15 +26,22 @@ static struct sandbox_spec plain_spec(const char *path, char **argv, char **envp
                                  .max_cpu_seconds = 7};
 }
 
+/* The channel and the output pipes a worker is given. */
+static void open_worker_ends(int sv[2], int outp[2], int errp[2])
+{
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ASSERT_EQ(pipe2(outp, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
+}
+
 static uint64_t test_namespaces; /* extra CLONE_NEW* flags for run_script's child */
+static int test_cgroup_fd = -1;  /* a stand-in for a cgroup.procs file, for run_script */
 
 /* Runs script under /bin/sh in a sandboxed child and returns what it printed. */
 static char *run_script(const char *script, const char *cwd, int *status_out)
 {
     int sv[2], outp[2], errp[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    ASSERT_EQ(pipe2(outp, O_CLOEXEC), 0);
-    ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
+    open_worker_ends(sv, outp, errp);
     /* A descriptor that must not reach the child. */
     int leak = open("/dev/null", O_RDONLY);
     ASSERT(leak >= 0);
@@ -42,6 +49,7 @@ static char *run_script(const char *script, const char *cwd, int *status_out)
     char *envp[] = {"ONLY=this", "PATH=/usr/bin:/bin", NULL};
     struct sandbox_spec spec = plain_spec("/bin/sh", argv, envp, cwd, sv, outp, errp);
     spec.namespaces = test_namespaces;
+    spec.cgroup_fds[0] = test_cgroup_fd;
     struct sandbox_process p;
     ASSERT_EQ(sandbox_spawn(&spec, &p), 0);
     close(sv[1]);
@@ -121,12 +129,10 @@ TEST(rlimits_and_no_new_privs)
     free(out);
 }
 
-TEST(exec_failure_is_reported)
+TEST(start_failures_are_reported)
 {
     int sv[2], outp[2], errp[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    ASSERT_EQ(pipe2(outp, O_CLOEXEC), 0);
-    ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
+    open_worker_ends(sv, outp, errp);
     char *argv[] = {"/no/such/runtime", NULL};
     char *envp[] = {NULL};
     struct sandbox_spec spec = plain_spec("/no/such/runtime", argv, envp, "/", sv, outp, errp);
@@ -135,9 +141,39 @@ TEST(exec_failure_is_reported)
     spec.path = "/bin/true";
     spec.cwd = "/no/such/folder";
     ASSERT_EQ(sandbox_spawn(&spec, &p), -ENOENT);
+    /* a move into a cgroup that fails (this file cannot be written) stops the child
+     * before it runs anything */
+    spec.cwd = "/";
+    spec.cgroup_fds[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT(spec.cgroup_fds[1] >= 0);
+    ASSERT_EQ(sandbox_spawn(&spec, &p), -EBADF);
+    close(spec.cgroup_fds[1]);
     /* no child is left behind */
     ASSERT_EQ(waitpid(-1, NULL, WNOHANG), -1);
     ASSERT_EQ(errno, ECHILD);
+}
+
+/* The parent writes the child's pid where a cgroup.procs file would be, and the child
+ * execs only after that: the script finds its own pid in the file already. */
+TEST(parent_moves_the_child_before_its_exec)
+{
+    char path[] = "/tmp/fnd-test-cgroup-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    test_cgroup_fd = fd;
+    char script[128];
+    snprintf(script, sizeof(script), "echo \"$(cat %s) $$\"", path);
+    int status;
+    char *out = run_script(script, "/", &status);
+    test_cgroup_fd = -1;
+    close(fd);
+    unlink(path);
+    ASSERT_EQ(status, 0);
+    int written = 0, self = -1;
+    ASSERT_EQ(sscanf(out, "%d %d", &written, &self), 2);
+    ASSERT(self > 0);
+    ASSERT_EQ(written, self);
+    free(out);
 }
 
 /* Alive means running or sleeping: a zombie waiting for a reaper (init, here) is dead. */
@@ -158,9 +194,7 @@ static bool alive(pid_t pid)
 TEST(kill_group_reaches_grandchildren)
 {
     int sv[2], outp[2], errp[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    ASSERT_EQ(pipe2(outp, O_CLOEXEC), 0);
-    ASSERT_EQ(pipe2(errp, O_CLOEXEC), 0);
+    open_worker_ends(sv, outp, errp);
     char *argv[] = {"/bin/sh", "-c", "sleep 60 & echo $!; wait", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
     struct sandbox_spec spec = plain_spec("/bin/sh", argv, envp, "/", sv, outp, errp);
