@@ -582,6 +582,8 @@ void controller_on_publish(struct controller *ctl, struct function *fn, struct f
     fn_version_ref(p->version);
     p->warm_failed = false;
     if (previous) {
+        /* Spares asked for by the previous version's load: the new one earns its own. */
+        p->refill_to = 0;
         /* Drain the previous version: idle and starting workers stop now, busy ones
          * when their invocation ends (worker_stop), so no invocation mixes versions. */
         struct list_node *n, *tmp;
