@@ -58,6 +58,44 @@ BASELINE_LABELS = {"native": "fork+exec /bin/true", "python3": "python3 -c pass"
                    "nodejs": "node -e 0"}
 
 
+def cgroup_move_ms(samples, quiet_s=0.3):
+    """How long a process takes to move into a cgroup v1 memory group: the first move
+    after quiet_s without one, and a move right after it, in ms each (two lists).
+    None without root or a v1 memory hierarchy. A worker's start makes the first."""
+    base = "/sys/fs/cgroup/memory"
+    if os.geteuid() != 0 or not os.path.exists(os.path.join(base, "cgroup.procs")):
+        return None
+    groups = [os.path.join(base, f"fnd-bench-{os.getpid()}-{n}") for n in "ab"]
+    for g in groups:
+        os.mkdir(g)
+    first, next_ = [], []
+    try:
+        for _ in range(samples):
+            time.sleep(quiet_s)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child moves itself, twice; only timing code runs here
+                try:
+                    t = [time.perf_counter()]
+                    for g in groups:
+                        with open(os.path.join(g, "cgroup.procs"), "w") as f:
+                            f.write("0")
+                        t.append(time.perf_counter())
+                    os.write(w, f"{t[1] - t[0]} {t[2] - t[1]}".encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            got = os.read(r, 100).split()
+            os.close(r)
+            os.waitpid(pid, 0)
+            first.append(float(got[0]) * 1000)
+            next_.append(float(got[1]) * 1000)
+    finally:
+        for g in groups:
+            os.rmdir(g)
+    return first, next_
+
+
 class Responder:
     """The minimal libuv + llhttp responder (tests/bench/responder.c) on a free port."""
 

@@ -12,7 +12,8 @@ Sections (in this order):
            invocations/s at 1, 8, 64 connections, against the responder answering the
            same POST; the daemon's peak RSS under that load; RSS and PSS per worker.
   cold     what a page of memory costs here (a fault, a copy-on-write fault, a populated
-           page, against copying a mapped page: bench_pagefault), then
+           page, against copying a mapped page: bench_pagefault) and a move into a
+           cgroup (v1, as root: the first after a quiet spell against the next), then
            cold start to first response per runtime (each sample redeploys, so the next
            invoke needs a new worker), sandbox on and off, Python also without the
            zygote, against fork+exec /bin/true, python3 -c pass, node -e 0; and the
@@ -44,9 +45,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import async_accept  # noqa: E402
 import invoke_latency  # noqa: E402
-from benchlib import (BASELINE_LABELS, Responder, children_cpu_s, fndtest, native_functions, pct,  # noqa: E402
-                      process_baselines, smaps_kb, use_fnd, wait_warm, worker_memory_kb, wrk,
-                      wrk_count)
+from benchlib import (BASELINE_LABELS, Responder, cgroup_move_ms, children_cpu_s, fndtest,  # noqa: E402
+                      native_functions, pct, process_baselines, smaps_kb, use_fnd, wait_warm,
+                      worker_memory_kb, wrk, wrk_count)
 
 SECTIONS = ("gateway", "warm", "cold", "async", "memory")
 RUNTIMES = ("native", "python3", "nodejs")
@@ -284,6 +285,11 @@ class Suite:
                            ("populate", "a fresh page populated by madvise(MADV_POPULATE_WRITE)")):
             self.t.add("cold", label, pages[key] / 1000, "µs per page",
                        "copying a mapped page", pages["copy"] / 1000)
+        progress("cold: what a move into a cgroup costs")
+        moves = cgroup_move_ms(3 if self.p.quick else 10)
+        if moves:
+            self.t.add("cold", "a move into a cgroup v1 memory group, the first after 0.3 s, p50",
+                       pct(moves[0], 50), "ms", "a move right after it", pct(moves[1], 50))
         progress("cold: process baselines")
         self.base = process_baselines(self.p.n_base)
         configs = [("sandbox on", None, RUNTIMES),
