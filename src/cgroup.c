@@ -2,9 +2,9 @@
  * Per-worker control groups (include/fnd/cgroup.h).
  *
  * Layout: <memory hierarchy>/fnd-<daemon pid>/w<tag> and the same under the pids
- * hierarchy. The parent creates the groups and writes the limits before the clone, and
- * moves the child in (its pid written to descriptors opened beforehand) while the
- * child builds its root: sandbox.c says why. The memory
+ * hierarchy. The parent creates the groups and writes the limits before the clone; the
+ * worker is then born inside them, or moved in right after (sandbox.c says how, and
+ * why through the tasks files, which move one thread, and not cgroup.procs). The memory
  * limit is set on memory.limit_in_bytes first and then on memory.memsw.limit_in_bytes
  * (the kernel requires that order), so swap cannot extend a function's memory.
  *
@@ -93,11 +93,47 @@ static void remove_stale(const char *hierarchy)
         closedir(d);
 }
 
+/* Opens the tasks files of the groups the daemon itself is in (as /proc/self/cgroup
+ * names them), through which a spawning thread goes back home. Without them workers
+ * are moved in by pid, which is slower (sandbox.c). */
+static void open_home(struct cgroup_root *root)
+{
+    static const char *const names[] = {"memory", "pids"};
+    char text[4096];
+    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text) - 1);
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    for (size_t i = 0; i < 2; i++) {
+        /* lines are "<id>:<controllers>:<path>"; these two are alone on theirs in v1 */
+        char key[16];
+        snprintf(key, sizeof(key), ":%s:", names[i]);
+        const char *at = strstr(text, key);
+        if (at == NULL)
+            break;
+        at += strlen(key);
+        int len = (int)strcspn(at, "\n");
+        char path[512];
+        snprintf(path, sizeof(path), V1_BASE "/%s%.*s/tasks", names[i], len, at);
+        root->home_fds[i] = open(path, O_WRONLY | O_CLOEXEC);
+    }
+    if (root->home_fds[0] < 0 || root->home_fds[1] < 0) {
+        for (size_t i = 0; i < 2; i++)
+            if (root->home_fds[i] >= 0)
+                close(root->home_fds[i]);
+        root->home_fds[0] = root->home_fds[1] = -1;
+        log_warn("cgroup home not found", "detail=\"workers are moved into their groups by pid, "
+                 "one RCU grace period per start\"");
+    }
+}
+
 void cgroup_setup(struct cgroup_root *root)
 {
     remove_stale(V1_BASE "/memory");
     remove_stale(V1_BASE "/pids");
     memset(root, 0, sizeof(*root));
+    root->home_fds[0] = root->home_fds[1] = -1;
     root->memory_dir = xasprintf(V1_BASE "/memory/fnd-%d", (int)getpid());
     root->pids_dir = xasprintf(V1_BASE "/pids/fnd-%d", (int)getpid());
     const char *dirs[] = {root->memory_dir, root->pids_dir};
@@ -119,6 +155,7 @@ void cgroup_setup(struct cgroup_root *root)
         return;
     }
     root->enabled = true;
+    open_home(root);
 }
 
 void cgroup_teardown(struct cgroup_root *root)
@@ -127,6 +164,10 @@ void cgroup_teardown(struct cgroup_root *root)
         rmdir(root->memory_dir);
         rmdir(root->pids_dir);
     }
+    for (size_t i = 0; i < 2; i++)
+        if (root->home_fds[i] >= 0)
+            close(root->home_fds[i]);
+    root->home_fds[0] = root->home_fds[1] = -1;
     free(root->memory_dir);
     free(root->pids_dir);
     root->memory_dir = root->pids_dir = NULL;
@@ -175,7 +216,7 @@ int cgroup_open_join(const struct cgroup *cg, int fds[2])
     const char *dirs[] = {cg->memory_dir, cg->pids_dir};
     for (size_t i = 0; i < 2; i++) {
         char path[512];
-        snprintf(path, sizeof(path), "%s/cgroup.procs", dirs[i]);
+        snprintf(path, sizeof(path), "%s/tasks", dirs[i]);
         fds[i] = open(path, O_WRONLY | O_CLOEXEC);
         if (fds[i] < 0) {
             int rc = -errno;
@@ -225,7 +266,9 @@ void cgroup_kill_all(const struct cgroup *cg)
         long pid = strtol(p, &end, 10);
         if (end == p)
             break;
-        if (pid > 0)
+        /* Never the daemon: a thread of its own is in the group while it spawns the
+         * worker (sandbox.c), and cgroup.procs lists a process for any of its threads. */
+        if (pid > 0 && pid != getpid())
             kill((pid_t)pid, SIGKILL);
     }
 }

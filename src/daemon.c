@@ -386,6 +386,7 @@ int daemon_run(const struct config *cfg)
     bool drop_privileges = false;
     uint64_t namespaces = 0;
     memset(&d.cgroups, 0, sizeof(d.cgroups));
+    d.cgroups.home_fds[0] = d.cgroups.home_fds[1] = -1;
     memset(&d.seccomp, 0, sizeof(d.seccomp));
     if (sandbox) {
         cgroup_setup(&d.cgroups);

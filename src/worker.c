@@ -699,6 +699,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .stdout_fd = outp[1],
         .stderr_fd = errp[1],
         .cgroup_fds = {j->join[0], j->join[1]},
+        .home_fds = {opts->cgroups->home_fds[0], opts->cgroups->home_fds[1]},
         .max_open_files = 1024,
         .max_file_size = UINT64_C(4) << 30,
         .max_cpu_seconds = opts->cpu_seconds,

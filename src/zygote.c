@@ -125,7 +125,7 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
     struct sandbox_spec spec = {
         .path = python, .argv = argv, .envp = envp, .cwd = "/", .channel_fd = sv[1],
         .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO, .cgroup_fds = {-1, -1},
-        .max_open_files = 1024, .max_file_size = UINT64_C(4) << 30,
+        .home_fds = {-1, -1}, .max_open_files = 1024, .max_file_size = UINT64_C(4) << 30,
     };
     struct zygote *z = xcalloc(1, sizeof(*z));
     pthread_mutex_init(&z->lock, NULL);
@@ -410,6 +410,8 @@ int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, i
         .stderr_fd = fds[2],
         .cgroup_fds = {w->cgroup_slot[0] >= 0 ? fds[w->cgroup_slot[0]] : -1,
                        w->cgroup_slot[1] >= 0 ? fds[w->cgroup_slot[1]] : -1},
+        /* The zygote does not know its own groups: the child is moved in by pid. */
+        .home_fds = {-1, -1},
         .max_open_files = w->max_open_files,
         .max_file_size = w->max_file_size,
         .max_cpu_seconds = w->max_cpu_seconds,

@@ -16,6 +16,7 @@ struct cgroup_root {
     bool enabled;
     char *memory_dir; /* <hierarchy>/fnd-<daemon pid> */
     char *pids_dir;
+    int home_fds[2];  /* the tasks files of the daemon's own memory and pids groups, or -1 */
     char reason[160]; /* why the layer is off */
 };
 
@@ -35,8 +36,9 @@ void cgroup_teardown(struct cgroup_root *root);
  * layer off, 0 and an empty cg. */
 int cgroup_create(const struct cgroup_root *root, struct cgroup *cg, uint64_t tag,
                   uint64_t memory_bytes, unsigned pids_max);
-/* Opens the files through which a process is moved into cg (its pid written to each),
- * close-on-exec. Fills fds[0..1] with descriptors or -1. 0 or a negative errno. */
+/* Opens cg's tasks files, through which one thread is moved into it ("0": the writer;
+ * a pid: that thread), close-on-exec. Fills fds[0..1] with descriptors or -1. 0 or a
+ * negative errno. */
 int cgroup_open_join(const struct cgroup *cg, int fds[2]);
 /* Whether the memory limit killed a process of cg. */
 bool cgroup_oom_killed(const struct cgroup *cg);

@@ -22,7 +22,9 @@ struct sandbox_spec {
     int channel_fd;     /* becomes fd 3 in the child */
     int stdout_fd;      /* becomes fd 1 */
     int stderr_fd;      /* becomes fd 2 */
-    int cgroup_fds[2];  /* cgroup.procs files the parent moves the child into; -1 */
+    int cgroup_fds[2];  /* tasks files of the worker's memory and pids groups; -1 */
+    int home_fds[2];    /* tasks files of the caller's own groups: with them the child is
+                         * born in its groups, without them moved in by pid; -1 */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
     uint64_t max_cpu_seconds; /* RLIMIT_CPU; 0: unlimited */

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, worker_pids
+from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, wait_for, worker_pids, worker_processes
 
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
 # The resource attacks are about containment, not speed: on a loaded machine (CI runs
@@ -66,6 +66,45 @@ def test_memory_bomb_is_reported_as_out_of_memory(sandboxed):
     assert "out of memory" in r.json()["errorMessage"]
     still_healthy(d)
     assert d.invoke("hog", {"mb": 10}).status == 200  # a fresh worker serves again
+
+
+def limit_groups(path):
+    """{controller: group} for memory and pids, from a /proc/.../cgroup file."""
+    groups = {}
+    with open(path) as f:
+        for line in f:
+            _, controllers, group = line.rstrip("\n").split(":", 2)
+            for c in controllers.split(","):
+                if c in ("memory", "pids"):
+                    groups[c] = group
+    return groups
+
+
+def test_native_workers_start_in_their_groups_and_the_daemon_stays_home(sandboxed):
+    """A native worker is born in its groups: the spawning thread of the daemon moves
+    itself in for the clone and back out (sandbox.c). Every process of every worker is
+    in its own worker's groups, and every thread of the daemon is back in the daemon's."""
+    d = sandboxed
+    assert d.deploy("three", "native", "probe.echo", NATIVE, max_instances=3,
+                    min_warm=3).status == 201
+    pids = wait_for(lambda: len(worker_pids(d, "three")) == 3 and worker_pids(d, "three"), 20)
+    assert pids, d.get("/v1/functions/three").json()["state"]
+    home = limit_groups(f"/proc/{d.proc.pid}/cgroup")
+    assert set(home) == {"memory", "pids"}, home
+    for tid in os.listdir(f"/proc/{d.proc.pid}/task"):
+        assert limit_groups(f"/proc/{d.proc.pid}/task/{tid}/cgroup") == home, tid
+    seen = set()
+    for pid in pids:
+        procs = worker_processes(pid)
+        assert len(procs) >= 2, procs  # the namespace's init and the runtime
+        groups = {c: {limit_groups(f"/proc/{p}/cgroup")[c] for p in procs} for c in home}
+        for c, g in groups.items():
+            assert len(g) == 1, (pid, c, g)  # one worker, one group
+            (group,) = g
+            assert f"/fnd-{d.proc.pid}/w" in group, (pid, c, group)
+            seen.add((c, group))
+    assert len(seen) == 6, seen  # and a group of its own per worker
+    still_healthy(d)
 
 
 def test_escaped_process_does_not_survive_teardown(sandboxed):

@@ -22,6 +22,7 @@ static struct sandbox_spec plain_spec(const char *path, char **argv, char **envp
     return (struct sandbox_spec){.path = path, .argv = argv, .envp = envp, .cwd = cwd,
                                  .channel_fd = sv[1], .stdout_fd = outp[1],
                                  .stderr_fd = errp[1], .cgroup_fds = {-1, -1},
+                                 .home_fds = {-1, -1},
                                  .max_open_files = 1024, .max_file_size = 1 << 30,
                                  .max_cpu_seconds = 7};
 }
