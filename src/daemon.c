@@ -91,21 +91,6 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* The native runtime, the Runtime API adapter and the zygote's library are installed
- * next to the fnd binary. */
-static char *sibling_path(const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return xstrdup(name);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    return xasprintf("%s/%s", self, name);
-}
-
 /* --memory-budget, or three quarters of the machine's memory when unset. */
 static uint64_t memory_budget_mb(const struct config *cfg)
 {
@@ -348,8 +333,8 @@ int daemon_run(const struct config *cfg)
     if (funclog_open(&d.funclog, data_dir, cfg->log_file_size, (unsigned)cfg->log_files) < 0)
         return 1;
     d.loop = uv_default_loop();
-    char *native = sibling_path("fnd-runtime-native");
-    char *provided = sibling_path("fnd-runtime-provided");
+    char *native = exe_sibling_path("fnd-runtime-native");
+    char *provided = exe_sibling_path("fnd-runtime-provided");
     d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
                                      cfg->region, provided};
     d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
@@ -458,7 +443,7 @@ int daemon_run(const struct config *cfg)
     }
     if (strcmp(cfg->zygote, "on") == 0) {
         char *bootstrap = xasprintf("%s/python3/bootstrap.py", cfg->runtime_dir);
-        char *library = sibling_path("libfnd-zygote.so");
+        char *library = exe_sibling_path("libfnd-zygote.so");
         if (zygote_open(&zygote, cfg->python, bootstrap, library) == 0)
             log_info("zygote started", "runtime=python3");
         else

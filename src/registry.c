@@ -157,7 +157,7 @@ static void code_dir_destroy(struct code_dir *cd)
 {
     struct registry *reg = cd->reg;
     list_remove(&cd->link);
-    int rc = bundle_remove_tree(cd->path);
+    int rc = remove_tree(cd->path);
     if (rc < 0)
         log_warn("code removal failed", "path=%s err=\"%s\"", cd->path, strerror(-rc));
     /* Remove code/ and the function's folder when they became empty (a deleted
@@ -333,7 +333,7 @@ static void clean_function_dir(const char *dir, const struct function *fn)
     while (d && (de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, "tmp.", 4) == 0 || strcmp(de->d_name, "function.json.tmp") == 0) {
             char *p = xasprintf("%s/%s", dir, de->d_name);
-            bundle_remove_tree(p);
+            remove_tree(p);
             free(p);
         }
     }
@@ -344,7 +344,7 @@ static void clean_function_dir(const char *dir, const struct function *fn)
     while (d && (de = readdir(d)) != NULL) {
         if (de->d_name[0] != '.' && !sha_in_use(fn, de->d_name)) {
             char *p = xasprintf("%s/%s", code, de->d_name);
-            bundle_remove_tree(p);
+            remove_tree(p);
             free(p);
         }
     }
@@ -470,7 +470,7 @@ static int load_function(struct registry *reg, const char *name, char *err, size
     int rc = read_record(reg, name, path, &fn->current, &fn->created_ms, err, errsize);
     if (rc == -ENOENT) {
         /* No commit point: an interrupted create or a finished delete. */
-        bundle_remove_tree(dir);
+        remove_tree(dir);
         rc = 0;
         goto drop;
     }
@@ -633,7 +633,7 @@ static void on_deploy_work(uv_work_t *w)
                 rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -errno;
                 if (rc < 0)
                     snprintf(job->err, sizeof(job->err), "rename %s: %s", tmp, strerror(-rc));
-                bundle_remove_tree(tmp);
+                remove_tree(tmp);
             }
             free(tmp);
             if (rc == 0)
@@ -699,7 +699,7 @@ static void on_deploy_done(uv_work_t *w, int status)
         char *fdir = xasprintf("%s/%s", reg->functions_dir, spec->name);
         char *fjson = xasprintf("%s/function.json", fdir);
         if (access(fjson, F_OK) != 0)
-            bundle_remove_tree(fdir);
+            remove_tree(fdir);
         free(fjson);
         free(fdir);
     }
@@ -791,7 +791,7 @@ int registry_delete(struct registry *reg, struct function *fn)
     if (rc == 0) {
         /* After the commit point: start-up would remove what is left anyway. */
         char *vdir = xasprintf("%s/versions", fdir);
-        bundle_remove_tree(vdir);
+        remove_tree(vdir);
         free(vdir);
     }
     free(fdir);

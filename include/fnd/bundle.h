@@ -30,8 +30,4 @@ int bundle_unpack_zip(const void *zip, size_t len, const char *dest,
 int bundle_zip_dir(const char *src, struct buf *out, const struct bundle_limits *limits,
                    char *err, size_t errsize);
 
-/* Removes a tree without following links (rm -rf). 0 or a negative errno; a missing
- * path is 0. */
-int bundle_remove_tree(const char *path);
-
 #endif
