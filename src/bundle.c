@@ -1,6 +1,7 @@
 /*
  * Code bundles (include/fnd/bundle.h): zip archives unpacked with libarchive, and
- * folders packed into zips.
+ * folders packed into zips. Linked into the fnd-bundle helper (bundle_main.c), never
+ * into the daemon, which reaches this code through unpacker.c.
  *
  * The unpacker trusts nothing in the archive. Each entry's path is normalised and
  * checked before anything is created; files are created with openat() relative to
