@@ -2,9 +2,10 @@
  * The registry (include/fnd/registry.h has the on-disk layout and the guarantees).
  *
  * Functions live in an array sorted by name (binary search; listing is a walk).
- * Deploys run on the threadpool: hash, unpack beside the old code, fsync, rename into
- * code/<sha256>, then write function.json through a rename — the commit point. Back on
- * the loop the new version becomes current.
+ * Deploys run on the threadpool: hash, unpack beside the old code (in the fnd-bundle
+ * helper, through unpacker.h), fsync, rename into code/<sha256>, then write
+ * function.json through a rename — the commit point. Back on the loop the new version
+ * becomes current.
  *
  * Code folders are shared, refcounted objects: versions with the same code share one.
  * When the last version using a folder goes, the folder goes too — except while a
@@ -43,7 +44,7 @@ struct code_dir {
 struct registry {
     uv_loop_t *loop;
     char *functions_dir;
-    struct bundle_limits limits;
+    const struct unpacker *unpacker; /* the daemon's; outlives the registry */
     struct registry_hooks hooks;
     struct function **fns; /* sorted by name */
     size_t nfns, capfns;
@@ -490,12 +491,12 @@ out:
 }
 
 int registry_open(struct registry **out, uv_loop_t *loop, const char *data_dir,
-                  const struct bundle_limits *limits, const struct registry_hooks *hooks,
+                  const struct unpacker *unpacker, const struct registry_hooks *hooks,
                   char *err, size_t errsize)
 {
     struct registry *reg = xcalloc(1, sizeof(*reg));
     reg->loop = loop;
-    reg->limits = *limits;
+    reg->unpacker = unpacker;
     reg->hooks = *hooks;
     list_init(&reg->code_dirs);
     list_init(&reg->graveyard);
@@ -604,8 +605,7 @@ static void on_deploy_work(uv_work_t *w)
     }
     if (spec->code == DEPLOY_CODE_DIR) {
         buf_init(&spec->zip, 0);
-        struct bundle_limits zl = reg->limits;
-        rc = bundle_zip_dir(spec->dir, &spec->zip, &zl, job->err, sizeof(job->err));
+        rc = unpacker_zip(reg->unpacker, spec->dir, &spec->zip, job->err, sizeof(job->err));
         if (rc < 0)
             goto out;
     }
@@ -627,8 +627,8 @@ static void on_deploy_work(uv_work_t *w)
                 memset(rnd, 0, sizeof(rnd));
             hex_encode(rhex, rnd, sizeof(rnd));
             char *tmp = xasprintf("%s/tmp.%s", fdir, rhex);
-            rc = bundle_unpack_zip(spec->zip.data, spec->zip.len, tmp, &reg->limits, job->err,
-                                   sizeof(job->err));
+            rc = unpacker_unpack(reg->unpacker, spec->zip.data, spec->zip.len, tmp, job->err,
+                                 sizeof(job->err));
             if (rc == 0 && rename(tmp, code) < 0) {
                 rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -errno;
                 if (rc < 0)
