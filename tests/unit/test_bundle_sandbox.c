@@ -23,6 +23,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 static const struct bundle_limits roomy = {1 << 20, 100};
@@ -175,10 +176,11 @@ TEST(confined_process_does_its_work_and_nothing_else)
     ASSERT(page != MAP_FAILED); /* a mapping without PROT_EXEC is allowed */
     ASSERT_EPERM(mprotect(page, 4096, PROT_READ | PROT_EXEC));
     ASSERT_EQ(remove_tree(root), 0);
-    /* LeakSanitizer, in the sanitizer build, would stop this process with ptrace at exit:
-     * leave without it. */
+    /* Leave by the system call: LeakSanitizer, in the sanitizer build, would stop this
+     * process with ptrace at exit, and ASan's hook before a noreturn call such as _exit
+     * calls sigaltstack; the filter refuses both. */
     fflush(stdout);
-    _exit(0);
+    syscall(SYS_exit_group, 0);
 }
 
 TEST_MAIN()
