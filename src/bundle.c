@@ -1,6 +1,7 @@
 /*
  * Code bundles (include/fnd/bundle.h): zip archives unpacked with libarchive, and
- * folders packed into zips.
+ * folders packed into zips. Linked into the fnd-bundle helper (bundle_main.c), never
+ * into the daemon, which reaches this code through unpacker.c.
  *
  * The unpacker trusts nothing in the archive. Each entry's path is normalised and
  * checked before anything is created; files are created with openat() relative to
@@ -20,7 +21,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,7 +258,7 @@ int bundle_unpack_zip(const void *zip, size_t len, const char *dest,
     if (root >= 0)
         close(root);
     if (rc < 0)
-        bundle_remove_tree(dest);
+        remove_tree(dest);
     return rc;
 }
 
@@ -430,20 +430,4 @@ int bundle_zip_dir(const char *src, struct buf *out, const struct bundle_limits 
     }
     archive_write_free(pk.a);
     return rc;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int bundle_remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
-        return -errno;
-    return 0;
 }

@@ -10,8 +10,8 @@
  */
 #include "fnd/cli.h"
 
-#include "fnd/bundle.h"
 #include "fnd/codec.h"
+#include "fnd/unpacker.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -260,7 +260,12 @@ int cli_pack(const struct cli *c, const char *source, struct buf *zip)
     if (S_ISDIR(st.st_mode)) {
         char err[512] = "";
         struct bundle_limits limits = {CLI_MAX_BUNDLE, 100000};
-        int rc = bundle_zip_dir(source, zip, &limits, err, sizeof(err));
+        struct unpacker unpacker;
+        int rc = unpacker_init(&unpacker, NULL, &limits, err, sizeof(err));
+        if (rc == 0) {
+            rc = unpacker_zip(&unpacker, source, zip, err, sizeof(err));
+            unpacker_release(&unpacker);
+        }
         if (rc < 0) {
             fprintf(stderr, "fnd %s: cannot pack %s: %s\n", c->cmd, source,
                     err[0] ? err : strerror(-rc));

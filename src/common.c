@@ -1,16 +1,19 @@
 /*
- * Allocation wrappers, slice helpers and clocks shared by every module (see
- * include/fnd/common.h for why allocation failure aborts).
+ * Allocation wrappers, slice helpers, clocks and file-system helpers shared by every
+ * module (see include/fnd/common.h for why allocation failure aborts).
  */
 #include "fnd/common.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,4 +147,33 @@ int write_all(int fd, const void *data, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
+        return -errno;
+    return 0;
+}
+
+char *exe_sibling_path(const char *name)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return xstrdup(name);
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return xasprintf("%s/%s", self, name);
 }

@@ -91,21 +91,6 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-/* The native runtime, the Runtime API adapter and the zygote's library are installed
- * next to the fnd binary. */
-static char *sibling_path(const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return xstrdup(name);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    return xasprintf("%s/%s", self, name);
-}
-
 /* --memory-budget, or three quarters of the machine's memory when unset. */
 static uint64_t memory_budget_mb(const struct config *cfg)
 {
@@ -346,14 +331,24 @@ int daemon_run(const struct config *cfg)
                   "listen=%s hint=\"give --auth-token or set FND_AUTH_TOKEN\"", cfg->listen);
         return 2;
     }
-    if (funclog_open(&d.funclog, data_dir, cfg->log_file_size, (unsigned)cfg->log_files) < 0)
+    /* Bundles are unpacked and zipped by the fnd-bundle helper beside this binary: a
+     * daemon without it could not deploy anything, so it does not start. */
+    struct bundle_limits limits = {cfg->max_code_size, cfg->max_code_files};
+    char err[512] = "";
+    if (unpacker_init(&d.unpacker, NULL, &limits, err, sizeof(err)) < 0) {
+        log_error("bundle helper unusable", "err=\"%s\" hint=\"fnd-bundle is built next to "
+                  "fnd; install them together\"", err);
         return 1;
+    }
+    if (funclog_open(&d.funclog, data_dir, cfg->log_file_size, (unsigned)cfg->log_files) < 0) {
+        unpacker_release(&d.unpacker);
+        return 1;
+    }
     d.loop = uv_default_loop();
-    char *native = sibling_path("fnd-runtime-native");
-    char *provided = sibling_path("fnd-runtime-provided");
+    char *native = exe_sibling_path("fnd-runtime-native");
+    char *provided = exe_sibling_path("fnd-runtime-provided");
     d.paths = (struct runtime_paths){cfg->runtime_dir, cfg->python, cfg->node, native,
                                      cfg->region, provided};
-    d.bundle_limits = (struct bundle_limits){cfg->max_code_size, cfg->max_code_files};
     d.http_limits = (struct http_limits){
         .max_url = cfg->max_url,
         .max_header_bytes = cfg->max_header_size,
@@ -366,14 +361,14 @@ int daemon_run(const struct config *cfg)
     };
 
     struct registry_hooks hooks = {on_publish, on_remove, &d};
-    char err[512] = "";
-    rc = registry_open(&d.registry, d.loop, data_dir, &d.bundle_limits, &hooks, err, sizeof(err));
+    rc = registry_open(&d.registry, d.loop, data_dir, &d.unpacker, &hooks, err, sizeof(err));
     if (rc < 0) {
         log_error("registry_open failed", "path=%s err=\"%s\" detail=\"%s\"", data_dir,
                   strerror(-rc), err);
         free(native);
         free(provided);
         funclog_close(d.funclog);
+        unpacker_release(&d.unpacker);
         return 1;
     }
 
@@ -460,7 +455,7 @@ int daemon_run(const struct config *cfg)
     }
     if (strcmp(cfg->zygote, "on") == 0) {
         char *bootstrap = xasprintf("%s/python3/bootstrap.py", cfg->runtime_dir);
-        char *library = sibling_path("libfnd-zygote.so");
+        char *library = exe_sibling_path("libfnd-zygote.so");
         if (zygote_open(&zygote, cfg->python, bootstrap, library) == 0)
             log_info("zygote started", "runtime=python3");
         else
@@ -530,6 +525,7 @@ run:
 
     zygote_close(zygote);
     registry_close(d.registry);
+    unpacker_release(&d.unpacker);
     funclog_close(d.funclog);
     metrics_reset();
     if (sandbox)

@@ -2,9 +2,10 @@
  * The registry (include/fnd/registry.h has the on-disk layout and the guarantees).
  *
  * Functions live in an array sorted by name (binary search; listing is a walk).
- * Deploys run on the threadpool: hash, unpack beside the old code, fsync, rename into
- * code/<sha256>, then write function.json through a rename — the commit point. Back on
- * the loop the new version becomes current.
+ * Deploys run on the threadpool: hash, unpack beside the old code (in the fnd-bundle
+ * helper, through unpacker.h), fsync, rename into code/<sha256>, then write
+ * function.json through a rename — the commit point. Back on the loop the new version
+ * becomes current.
  *
  * Code folders are shared, refcounted objects: versions with the same code share one.
  * When the last version using a folder goes, the folder goes too — except while a
@@ -43,7 +44,7 @@ struct code_dir {
 struct registry {
     uv_loop_t *loop;
     char *functions_dir;
-    struct bundle_limits limits;
+    const struct unpacker *unpacker; /* the daemon's; outlives the registry */
     struct registry_hooks hooks;
     struct function **fns; /* sorted by name */
     size_t nfns, capfns;
@@ -157,7 +158,7 @@ static void code_dir_destroy(struct code_dir *cd)
 {
     struct registry *reg = cd->reg;
     list_remove(&cd->link);
-    int rc = bundle_remove_tree(cd->path);
+    int rc = remove_tree(cd->path);
     if (rc < 0)
         log_warn("code removal failed", "path=%s err=\"%s\"", cd->path, strerror(-rc));
     /* Remove code/ and the function's folder when they became empty (a deleted
@@ -333,7 +334,7 @@ static void clean_function_dir(const char *dir, const struct function *fn)
     while (d && (de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, "tmp.", 4) == 0 || strcmp(de->d_name, "function.json.tmp") == 0) {
             char *p = xasprintf("%s/%s", dir, de->d_name);
-            bundle_remove_tree(p);
+            remove_tree(p);
             free(p);
         }
     }
@@ -344,7 +345,7 @@ static void clean_function_dir(const char *dir, const struct function *fn)
     while (d && (de = readdir(d)) != NULL) {
         if (de->d_name[0] != '.' && !sha_in_use(fn, de->d_name)) {
             char *p = xasprintf("%s/%s", code, de->d_name);
-            bundle_remove_tree(p);
+            remove_tree(p);
             free(p);
         }
     }
@@ -470,7 +471,7 @@ static int load_function(struct registry *reg, const char *name, char *err, size
     int rc = read_record(reg, name, path, &fn->current, &fn->created_ms, err, errsize);
     if (rc == -ENOENT) {
         /* No commit point: an interrupted create or a finished delete. */
-        bundle_remove_tree(dir);
+        remove_tree(dir);
         rc = 0;
         goto drop;
     }
@@ -490,12 +491,12 @@ out:
 }
 
 int registry_open(struct registry **out, uv_loop_t *loop, const char *data_dir,
-                  const struct bundle_limits *limits, const struct registry_hooks *hooks,
+                  const struct unpacker *unpacker, const struct registry_hooks *hooks,
                   char *err, size_t errsize)
 {
     struct registry *reg = xcalloc(1, sizeof(*reg));
     reg->loop = loop;
-    reg->limits = *limits;
+    reg->unpacker = unpacker;
     reg->hooks = *hooks;
     list_init(&reg->code_dirs);
     list_init(&reg->graveyard);
@@ -604,8 +605,7 @@ static void on_deploy_work(uv_work_t *w)
     }
     if (spec->code == DEPLOY_CODE_DIR) {
         buf_init(&spec->zip, 0);
-        struct bundle_limits zl = reg->limits;
-        rc = bundle_zip_dir(spec->dir, &spec->zip, &zl, job->err, sizeof(job->err));
+        rc = unpacker_zip(reg->unpacker, spec->dir, &spec->zip, job->err, sizeof(job->err));
         if (rc < 0)
             goto out;
     }
@@ -627,13 +627,13 @@ static void on_deploy_work(uv_work_t *w)
                 memset(rnd, 0, sizeof(rnd));
             hex_encode(rhex, rnd, sizeof(rnd));
             char *tmp = xasprintf("%s/tmp.%s", fdir, rhex);
-            rc = bundle_unpack_zip(spec->zip.data, spec->zip.len, tmp, &reg->limits, job->err,
-                                   sizeof(job->err));
+            rc = unpacker_unpack(reg->unpacker, spec->zip.data, spec->zip.len, tmp, job->err,
+                                 sizeof(job->err));
             if (rc == 0 && rename(tmp, code) < 0) {
                 rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -errno;
                 if (rc < 0)
                     snprintf(job->err, sizeof(job->err), "rename %s: %s", tmp, strerror(-rc));
-                bundle_remove_tree(tmp);
+                remove_tree(tmp);
             }
             free(tmp);
             if (rc == 0)
@@ -699,7 +699,7 @@ static void on_deploy_done(uv_work_t *w, int status)
         char *fdir = xasprintf("%s/%s", reg->functions_dir, spec->name);
         char *fjson = xasprintf("%s/function.json", fdir);
         if (access(fjson, F_OK) != 0)
-            bundle_remove_tree(fdir);
+            remove_tree(fdir);
         free(fjson);
         free(fdir);
     }
@@ -791,7 +791,7 @@ int registry_delete(struct registry *reg, struct function *fn)
     if (rc == 0) {
         /* After the commit point: start-up would remove what is left anyway. */
         char *vdir = xasprintf("%s/versions", fdir);
-        bundle_remove_tree(vdir);
+        remove_tree(vdir);
         free(vdir);
     }
     free(fdir);

@@ -1,6 +1,6 @@
 /*
  * Small definitions every module uses: byte slices, container_of, the aborting
- * allocation wrappers and a monotonic clock.
+ * allocation wrappers, a monotonic clock and a few file-system helpers.
  *
  * Out of memory is not an error path in fnd: every size driven by input is bounded
  * before it is allocated, so a failed allocation means the machine is gone and the
@@ -55,6 +55,13 @@ int write_all(int fd, const void *data, size_t len);
 /* Cryptographically random bytes (getrandom), served from a pool: call it from the
  * loop thread only. */
 void random_bytes(void *out, size_t n);
+/* Removes a tree without following links (rm -rf). 0 or a negative errno; a missing
+ * path is 0. */
+int remove_tree(const char *path);
+/* The path of name in the folder of the running executable (/proc/self/exe), where
+ * the helpers and runtimes built beside fnd live; name alone when that is unknown.
+ * Freed by the caller. */
+char *exe_sibling_path(const char *name);
 /* printf into a fresh allocation. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

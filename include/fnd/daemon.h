@@ -7,15 +7,15 @@
 
 #include "fnd/async.h"
 #include "fnd/auth.h"
-#include "fnd/bundle.h"
 #include "fnd/cgroup.h"
 #include "fnd/config.h"
 #include "fnd/controller.h"
 #include "fnd/funclog.h"
 #include "fnd/http.h"
 #include "fnd/registry.h"
-#include "fnd/seccomp_policy.h"
 #include "fnd/runtime.h"
+#include "fnd/seccomp_policy.h"
+#include "fnd/unpacker.h"
 
 #include <uv.h>
 
@@ -29,7 +29,7 @@ struct daemon {
     struct funclog *funclog;  /* function output logs (funclog.h) */
     struct auth auth;         /* the control-plane token (auth.h) */
     struct runtime_paths paths;
-    struct bundle_limits bundle_limits;
+    struct unpacker unpacker; /* runs fnd-bundle for every deploy (unpacker.h) */
     struct http_limits http_limits;
     struct cgroup_root cgroups;
     struct seccomp_policy seccomp;

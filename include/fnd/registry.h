@@ -24,8 +24,8 @@
 #define FND_REGISTRY_H
 
 #include "fnd/buf.h"
-#include "fnd/bundle.h"
 #include "fnd/fnconfig.h"
+#include "fnd/unpacker.h"
 
 #include <uv.h>
 
@@ -67,10 +67,11 @@ struct registry_hooks {
 
 /* Opens the registry in data_dir (creating <data>/functions), loads every function and
  * removes leftovers of interrupted deploys and deletes. Hooks are not called for the
- * loaded functions: iterate with registry_foreach. 0, or a negative errno with err
+ * loaded functions: iterate with registry_foreach. Deploys unpack and zip bundles
+ * through unpacker, which must outlive the registry. 0, or a negative errno with err
  * saying what failed (e.g. an unreadable function.json names the file). */
 int registry_open(struct registry **out, uv_loop_t *loop, const char *data_dir,
-                  const struct bundle_limits *limits, const struct registry_hooks *hooks,
+                  const struct unpacker *unpacker, const struct registry_hooks *hooks,
                   char *err, size_t errsize);
 /* Drops every function (no hooks called, nothing removed from disk) and frees the
  * registry. Versions still referenced elsewhere stay valid until unreferenced. */

@@ -1,9 +1,11 @@
 """Deploying, listing, replacing and deleting functions; validation; hostile bundles;
-persistence across restarts."""
+the bundle helper; persistence across restarts."""
 import base64
 import os
+import shutil
+import subprocess
 
-from fndtest import FUNCTIONS, zip_bytes
+from fndtest import FND_BIN, FUNCTIONS, zip_bytes
 
 APP = {"app.py": "def handler(event, context):\n    return {'v': 1}\n"}
 APP2 = {"app.py": "def handler(event, context):\n    return {'v': 2}\n"}
@@ -98,6 +100,30 @@ def test_hostile_bundles_refused_previous_keeps_serving(daemon, tmp_path):
     assert not outside.exists()
     assert not os.path.exists(os.path.join(daemon.data, "..", "escaped"))
     assert daemon.get("/v1/functions/h-fn").json()["version"] == 1
+
+
+def test_bundles_are_handled_by_the_helper_never_the_daemon(daemon):
+    """fnd-bundle unpacks and zips: the daemon never maps libarchive, and the helper's
+    refusals reach the client word for word."""
+    assert daemon.deploy("m-zip", "python3", "app.handler", zip_bytes(APP)).status == 201
+    r = daemon.deploy("m-dir", "python3", "app.echo", os.path.join(FUNCTIONS, "py"))
+    assert r.status == 201, r
+    r = daemon.deploy("m-zip", "python3", "app.handler", zip_bytes({**APP, "../x": "x"}))
+    assert r.status == 400, r
+    assert r.json()["error"]["message"] == "code: ../x: path leaves the bundle"
+    assert daemon.invoke("m-zip").json() == {"v": 1}
+    with open(f"/proc/{daemon.pid}/maps") as f:
+        maps = f.read()
+    assert "libarchive" not in maps and "libxml2" not in maps
+
+
+def test_missing_bundle_helper_is_a_start_up_error(tmp_path):
+    fnd = tmp_path / "fnd"  # a copy of the daemon with no fnd-bundle beside it
+    shutil.copy(FND_BIN, fnd)
+    out = subprocess.run([str(fnd), "serve", "--listen", "127.0.0.1:0", "--data",
+                          str(tmp_path / "data")], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1, out
+    assert f"{tmp_path}/fnd-bundle: No such file or directory" in out.stderr, out.stderr
 
 
 def test_bundle_size_limit(start_daemon):

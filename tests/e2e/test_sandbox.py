@@ -216,8 +216,8 @@ def test_unprivileged_daemon_degrades_loudly_and_keeps_seccomp():
     import fndtest
     from fndtest import SOURCE_DIR
     shutil.copy2(fndtest.FND_BIN, tmp_path / "fnd")
-    shutil.copy2(os.path.join(os.path.dirname(fndtest.FND_BIN), "fnd-runtime-native"),
-                 tmp_path / "fnd-runtime-native")
+    for helper in ("fnd-runtime-native", "fnd-bundle"):
+        shutil.copy2(os.path.join(os.path.dirname(fndtest.FND_BIN), helper), tmp_path / helper)
     shutil.copytree(os.path.join(SOURCE_DIR, "runtimes"), tmp_path / "runtimes")
     for root, dirs, files in os.walk(tmp_path):
         for n in dirs + files:

@@ -29,7 +29,7 @@ static uint64_t files, bytes;
 
 static void remove_scratch(void)
 {
-    bundle_remove_tree(scratch);
+    remove_tree(scratch);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -104,6 +104,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     files = bytes = 0;
     FUZZ_CHECK(nftw(dest, check_entry, 16, FTW_PHYS) == 0);
     FUZZ_CHECK(files <= limits.max_files && bytes <= limits.max_bytes);
-    FUZZ_CHECK(bundle_remove_tree(dest) == 0);
+    FUZZ_CHECK(remove_tree(dest) == 0);
     return 0;
 }

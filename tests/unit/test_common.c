@@ -1,4 +1,5 @@
-/* Unit tests for the small shared pieces: buf.c, common.c, log.c, invocation ids. */
+/* Unit tests for the small shared pieces: buf.c, common.c (remove_tree), log.c,
+ * invocation ids. */
 #include "fnd/buf.h"
 #include "fnd/invocation.h"
 #include "fnd/log.h"
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 TEST(buf_appends_and_terminates)
@@ -126,6 +128,24 @@ TEST(log_batching_defers_info_until_flush)
     close(saved);
     close(fds[0]);
     close(fds[1]);
+}
+
+TEST(remove_tree_does_not_follow_links)
+{
+    char outside[] = "/tmp/fnd-common-XXXXXX", root[] = "/tmp/fnd-common-XXXXXX";
+    ASSERT(mkdtemp(outside) != NULL && mkdtemp(root) != NULL);
+    char keep[64], link[64];
+    snprintf(keep, sizeof(keep), "%s/keep", outside);
+    int fd = open(keep, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    ASSERT(fd >= 0);
+    close(fd);
+    snprintf(link, sizeof(link), "%s/link", root);
+    ASSERT_EQ(symlink(outside, link), 0);
+    ASSERT_EQ(remove_tree(root), 0);
+    ASSERT_EQ(access(root, F_OK), -1);
+    ASSERT_EQ(access(keep, F_OK), 0);
+    ASSERT_EQ(remove_tree(root), 0); /* missing: fine */
+    ASSERT_EQ(remove_tree(outside), 0);
 }
 
 TEST_MAIN()
