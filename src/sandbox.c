@@ -521,6 +521,7 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
     int pidfd = -1;
     int rc;
 
+    *pidfd_out = -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, report_sock) < 0)
         return -errno;
     devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -625,7 +626,7 @@ fail:
 
 int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
 {
-    int pidfd;
+    int pidfd = -1;
     pid_t pid = start_child(spec, true, &pidfd);
     if (pid < 0)
         return (int)pid;
