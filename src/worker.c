@@ -171,9 +171,13 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
 static void shut(struct worker *w)
 {
     w->state = WORKER_STOPPING;
-    if (!w->exited && !w->spawning) /* spawn_done kills what is still being created */
-        sandbox_kill_group(&w->proc);
-    cgroup_kill_all(&w->cg); /* also what left the session (setsid, double fork) */
+    /* spawn_done kills what is still being created; until then the spawning thread,
+     * the daemon's or the zygote's, may itself be in the worker's groups. */
+    if (!w->spawning) {
+        if (!w->exited)
+            sandbox_kill_group(&w->proc);
+        cgroup_kill_all(&w->cg); /* also what left the session (setsid, double fork) */
+    }
     if (!w->channel_closed) {
         w->channel_closed = true;
         close_handle((uv_handle_t *)&w->channel);
