@@ -25,11 +25,12 @@
  * steps together. A thread that moves itself takes no such wait (the kernel skips the
  * lock a process move needs), and a child is born in its creator's groups. So the
  * spawning thread moves itself into the worker's groups through their tasks files,
- * clones, and moves itself back home (spec->home_fds), 0.1 ms in all. Where home is
- * not known (the zygote), the parent moves the child by pid instead, while the child
- * builds its root; the child waits for that answer before it does anything that must
- * happen inside the limits: it enters its cgroup namespace, leaves root and starts
- * the runtime only after the move.
+ * clones, and moves itself back home (spec->home_fds), 0.1 ms in all; the zygote's
+ * thread does the same with the daemon's files. Where home is not known (the
+ * daemon's own groups could not be opened), the parent moves the child by pid
+ * instead, while the child builds its root; the child waits for that answer before it
+ * does anything that must happen inside the limits: it enters its cgroup namespace,
+ * leaves root and starts the runtime only after the move.
  *
  * In a pid namespace the cloned child is pid 1, and pid 1 has duties a runtime does
  * not expect: orphans are reparented to it and must be reaped, and it ignores every

@@ -10,9 +10,10 @@
  *   env     = the worker's environment, "NAME=value\0" each
  *   reply   = result:i32 has_pidfd:i32               + the worker's pidfd
  *
- * The descriptors are the worker's channel, stdout and stderr, then its cgroup.procs
- * files: the daemon opened them, so the zygote moves the child into its cgroups with
- * the daemon's permission. The zygote's side (fnd_zygote_serve, called once by the Python runtime
+ * The descriptors are the worker's channel, stdout and stderr, then the tasks files of
+ * the worker's cgroups and of the daemon's own (where the zygote lives too): the daemon
+ * opened them, so the zygote's thread can step into the worker's groups for the fork
+ * and back home (sandbox.c), with the daemon's permission. The zygote's side (fnd_zygote_serve, called once by the Python runtime
  * through ctypes) reads each request, decodes it back into a sandbox_spec and calls
  * sandbox_fork; the child is the daemon's own (CLONE_PARENT), and its pidfd travels
  * back in the reply, so the worker module handles it like any spawned worker.
@@ -53,7 +54,7 @@
 #include <unistd.h>
 
 #define WIRE_MAGIC 0x6f67797aU /* "zygo" */
-#define MAX_FDS 5              /* channel, stdout, stderr, two cgroup.procs files */
+#define MAX_FDS 7              /* channel, stdout, stderr, the worker's and the daemon's tasks files */
 #define READY_TIMEOUT_MS 10000
 #define REPLY_TIMEOUT_MS 10000
 #define REQUEST_MAX (1u << 20) /* wire and environment; both are far smaller */
@@ -61,7 +62,8 @@
 struct zygote_wire {
     uint32_t magic;
     uint32_t nfds;
-    int32_t cgroup_slot[2]; /* index of each cgroup.procs file among the fds, or -1 */
+    int32_t cgroup_slot[2]; /* index of each of the worker's tasks files among the fds, or -1 */
+    int32_t home_slot[2];   /* the same for the daemon's own groups (the zygote's too) */
     char cwd[PATH_MAX];
     uint64_t max_open_files;
     uint64_t max_file_size;
@@ -162,6 +164,17 @@ fail:
 }
 
 /* Lays spec out for the zygote: the wire struct, then the filters' instructions. */
+/* A descriptor's index in a request: -1 (none), or one past the three standard ones. */
+static bool slot_valid(int32_t slot, size_t nfds)
+{
+    return slot == -1 || (slot >= 3 && (size_t)slot < nfds);
+}
+
+static int slot_fd(const int *fds, int32_t slot)
+{
+    return slot >= 0 ? fds[slot] : -1;
+}
+
 static struct zygote_wire *encode(const struct sandbox_spec *spec, size_t *len, int fds[MAX_FDS],
                                   size_t *nfds)
 {
@@ -176,10 +189,14 @@ static struct zygote_wire *encode(const struct sandbox_spec *spec, size_t *len, 
     fds[n++] = spec->stdout_fd;
     fds[n++] = spec->stderr_fd;
     for (int i = 0; i < 2; i++) {
-        w->cgroup_slot[i] = -1;
+        w->cgroup_slot[i] = w->home_slot[i] = -1;
         if (spec->cgroup_fds[i] >= 0) {
             w->cgroup_slot[i] = (int32_t)n;
             fds[n++] = spec->cgroup_fds[i];
+        }
+        if (spec->home_fds[i] >= 0) {
+            w->home_slot[i] = (int32_t)n;
+            fds[n++] = spec->home_fds[i];
         }
     }
     w->nfds = (uint32_t)n;
@@ -390,7 +407,7 @@ int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, i
         memchr(w->cwd, '\0', sizeof(w->cwd)) == NULL)
         return -EINVAL;
     for (int i = 0; i < 2; i++)
-        if (w->cgroup_slot[i] != -1 && (w->cgroup_slot[i] < 3 || (size_t)w->cgroup_slot[i] >= nfds))
+        if (!slot_valid(w->cgroup_slot[i], nfds) || !slot_valid(w->home_slot[i], nfds))
             return -EINVAL;
     struct seccomp_policy policy;
     memset(&policy, 0, sizeof(policy));
@@ -408,10 +425,10 @@ int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, i
         .channel_fd = fds[0],
         .stdout_fd = fds[1],
         .stderr_fd = fds[2],
-        .cgroup_fds = {w->cgroup_slot[0] >= 0 ? fds[w->cgroup_slot[0]] : -1,
-                       w->cgroup_slot[1] >= 0 ? fds[w->cgroup_slot[1]] : -1},
-        /* The zygote does not know its own groups: the child is moved in by pid. */
-        .home_fds = {-1, -1},
+        .cgroup_fds = {slot_fd(fds, w->cgroup_slot[0]), slot_fd(fds, w->cgroup_slot[1])},
+        /* The zygote was started in the daemon's groups, so the daemon's tasks files
+         * take its thread home after each child is born in its own (sandbox.c). */
+        .home_fds = {slot_fd(fds, w->home_slot[0]), slot_fd(fds, w->home_slot[1])},
         .max_open_files = w->max_open_files,
         .max_file_size = w->max_file_size,
         .max_cpu_seconds = w->max_cpu_seconds,

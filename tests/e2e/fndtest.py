@@ -244,6 +244,25 @@ def worker_pids(daemon, name):
     return [w["pid"] for w in sorted(st["workers"], key=lambda w: -w["served"]) if w["pid"]]
 
 
+def zygote_pid(daemon):
+    """The daemon's child running bootstrap.py in zygote mode, or None. Workers forked
+    from it share its command line, but each has a pid namespace of its own."""
+    ns = _pid_namespace(daemon.pid)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == daemon.pid and b"--zygote" in cmdline and _pid_namespace(int(entry)) == ns:
+            return int(entry)
+    return None
+
+
 def worker_processes(pid):
     """{host pid: command name} of every live process of the worker whose host pid is
     pid: all of its pid namespace, or its process group when workers share the

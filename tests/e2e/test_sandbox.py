@@ -6,13 +6,15 @@ import time
 
 import pytest
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, wait_for, worker_pids, worker_processes
+from fndtest import (BUILD_DIR, FUNCTIONS, alive, host_pid, wait_for, worker_pids,
+                     worker_processes, zygote_pid)
 
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
 # The resource attacks are about containment, not speed: on a loaded machine (CI runs
 # both builds side by side) a bomb may need far longer than Lambda's default 3 s.
 LOADED = 60000
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
+PY = os.path.join(FUNCTIONS, "py")
 
 
 def require_layer(daemon, marker, what):
@@ -80,21 +82,26 @@ def limit_groups(path):
     return groups
 
 
-def test_native_workers_start_in_their_groups_and_the_daemon_stays_home(sandboxed):
-    """A native worker is born in its groups: the spawning thread of the daemon moves
-    itself in for the clone and back out (sandbox.c). Every process of every worker is
-    in its own worker's groups, and every thread of the daemon is back in the daemon's."""
+def test_workers_start_in_their_groups_and_the_daemon_stays_home(sandboxed):
+    """A worker is born in its groups: the thread that spawns it, the daemon's or the
+    zygote's, moves itself in for the clone and back out (sandbox.c). Every process of
+    every worker is in its own worker's groups; every thread of the daemon, and the
+    zygote, are back in the daemon's."""
     d = sandboxed
-    assert d.deploy("three", "native", "probe.echo", NATIVE, max_instances=3,
-                    min_warm=3).status == 201
-    pids = wait_for(lambda: len(worker_pids(d, "three")) == 3 and worker_pids(d, "three"), 20)
-    assert pids, d.get("/v1/functions/three").json()["state"]
+    for name, runtime, handler, code in (("three", "native", "probe.echo", NATIVE),
+                                         ("py", "python3", "app.state", PY)):
+        assert d.deploy(name, runtime, handler, code, max_instances=3, min_warm=3).status == 201
+    pids = {name: wait_for(lambda n=name: len(worker_pids(d, n)) == 3 and worker_pids(d, n), 30)
+            for name in ("three", "py")}
+    assert all(pids.values()), pids
     home = limit_groups(f"/proc/{d.proc.pid}/cgroup")
     assert set(home) == {"memory", "pids"}, home
     for tid in os.listdir(f"/proc/{d.proc.pid}/task"):
         assert limit_groups(f"/proc/{d.proc.pid}/task/{tid}/cgroup") == home, tid
+    zygote = zygote_pid(d)
+    assert zygote and limit_groups(f"/proc/{zygote}/cgroup") == home, zygote
     seen = set()
-    for pid in pids:
+    for pid in pids["three"] + pids["py"]:
         procs = worker_processes(pid)
         assert len(procs) >= 2, procs  # the namespace's init and the runtime
         groups = {c: {limit_groups(f"/proc/{p}/cgroup")[c] for p in procs} for c in home}
@@ -103,7 +110,7 @@ def test_native_workers_start_in_their_groups_and_the_daemon_stays_home(sandboxe
             (group,) = g
             assert f"/fnd-{d.proc.pid}/w" in group, (pid, c, group)
             seen.add((c, group))
-    assert len(seen) == 6, seen  # and a group of its own per worker
+    assert len(seen) == 12, seen  # and a group of its own per worker
     still_healthy(d)
 
 

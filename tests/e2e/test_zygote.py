@@ -8,27 +8,10 @@ import time
 
 import pytest
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, worker_pids
+from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, worker_pids, zygote_pid
 
 PY = os.path.join(FUNCTIONS, "py")
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
-
-
-def zygote_pid(daemon):
-    """The daemon's child running bootstrap.py in zygote mode, or None."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == daemon.pid and b"--zygote" in cmdline:
-            return int(entry)
-    return None
 
 
 def runtime_cmdline(daemon, name):
