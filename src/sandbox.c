@@ -3,8 +3,8 @@
  * steps that run in the child (see child_checklist). Each step is a small function that
  * returns 0 or an errno; the first failure is written to a close-on-exec socket as
  * (step, errno) and the child exits, so the parent learns exactly what failed. When
- * exec succeeds the socket closes empty. (A socket and not a pipe: the parent also
- * answers through it, once it has joined the child to its cgroups.)
+ * exec succeeds the socket closes empty. (A socket and not a pipe: where the parent
+ * moves the child into its cgroups, it answers through it once the move is done.)
  *
  * Why clone3 and not fork: clone3(CLONE_PIDFD) hands back a pidfd atomically, which the
  * daemon polls for the child's exit (no SIGCHLD handler, no pid reuse races), and it
@@ -189,8 +189,8 @@ static int child_map_ids(const struct child_plan *plan)
 
 static int child_join_cgroups(const struct child_plan *plan)
 {
-    /* The parent's answer to join_child_cgroups: 0 once the child is inside the
-     * groups, else the errno of the move. Before the runtime or anything it starts
+    /* The parent's answer (move_child): 0 once the child is inside the groups, else
+     * the errno of the move. Before the runtime or anything it starts
      * exists, so that all of them are inside the limits and within reach of teardown. */
     if (!plan->join_wait)
         return 0;
@@ -471,13 +471,14 @@ static int write_tasks(const int fds[2], const char *text)
     return 0;
 }
 
-/* Whether the calling thread can take the child's groups on for the clone. */
-static bool born_inside(const struct sandbox_spec *s)
+/* Whether the calling thread can take the child's groups on for the clone: it knows
+ * the way back for each group it would enter. */
+static bool can_be_born_inside(const struct sandbox_spec *s)
 {
     for (int i = 0; i < 2; i++)
         if (s->cgroup_fds[i] >= 0 && s->home_fds[i] < 0)
             return false;
-    return s->cgroup_fds[0] >= 0 || s->cgroup_fds[1] >= 0;
+    return true;
 }
 
 /* Moves the child (pid as the caller sees it) into the worker's cgroups and answers it
@@ -531,9 +532,10 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
         goto fail;
     }
 
+    bool has_groups = spec->cgroup_fds[0] >= 0 || spec->cgroup_fds[1] >= 0;
+    bool inside = has_groups && can_be_born_inside(spec);
     struct child_plan plan = {.spec = spec, .error_fd = report_sock[1], .devnull_fd = devnull,
-                              .join_wait = (spec->cgroup_fds[0] >= 0 || spec->cgroup_fds[1] >= 0) &&
-                                           !born_inside(spec),
+                              .join_wait = has_groups && !inside,
                               .uid = spec->uid, .gid = spec->gid};
     if (spec->namespaces & CLONE_NEWUSER) {
         plan.userns = true;
@@ -544,7 +546,6 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
     }
 
     /* This thread takes the worker's groups on, so that the child is born in them. */
-    bool inside = born_inside(spec);
     if (inside && (rc = -write_tasks(spec->cgroup_fds, "0")) < 0) {
         (void)write_tasks(spec->home_fds, "0");
         log_error("worker start failed", "step=\"join cgroups\" path=%s err=\"%s\"", spec->path,

@@ -13,10 +13,11 @@
  * The descriptors are the worker's channel, stdout and stderr, then the tasks files of
  * the worker's cgroups and of the daemon's own (where the zygote lives too): the daemon
  * opened them, so the zygote's thread can step into the worker's groups for the fork
- * and back home (sandbox.c), with the daemon's permission. The zygote's side (fnd_zygote_serve, called once by the Python runtime
- * through ctypes) reads each request, decodes it back into a sandbox_spec and calls
- * sandbox_fork; the child is the daemon's own (CLONE_PARENT), and its pidfd travels
- * back in the reply, so the worker module handles it like any spawned worker.
+ * and back home (sandbox.c), with the daemon's permission. The zygote's side
+ * (fnd_zygote_serve, called once by the Python runtime through ctypes) reads each
+ * request, decodes it back into a sandbox_spec and calls sandbox_fork; the child is
+ * the daemon's own (CLONE_PARENT), and its pidfd travels back in the reply, so the
+ * worker module handles it like any spawned worker.
  *
  * The zygote's loop is C, not Python, because of what a fork costs afterwards: every
  * page the parent writes after a fork is copied (the children share them), and a
@@ -54,7 +55,7 @@
 #include <unistd.h>
 
 #define WIRE_MAGIC 0x6f67797aU /* "zygo" */
-#define MAX_FDS 7              /* channel, stdout, stderr, the worker's and the daemon's tasks files */
+#define MAX_FDS 7              /* channel, stdout, stderr, 2 tasks files each: worker's, daemon's */
 #define READY_TIMEOUT_MS 10000
 #define REPLY_TIMEOUT_MS 10000
 #define REQUEST_MAX (1u << 20) /* wire and environment; both are far smaller */
@@ -62,7 +63,7 @@
 struct zygote_wire {
     uint32_t magic;
     uint32_t nfds;
-    int32_t cgroup_slot[2]; /* index of each of the worker's tasks files among the fds, or -1 */
+    int32_t cgroup_slot[2]; /* index of each worker's tasks file among the fds, or -1 */
     int32_t home_slot[2];   /* the same for the daemon's own groups (the zygote's too) */
     char cwd[PATH_MAX];
     uint64_t max_open_files;
