@@ -26,7 +26,8 @@ Sections (in this order):
            through the API, daemon-side memory per warm worker, and RSS after a short
            and a long run of invocations (no growth reads as a ratio of 1.0).
 Load comes from wrk (Debian) with tests/bench/load.lua, on 127.0.0.1, bounded in time.
---quick runs each point for a second (the whole suite in about a minute, for CI);
+--quick runs each point for a second, with 100 functions and 8 workers in the memory
+section (the whole suite in under a minute, for CI);
 --write-docs puts the results, the machine and the CDF plots into docs/. Exits 1 if
 any figure could not be produced (a section failed), never because of a value.
 """
@@ -71,8 +72,8 @@ class Params:
         self.n_base = 5 if quick else 50          # runs of each process baseline
         self.async_total = 4000 if quick else 200000
         self.async_serial = 100 if quick else 2000
-        self.functions = 1000
-        self.workers = 32                         # for daemon-side memory per worker
+        self.functions = 100 if quick else 1000   # deployed for the daemon's RSS
+        self.workers = 8 if quick else 32         # for daemon-side memory per worker
         self.short_run, self.long_run = (5000, 20000) if quick else (100000, 1000000)
         self.warm_workers = 4                     # min_warm = max_instances of the no-ops
 
