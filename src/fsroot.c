@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -39,42 +40,69 @@ static const char group[] = "root:x:0:\nsbx_user1051:x:990:\nnogroup:x:65534:\n"
 
 /* --- the parent's side ------------------------------------------------------------- */
 
+/* Copies text into the plan's strings: its offset, or -1 when they are full. */
+static int add_string(struct fsroot_plan *p, const char *text, size_t len)
+{
+    if (len + 1 > sizeof(p->strings) - p->used)
+        return -1;
+    int at = p->used;
+    memcpy(p->strings + at, text, len);
+    p->strings[at + len] = '\0';
+    p->used = (uint16_t)(p->used + len + 1);
+    return at;
+}
+
+static const char *str(const struct fsroot_plan *p, uint16_t at)
+{
+    return p->strings + at;
+}
+
 static int add_bind(struct fsroot_plan *p, const char *src, const char *dst)
 {
     struct stat st;
     if (stat(src, &st) < 0)
         return 0; /* absent on this host: nothing to bind */
-    if (p->nbinds == FSROOT_MAX_BINDS || strlen(src) >= PATH_MAX || strlen(dst) >= PATH_MAX)
+    if (p->nbinds == FSROOT_MAX_BINDS)
         return -ENAMETOOLONG;
-    struct fsroot_bind *b = &p->binds[p->nbinds++];
-    snprintf(b->src, sizeof(b->src), "%s", src);
-    snprintf(b->dst, sizeof(b->dst), "%s", dst);
-    b->is_file = !S_ISDIR(st.st_mode);
+    int s = add_string(p, src, strlen(src)), d = add_string(p, dst, strlen(dst));
+    if (s < 0 || d < 0)
+        return -ENAMETOOLONG;
+    p->binds[p->nbinds++] = (struct fsroot_bind){(uint16_t)s, (uint16_t)d, !S_ISDIR(st.st_mode)};
+    return 0;
+}
+
+/* Where path is a symbolic link on the host, the same link in the new root. */
+static int add_link(struct fsroot_plan *p, const char *path)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n <= 0 || p->nlinks == FSROOT_MAX_LINKS)
+        return 0;
+    int at = add_string(p, path, strlen(path)), to = add_string(p, target, (size_t)n);
+    if (at < 0 || to < 0)
+        return -ENAMETOOLONG;
+    p->links[p->nlinks++] = (struct fsroot_link){(uint16_t)at, (uint16_t)to};
     return 0;
 }
 
 int fsroot_plan_build(struct fsroot_plan *p, const char *base, const char *code_dir,
                       const char *runtime_dir, const char *extra_file, uint64_t tmp_bytes)
 {
-    memset(p, 0, sizeof(*p));
-    if (strlen(base) >= sizeof(p->base) - 64)
+    memset(p, 0, offsetof(struct fsroot_plan, strings));
+    if (strlen(base) >= PATH_MAX - 64)
         return -ENAMETOOLONG;
-    snprintf(p->base, sizeof(p->base), "%s", base);
+    int at = add_string(p, base, strlen(base));
+    if (at < 0)
+        return -ENAMETOOLONG;
+    p->base = (uint16_t)at;
     p->tmp_bytes = tmp_bytes;
     int rc = add_bind(p, "/usr", "/usr");
     for (size_t i = 0; rc == 0 && i < sizeof(etc_files) / sizeof(etc_files[0]); i++) {
         struct stat st;
-        if (lstat(etc_files[i], &st) == 0 && S_ISLNK(st.st_mode) && p->nlinks < FSROOT_MAX_LINKS) {
-            struct fsroot_link *l = &p->links[p->nlinks];
-            ssize_t n = readlink(etc_files[i], l->target, sizeof(l->target) - 1);
-            if (n > 0) {
-                l->target[n] = '\0';
-                snprintf(l->path, sizeof(l->path), "%s", etc_files[i]);
-                p->nlinks++;
-            }
-            continue;
-        }
-        rc = add_bind(p, etc_files[i], etc_files[i]);
+        if (lstat(etc_files[i], &st) == 0 && S_ISLNK(st.st_mode))
+            rc = add_link(p, etc_files[i]);
+        else
+            rc = add_bind(p, etc_files[i], etc_files[i]);
     }
     if (rc == 0)
         rc = add_bind(p, runtime_dir, runtime_dir);
@@ -88,19 +116,61 @@ int fsroot_plan_build(struct fsroot_plan *p, const char *base, const char *code_
         struct stat st;
         if (lstat(host_links[i], &st) < 0)
             continue;
-        if (S_ISLNK(st.st_mode) && p->nlinks < FSROOT_MAX_LINKS) {
-            struct fsroot_link *l = &p->links[p->nlinks];
-            ssize_t n = readlink(host_links[i], l->target, sizeof(l->target) - 1);
-            if (n > 0) {
-                l->target[n] = '\0';
-                snprintf(l->path, sizeof(l->path), "%s", host_links[i]);
-                p->nlinks++;
-            }
-        } else if (S_ISDIR(st.st_mode)) {
+        if (S_ISLNK(st.st_mode))
+            rc = add_link(p, host_links[i]);
+        else if (S_ISDIR(st.st_mode))
             rc = add_bind(p, host_links[i], host_links[i]);
-        }
     }
     return rc;
+}
+
+static const struct fsroot_bind *code_bind(const struct fsroot_plan *p)
+{
+    for (size_t i = 0; i < p->nbinds; i++)
+        if (strcmp(str(p, p->binds[i].dst), FSROOT_TASK_ROOT) == 0)
+            return &p->binds[i];
+    return NULL;
+}
+
+const char *fsroot_plan_code_dir(const struct fsroot_plan *p)
+{
+    const struct fsroot_bind *b = code_bind(p);
+    return b ? str(p, b->src) : NULL;
+}
+
+void fsroot_plan_drop_code(struct fsroot_plan *p)
+{
+    const struct fsroot_bind *b = code_bind(p);
+    if (b == NULL)
+        return;
+    size_t at = (size_t)(b - p->binds);
+    memmove(&p->binds[at], &p->binds[at + 1], (p->nbinds - at - 1) * sizeof(*b));
+    p->nbinds--; /* its strings stay, unused */
+}
+
+bool fsroot_plan_same_root(const struct fsroot_plan *a, const struct fsroot_plan *b)
+{
+    if (a->tmp_bytes != b->tmp_bytes || a->nlinks != b->nlinks ||
+        strcmp(str(a, a->base), str(b, b->base)) != 0)
+        return false;
+    for (size_t i = 0; i < a->nlinks; i++)
+        if (strcmp(str(a, a->links[i].path), str(b, b->links[i].path)) != 0 ||
+            strcmp(str(a, a->links[i].target), str(b, b->links[i].target)) != 0)
+            return false;
+    size_t i = 0, j = 0;
+    for (;;) {
+        const struct fsroot_bind *x = code_bind(a), *y = code_bind(b);
+        while (i < a->nbinds && &a->binds[i] == x)
+            i++;
+        while (j < b->nbinds && &b->binds[j] == y)
+            j++;
+        if (i == a->nbinds || j == b->nbinds)
+            return i == a->nbinds && j == b->nbinds;
+        const struct fsroot_bind *p = &a->binds[i++], *q = &b->binds[j++];
+        if (p->is_file != q->is_file || strcmp(str(a, p->src), str(b, q->src)) != 0 ||
+            strcmp(str(a, p->dst), str(b, q->dst)) != 0)
+            return false;
+    }
 }
 
 /* --- the child's side -------------------------------------------------------------- */
@@ -227,7 +297,7 @@ static int build_dev(const char *root)
 
 int fsroot_enter(const struct fsroot_plan *plan)
 {
-    const char *root = plan->base;
+    const char *root = str(plan, plan->base);
     char path[PATH_MAX];
     int rc;
     /* The tree is built world-readable whatever umask the process arrived with (a
@@ -247,15 +317,21 @@ int fsroot_enter(const struct fsroot_plan *plan)
         return rc;
     if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
         return errno;
+    /* The code's mount point, also in a root built before the code is known (a
+     * blank's, sandbox.c), where the code is attached later. */
+    if ((rc = join(path, sizeof(path), root, FSROOT_TASK_ROOT)) || (rc = make_dirs(path)))
+        return rc;
     for (size_t i = 0; i < plan->nbinds; i++) {
         const struct fsroot_bind *b = &plan->binds[i];
-        if ((rc = join(path, sizeof(path), root, b->dst)) || (rc = bind_ro(b->src, path, b->is_file)))
+        if ((rc = join(path, sizeof(path), root, str(plan, b->dst))) ||
+            (rc = bind_ro(str(plan, b->src), path, b->is_file)))
             return rc;
     }
     for (size_t i = 0; i < plan->nlinks; i++) {
-        if ((rc = join(path, sizeof(path), root, plan->links[i].path)) || (rc = make_parent(path)))
+        const struct fsroot_link *l = &plan->links[i];
+        if ((rc = join(path, sizeof(path), root, str(plan, l->path))) || (rc = make_parent(path)))
             return rc;
-        if (symlink(plan->links[i].target, path) < 0)
+        if (symlink(str(plan, l->target), path) < 0)
             return errno;
     }
     if ((rc = build_dev(root)))
