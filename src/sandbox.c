@@ -57,6 +57,7 @@
  */
 #include "fnd/sandbox.h"
 
+#include "fnd/fdpass.h"
 #include "fnd/log.h"
 #include "fnd/protocol.h"
 
@@ -77,6 +78,7 @@
 #include <sys/prctl.h>
 #include <grp.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -122,11 +124,6 @@ static const char *const step_names[] = {
 #undef SANDBOX_STEP_NAME
 };
 
-struct child_report {
-    int32_t step;
-    int32_t err;
-};
-
 /* The ids a worker has inside a user namespace of its own: Lambda's sandbox user. */
 #define USERNS_UID 993
 #define USERNS_GID 990
@@ -145,6 +142,16 @@ struct child_plan {
 };
 
 /* --- the child's steps ------------------------------------------------------------- */
+
+/* Writes text to each of the tasks files fds (-1: none). 0 or an errno. */
+static int write_tasks(const int fds[2], const char *text)
+{
+    size_t len = strlen(text);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && write(fds[i], text, len) != (ssize_t)len)
+            return errno ? errno : EIO;
+    return 0;
+}
 
 static int child_reset_signals(void)
 {
@@ -409,15 +416,15 @@ static int child_start_init(const struct sandbox_spec *s)
 
 static void child_fail(const struct child_plan *plan, enum sandbox_step step, int err)
 {
-    struct child_report r = {step, err};
+    struct sandbox_report r = {step, err};
     ssize_t n = write(plan->error_fd, &r, sizeof(r));
     (void)n;
     _exit(127);
 }
 
-/* The checklist. Each line is one layer; the order matters and is explained at each
- * step. Returns only when every step succeeded. */
-static void child_checklist(struct child_plan *plan)
+/* The checklist's first part: the layers that do not depend on which function the
+ * worker is for, up to and including its root. A blank (below) stops after it. */
+static void child_birth(struct child_plan *plan)
 {
     const struct sandbox_spec *s = plan->spec;
     int rc;
@@ -437,6 +444,13 @@ static void child_checklist(struct child_plan *plan)
         child_fail(plan, STEP_LOOPBACK, rc);
     if (s->fsroot && (rc = fsroot_enter(s->fsroot)))
         child_fail(plan, STEP_FSROOT, rc);
+}
+
+/* The second part: from the worker's cgroups to its seccomp filters. */
+static void child_confine(struct child_plan *plan)
+{
+    const struct sandbox_spec *s = plan->spec;
+    int rc;
     if ((rc = child_join_cgroups(plan)))
         child_fail(plan, STEP_JOIN_CGROUPS, rc);
     if ((rc = child_cgroup_namespace(s)))
@@ -453,23 +467,167 @@ static void child_checklist(struct child_plan *plan)
         child_fail(plan, STEP_CHDIR, rc);
     if ((rc = child_seccomp(s->seccomp)))
         child_fail(plan, STEP_SECCOMP, rc);
+}
+
+/* The checklist. Each line is one layer; the order matters and is explained at each
+ * step. Returns only when every step succeeded. */
+static void child_checklist(struct child_plan *plan)
+{
+    int rc;
+    child_birth(plan);
+    child_confine(plan);
     /* Last, so that the init is as contained as the runtime: filtered, unprivileged,
      * in the private root. */
-    if ((rc = child_start_init(s)))
+    if ((rc = child_start_init(plan->spec)))
         child_fail(plan, STEP_START_INIT, rc);
 }
 
-/* --- the parent's side ------------------------------------------------------------- */
+/* --- blanks ------------------------------------------------------------------------
+ *
+ * A blank is a worker born before anyone knows whose it will be (zygote.c keeps one).
+ * It walks the first half of the checklist, child_birth: its namespaces, session and
+ * descriptors, and its root without the function's code at /var/task. Then it returns
+ * into the fork server's program, which warms itself up and waits. sandbox_specialise
+ * later walks it through the second half for one worker: the function's code, the
+ * worker's cgroups, its uid, limits and filters. Why: a forked interpreter pays a page
+ * fault for each page it writes, and on these machines a fault costs 12-17 us, so a
+ * fork's first milliseconds of Python cost more than the rest of a cold start; a blank
+ * pays them while it waits instead of while a request does (docs/benchmarks.md).
+ *
+ * Its init was forked at birth too, so it cannot simply inherit what the worker will
+ * be. It waits on a socket (BLANK_INIT_FD in the blank) for its share of the second
+ * half: the worker's tasks files, which it writes itself (a thread moving itself into
+ * a group does not wait for the cgroup v1 lock, see the header comment), then the
+ * uid and filters it takes on before it becomes the reaper that init_main is. So a
+ * blank's init ends as contained as any worker's.
+ */
+#define BLANK_INIT_FD (CHILD_ERROR_FD + 1)
 
-/* Writes text to each of the tasks files fds (-1: none). 0 or an errno. */
-static int write_tasks(const int fds[2], const char *text)
+/* What the blank tells its init; the filters' instructions follow it. */
+struct blank_order {
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t allow_len;
+    uint32_t args_len;
+};
+
+static void blank_init_main(int sock, pid_t runtime)
 {
-    size_t len = strlen(text);
-    for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0 && write(fds[i], text, len) != (ssize_t)len)
-            return errno ? errno : EIO;
+    static struct sock_filter filters[2 * BPF_MAXINSNS];
+    /* Nothing but the socket: the worker's descriptors are the runtime's. */
+    if (sock > 0)
+        syscall(SYS_close_range, 0, (unsigned)sock - 1, 0);
+    syscall(SYS_close_range, (unsigned)sock + 1, ~0U, 0);
+    struct blank_order o;
+    int fds[2];
+    size_t nfds = 0;
+    /* On anything short, the runtime is gone or about to fail: only reap it. */
+    if (fdpass_recv(sock, &o, sizeof(o), fds, 2, &nfds) != (ssize_t)sizeof(o) ||
+        o.allow_len > BPF_MAXINSNS || o.args_len > BPF_MAXINSNS ||
+        fnd_read_full(sock, filters, (o.allow_len + o.args_len) * sizeof(filters[0])) < 0)
+        init_main(runtime);
+    int tasks[2] = {nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1};
+    int32_t err = write_tasks(tasks, "0");
+    fdpass_close_all(fds, nfds);
+    struct child_plan plan = {.uid = o.uid, .gid = o.gid};
+    struct seccomp_policy policy = {
+        .enabled = o.allow_len > 0,
+        .allowlist = {(unsigned short)o.allow_len, filters},
+        .args = {(unsigned short)o.args_len, filters + o.allow_len},
+    };
+    if (err == 0)
+        err = child_drop_privileges(&plan);
+    if (err == 0)
+        err = child_no_new_privs();
+    if (err == 0)
+        err = child_seccomp(&policy);
+    (void)send(sock, &err, sizeof(err), MSG_NOSIGNAL);
+    init_main(runtime);
+}
+
+/* The blank's init: like child_start_init's, but it waits for its orders first. */
+static int child_start_blank_init(const struct sandbox_spec *s)
+{
+    if (!(s->namespaces & CLONE_NEWPID))
+        return 0;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return errno;
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0UL);
+    if (pid < 0)
+        return errno;
+    if (pid > 0)
+        blank_init_main(sv[0], pid);
+    close(sv[0]);
+    if (sv[1] != BLANK_INIT_FD) {
+        if (dup3(sv[1], BLANK_INIT_FD, O_CLOEXEC) < 0)
+            return errno;
+        close(sv[1]);
+    }
     return 0;
 }
+
+/* In the blank: hands the init its orders. 0 or an errno. */
+static int blank_order_init(const struct sandbox_spec *s)
+{
+    const struct seccomp_policy *p = s->seccomp && s->seccomp->enabled ? s->seccomp : NULL;
+    struct blank_order o = {(uint32_t)s->uid, (uint32_t)s->gid, p ? p->allowlist.len : 0,
+                            p ? p->args.len : 0};
+    struct iovec iov[3] = {{&o, sizeof(o)},
+                           {p ? p->allowlist.filter : NULL, o.allow_len * sizeof(struct sock_filter)},
+                           {p ? p->args.filter : NULL, o.args_len * sizeof(struct sock_filter)}};
+    int fds[2];
+    size_t nfds = 0;
+    for (int i = 0; i < 2; i++)
+        if (s->cgroup_fds[i] >= 0)
+            fds[nfds++] = s->cgroup_fds[i];
+    return -fdpass_send(BLANK_INIT_FD, iov, 3, fds, nfds);
+}
+
+/* Its answer, once it has carried them out. 0 or an errno. */
+static int blank_init_answer(void)
+{
+    int32_t err;
+    if (fnd_read_full(BLANK_INIT_FD, &err, sizeof(err)) < 0)
+        err = ESRCH; /* the init is gone */
+    close(BLANK_INIT_FD);
+    return err;
+}
+
+void sandbox_specialise(const struct sandbox_spec *s, int code_tree)
+{
+    /* The fork server's socket came at the channel's place at birth; the report goes
+     * back on it, as from a child to start_child. */
+    struct child_plan plan = {.spec = s, .error_fd = FND_CHANNEL_FD, .devnull_fd = STDIN_FILENO,
+                              .uid = s->uid, .gid = s->gid};
+    int rc;
+    bool has_init = (s->namespaces & CLONE_NEWPID) != 0;
+    /* The init carries out its orders while this process walks its own steps; its
+     * answer is awaited at the end, before the function's code can run. */
+    if (has_init && (rc = blank_order_init(s)))
+        child_fail(&plan, STEP_JOIN_CGROUPS, rc);
+    if ((rc = write_tasks(s->cgroup_fds, "0")))
+        child_fail(&plan, STEP_JOIN_CGROUPS, rc);
+    /* The code: a detached copy of the host's bind, read-only, made by the fork server
+     * in the host's mount namespace, attached where fsroot_enter left its mount point. */
+    if (code_tree >= 0 &&
+        move_mount(code_tree, "", AT_FDCWD, FSROOT_TASK_ROOT, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        child_fail(&plan, STEP_FSROOT, errno);
+    if ((rc = child_place_fds(&plan)))
+        child_fail(&plan, STEP_PLACE_FDS, rc);
+    /* As child_close_fds, but the init's socket stays until its answer. */
+    if (syscall(SYS_close_range, BLANK_INIT_FD + 1, ~0U, 0) < 0)
+        child_fail(&plan, STEP_CLOSE_FDS, errno);
+    child_confine(&plan);
+    if (has_init && (rc = blank_init_answer()))
+        child_fail(&plan, STEP_JOIN_CGROUPS, rc);
+    struct sandbox_report done = {SANDBOX_DONE, 0};
+    if (write(plan.error_fd, &done, sizeof(done)) != (ssize_t)sizeof(done))
+        _exit(127); /* the fork server is gone: so is the worker it was for */
+    close(plan.error_fd);
+}
+
+/* --- the parent's side ------------------------------------------------------------- */
 
 /* Whether the calling thread can take the child's groups on for the clone: it knows
  * the way back for each group it would enter. */
@@ -510,14 +668,20 @@ static pid_t clone_child(int *pidfd, uint64_t flags)
     return pid;
 }
 
-/* Starts the child and walks it through the checklist. In the child: returns 0 when
- * exec is false, execs the runtime otherwise. In the caller: the child's pid once it
- * exec'd (or, without exec, finished the checklist), with *pidfd set; or a negative
- * errno, the failing step logged and, when the child is the caller's own, reaped.
- * exec false makes the child the caller's sibling (CLONE_PARENT): a fork server
- * hands it to its own parent, the daemon, to reap. */
-static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_out)
+/* What start_child makes: a runtime it execs, or, in a fork server, a child that
+ * returns into the server's program with the whole checklist walked or only its
+ * first half (a blank). */
+enum child_kind { CHILD_EXEC, CHILD_FORK, CHILD_BLANK };
+
+/* Starts the child and walks it through the checklist. In the child: returns 0, or
+ * execs the runtime (CHILD_EXEC). In the caller: the child's pid once it exec'd (or
+ * finished its part of the checklist), with *pidfd set; or a negative errno, the
+ * failing step logged and, when the child is the caller's own, reaped. A child that
+ * does not exec is the caller's sibling (CLONE_PARENT): a fork server hands it to its
+ * own parent, the daemon, to reap. */
+static pid_t start_child(const struct sandbox_spec *spec, enum child_kind kind, int *pidfd_out)
 {
+    bool exec = kind == CHILD_EXEC;
     int report_sock[2] = {-1, -1};
     int devnull = -1;
     int pidfd = -1;
@@ -562,6 +726,13 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
                      (exec ? 0 : CLONE_PARENT);
     pid_t pid = clone_child(&pidfd, flags);
     if (pid == 0) {
+        if (kind == CHILD_BLANK) {
+            child_birth(&plan);
+            if ((rc = child_start_blank_init(spec)))
+                child_fail(&plan, STEP_START_INIT, rc);
+            close(plan.error_fd);
+            return 0;
+        }
         child_checklist(&plan);
         if (!exec) {
             /* The report socket closes empty: the fork server reads success. */
@@ -588,7 +759,7 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
         move_child(spec, pid, report_sock[0]);
     /* Blocks until exec (a fraction of a millisecond) or the child's report, as
      * libuv's uv_spawn does. */
-    struct child_report report;
+    struct sandbox_report report;
     ssize_t n;
     do {
         n = read(report_sock[0], &report, sizeof(report));
@@ -601,12 +772,8 @@ static pid_t start_child(const struct sandbox_spec *spec, bool exec, int *pidfd_
             close(pidfd);
             pidfd = -1;
         }
-        const char *step = report.step >= 0 && (size_t)report.step < sizeof(step_names) /
-                                                                          sizeof(step_names[0])
-                               ? step_names[report.step]
-                               : "?";
-        log_error("worker start failed", "step=\"%s\" path=%s err=\"%s\"", step, spec->path,
-                  strerror(report.err));
+        log_error("worker start failed", "step=\"%s\" path=%s err=\"%s\"",
+                  sandbox_step_name(report.step), spec->path, strerror(report.err));
         rc = report.err > 0 ? -report.err : -EIO;
         goto fail;
     }
@@ -626,10 +793,17 @@ fail:
     return rc;
 }
 
+const char *sandbox_step_name(int32_t step)
+{
+    if (step >= 0 && (size_t)step < sizeof(step_names) / sizeof(step_names[0]))
+        return step_names[step];
+    return "?";
+}
+
 int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
 {
     int pidfd = -1;
-    pid_t pid = start_child(spec, true, &pidfd);
+    pid_t pid = start_child(spec, CHILD_EXEC, &pidfd);
     if (pid < 0)
         return (int)pid;
     out->pid = pid;
@@ -640,7 +814,12 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out)
 
 pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd)
 {
-    return start_child(spec, false, pidfd);
+    return start_child(spec, CHILD_FORK, pidfd);
+}
+
+pid_t sandbox_fork_blank(const struct sandbox_spec *spec, int *pidfd)
+{
+    return start_child(spec, CHILD_BLANK, pidfd);
 }
 
 /* Whether a child may be created in new namespaces of kinds flags. */

@@ -599,8 +599,9 @@ static void spawn_work(uv_work_t *req)
     }
     j->rc = -ECHILD;
     if (j->zygote) {
-        j->rc = zygote_spawn(j->zygote, &j->spec, &j->proc);
-        j->how = "zygote";
+        bool blank;
+        j->rc = zygote_spawn(j->zygote, &j->spec, &j->proc, &blank);
+        j->how = blank ? "blank" : "zygote";
     }
     if (j->rc == -ECHILD) { /* no zygote, or it just failed: exec the interpreter */
         j->rc = sandbox_spawn(&j->spec, &j->proc);

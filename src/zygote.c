@@ -8,7 +8,7 @@
  *   request = wire_len:u32 env_len:u32 wire env      + descriptors (SCM_RIGHTS)
  *   wire    = struct zygote_wire, then the two seccomp programs' instructions
  *   env     = the worker's environment, "NAME=value\0" each
- *   reply   = result:i32 has_pidfd:i32               + the worker's pidfd
+ *   reply   = result:i32 flags:i32                   + the worker's pidfd, a dead blank's
  *
  * The descriptors are the worker's channel, stdout and stderr, then the tasks files of
  * the worker's cgroups and of the daemon's own (where the zygote lives too): the daemon
@@ -18,6 +18,20 @@
  * request, decodes it back into a sandbox_spec and calls sandbox_fork; the child is
  * the daemon's own (CLONE_PARENT), and its pidfd travels back in the reply, so the
  * worker module handles it like any spawned worker.
+ *
+ * Blanks: once the zygote has had a request and then nothing for BLANK_DELAY_MS, it
+ * forks a blank (sandbox.c): a child in the namespaces and the root that request's
+ * worker had, but without its code, cgroups, uid or filters, which rehearses an
+ * invocation (bootstrap.py) and then waits on its own socket. The next request of the
+ * same shape goes to the blank instead of a new fork, with one more descriptor: the
+ * function's code as a detached read-only mount (open_tree), which only the zygote,
+ * in the host's mount namespace, can make. The blank attaches it, walks the rest of
+ * the checklist and answers the zygote, which answers the daemon with the blank's
+ * pidfd. A request of another shape (another network setting, say) gets a fresh fork,
+ * and the blank is killed; so is a blank that died or did not answer. A blank the
+ * daemon must reap (it is the daemon's child, as every worker is) travels back with
+ * the next reply's flags. Daemons in a user namespace of their own get no blanks: the
+ * zygote cannot copy the host's mounts for them.
  *
  * The zygote's loop is C, not Python, because of what a fork costs afterwards: every
  * page the parent writes after a fork is copied (the children share them), and a
@@ -34,6 +48,7 @@
 #include "fnd/zygote.h"
 
 #include "fnd/common.h"
+#include "fnd/fdpass.h"
 #include "fnd/log.h"
 #include "fnd/protocol.h"
 
@@ -43,10 +58,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -59,6 +76,12 @@
 #define READY_TIMEOUT_MS 10000
 #define REPLY_TIMEOUT_MS 10000
 #define REQUEST_MAX (1u << 20) /* wire and environment; both are far smaller */
+#define BLANK_DELAY_MS 50      /* idle after a request before a blank is made */
+
+/* reply flags */
+#define REPLY_PIDFD 1 /* the worker's pidfd comes with the reply */
+#define REPLY_DEAD 2  /* and then a dead blank's, for the daemon to reap */
+#define REPLY_BLANK 4 /* the worker was a blank */
 
 struct zygote_wire {
     uint32_t magic;
@@ -225,108 +248,52 @@ static struct zygote_wire *encode(const struct sandbox_spec *spec, size_t *len, 
     return w;
 }
 
-static int send_request(int sock, const struct zygote_wire *w, size_t wire_len,
-                        const char *env, size_t env_len, const int *fds, size_t nfds)
+static int send_request(int sock, const void *wire, size_t wire_len, const char *env,
+                        size_t env_len, const int *fds, size_t nfds)
 {
     uint32_t head[2] = {(uint32_t)wire_len, (uint32_t)env_len};
-    struct iovec iov[3] = {{head, sizeof(head)}, {(void *)w, wire_len}, {(void *)env, env_len}};
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(MAX_FDS * sizeof(int))];
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3, .msg_control = control.bytes,
-                         .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-    size_t total = sizeof(head) + wire_len + env_len;
-    while (total > 0) {
-        ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EPIPE;
-        total -= (size_t)n;
-        /* The descriptors went with the first bytes; skip what was sent. */
-        msg.msg_control = NULL;
-        msg.msg_controllen = 0;
-        while (n > 0 && msg.msg_iovlen > 0) {
-            size_t take = (size_t)n < msg.msg_iov->iov_len ? (size_t)n : msg.msg_iov->iov_len;
-            msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + take;
-            msg.msg_iov->iov_len -= take;
-            n -= (ssize_t)take;
-            if (msg.msg_iov->iov_len == 0) {
-                msg.msg_iov++;
-                msg.msg_iovlen--;
-            }
-        }
-    }
-    return 0;
+    struct iovec iov[3] = {{head, sizeof(head)}, {(void *)wire, wire_len}, {(void *)env, env_len}};
+    return fdpass_send(sock, iov, 3, fds, nfds);
 }
 
-/* Receives exactly len bytes (a small fixed head) and the descriptors sent with them,
- * keeping up to max in fds (*nfds) and closing the rest. The byte count, 0 at EOF,
- * or -errno; -EPROTO when the head came short or its descriptors were cut. */
-static ssize_t recv_with_fds(int sock, void *head, size_t len, int *fds, size_t max,
-                             size_t *nfds)
+/* Waits for a child that has exited, or is about to, and lets its pidfd go. */
+static void reap(int pidfd)
 {
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(MAX_FDS * sizeof(int))];
-    } control;
-    struct iovec iov = {head, len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
-                         .msg_controllen = sizeof(control.bytes)};
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
-    *nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (*nfds < max)
-                fds[(*nfds)++] = fd;
-            else
-                close(fd);
-        }
-    }
-    if (n > 0 && ((size_t)n != len || (msg.msg_flags & MSG_CTRUNC)))
-        return -EPROTO;
-    return n;
+    siginfo_t info;
+    while (waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
 }
 
-static void close_all(const int *fds, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        close(fds[i]);
-}
-
-/* Reads the 8-byte reply and the pidfd that may come with it. */
+/* Reads the 8-byte reply and the pidfd that may come with it; reaps a dead blank
+ * that comes after it. */
 static int read_reply(int sock, int32_t reply[2], int *pidfd)
 {
     *pidfd = -1;
     int rc = wait_readable(sock, REPLY_TIMEOUT_MS);
     if (rc < 0)
         return rc;
-    size_t nfds;
-    ssize_t n = recv_with_fds(sock, reply, 2 * sizeof(int32_t), pidfd, 1, &nfds);
-    if (n <= 0)
+    int fds[2];
+    size_t nfds = 0;
+    ssize_t n = fdpass_recv(sock, reply, 2 * sizeof(int32_t), fds, 2, &nfds);
+    if (n <= 0) {
+        fdpass_close_all(fds, nfds);
         return n < 0 ? (int)n : -EPROTO;
+    }
+    size_t want = (size_t)((reply[1] & REPLY_PIDFD) != 0) + ((reply[1] & REPLY_DEAD) != 0);
+    if (nfds != want) {
+        fdpass_close_all(fds, nfds);
+        return -EPROTO;
+    }
+    if (reply[1] & REPLY_PIDFD)
+        *pidfd = fds[0];
+    if (reply[1] & REPLY_DEAD)
+        reap(fds[nfds - 1]);
     return 0;
 }
 
 static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec,
-                        struct sandbox_process *out)
+                        struct sandbox_process *out, bool *blank)
 {
     if (z->sock < 0)
         return -ECHILD;
@@ -362,11 +329,8 @@ static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec,
     }
     if (reply[0] <= 0) {
         /* The child failed a step (the zygote logged which): it is ours to reap. */
-        if (pidfd >= 0) {
-            siginfo_t info;
-            waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED);
-            close(pidfd);
-        }
+        if (pidfd >= 0)
+            reap(pidfd);
         return reply[0] < 0 ? reply[0] : -EIO;
     }
     if (pidfd < 0)
@@ -374,13 +338,16 @@ static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec,
     out->pid = reply[0];
     out->pidfd = pidfd;
     out->has_init = (spec->namespaces & CLONE_NEWPID) != 0;
+    *blank = (reply[1] & REPLY_BLANK) != 0;
     return 0;
 }
 
-int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out)
+int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out,
+                 bool *blank)
 {
+    *blank = false;
     pthread_mutex_lock(&z->lock);
-    int rc = spawn_locked(z, spec, out);
+    int rc = spawn_locked(z, spec, out, blank);
     pthread_mutex_unlock(&z->lock);
     return rc;
 }
@@ -398,9 +365,10 @@ void zygote_close(struct zygote *z)
 
 /* --- the zygote's side ------------------------------------------------------------- */
 
-int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
+/* Checks a request and decodes it into spec (pointing into data and fds) and policy. */
+static int decode(const void *data, size_t len, const int *fds, size_t nfds,
+                  struct sandbox_spec *spec, struct seccomp_policy *policy)
 {
-    *pidfd = -1;
     const struct zygote_wire *w = data;
     if (len < sizeof(*w) || w->magic != WIRE_MAGIC || w->nfds != nfds || nfds < 3 ||
         nfds > MAX_FDS || len != sizeof(*w) + ((size_t)w->allow_len + w->args_len) *
@@ -410,17 +378,16 @@ int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, i
     for (int i = 0; i < 2; i++)
         if (!slot_valid(w->cgroup_slot[i], nfds) || !slot_valid(w->home_slot[i], nfds))
             return -EINVAL;
-    struct seccomp_policy policy;
-    memset(&policy, 0, sizeof(policy));
+    memset(policy, 0, sizeof(*policy));
     if (w->seccomp) {
         struct sock_filter *prog = (struct sock_filter *)(w + 1);
-        policy.enabled = true;
-        policy.allowlist.len = (unsigned short)w->allow_len;
-        policy.allowlist.filter = prog;
-        policy.args.len = (unsigned short)w->args_len;
-        policy.args.filter = prog + w->allow_len;
+        policy->enabled = true;
+        policy->allowlist.len = (unsigned short)w->allow_len;
+        policy->allowlist.filter = prog;
+        policy->args.len = (unsigned short)w->args_len;
+        policy->args.filter = prog + w->allow_len;
     }
-    struct sandbox_spec spec = {
+    *spec = (struct sandbox_spec){
         .path = "(zygote)",
         .cwd = w->cwd,
         .channel_fd = fds[0],
@@ -433,66 +400,243 @@ int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, i
         .max_open_files = w->max_open_files,
         .max_file_size = w->max_file_size,
         .max_cpu_seconds = w->max_cpu_seconds,
-        .seccomp = w->seccomp ? &policy : NULL,
+        .seccomp = w->seccomp ? policy : NULL,
         .namespaces = w->namespaces,
         .own_network = w->own_network != 0,
         .fsroot = w->has_fsroot ? &w->fsroot : NULL,
         .uid = w->uid,
         .gid = w->gid,
     };
-    return (int)sandbox_fork(&spec, pidfd);
+    return 0;
 }
 
-/* Receives one request: its 8-byte head with the descriptors, then wire and env into
- * buf. 0, -EPROTO for a request to refuse (its descriptors closed), or -1 when the
- * daemon is gone. */
-static int read_request(int sock, char *buf, uint32_t head[2], int fds[MAX_FDS], size_t *nfds)
+int fnd_zygote_fork(const void *data, size_t len, const int *fds, size_t nfds, int *pidfd)
 {
-    ssize_t n = recv_with_fds(sock, head, 2 * sizeof(uint32_t), fds, MAX_FDS, nfds);
+    *pidfd = -1;
+    struct sandbox_spec spec;
+    struct seccomp_policy policy;
+    int rc = decode(data, len, fds, nfds, &spec, &policy);
+    return rc < 0 ? rc : (int)sandbox_fork(&spec, pidfd);
+}
+
+/* Receives one request: its 8-byte head with up to max descriptors, then wire and env
+ * into buf. 0, -EPROTO for a request to refuse (its descriptors closed), or -1 when
+ * the sender is gone. */
+static int read_request(int sock, char *buf, uint32_t head[2], int *fds, size_t max,
+                        size_t *nfds)
+{
+    ssize_t n = fdpass_recv(sock, head, 2 * sizeof(uint32_t), fds, max, nfds);
     if (n == 0 || (n < 0 && n != -EPROTO))
         return -1;
     if (n < 0 || (uint64_t)head[0] + head[1] > REQUEST_MAX) {
-        close_all(fds, *nfds);
+        fdpass_close_all(fds, *nfds);
         return -EPROTO;
     }
     if (fnd_read_full(sock, buf, (size_t)head[0] + head[1]) < 0) {
-        close_all(fds, *nfds);
+        fdpass_close_all(fds, *nfds);
         return -1;
     }
     return 0;
 }
 
-static int send_reply(int sock, int32_t result, int pidfd)
+static int send_reply(int sock, int32_t result, int32_t flags, int pidfd, int dead)
 {
-    int32_t reply[2] = {result, pidfd >= 0};
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int))];
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct iovec iov = {reply, sizeof(reply)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    int fds[2];
+    size_t nfds = 0;
     if (pidfd >= 0) {
-        msg.msg_control = control.bytes;
-        msg.msg_controllen = sizeof(control.bytes);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+        fds[nfds++] = pidfd;
+        flags |= REPLY_PIDFD;
     }
-    ssize_t n;
-    do {
-        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n == (ssize_t)sizeof(reply) ? 0 : -1;
+    if (dead >= 0) {
+        fds[nfds++] = dead;
+        flags |= REPLY_DEAD;
+    }
+    int32_t reply[2] = {result, flags};
+    struct iovec iov = {reply, sizeof(reply)};
+    return fdpass_send(sock, &iov, 1, fds, nfds) == 0 ? 0 : -1;
+}
+
+/* The zygote is one thread, so its state is plain statics. */
+static struct {
+    pid_t pid;                  /* 0: no blank */
+    int pidfd;
+    int sock;                   /* the zygote's end of the blank's channel */
+    struct zygote_wire shape;   /* of the requests it can serve (see shape_of) */
+} blank = {.pidfd = -1, .sock = -1};
+static bool blanks_off;         /* they failed once: the zygote forks on request only */
+static int dead_blank = -1;     /* a blank the daemon has yet to reap */
+static struct zygote_wire last; /* the shape of the last request */
+static bool have_last;
+
+/* What two requests must share for one's blank to serve the other: everything a
+ * blank's birth took from the request it was made from. */
+static void shape_of(const struct zygote_wire *w, struct zygote_wire *shape)
+{
+    memset(shape, 0, offsetof(struct zygote_wire, fsroot));
+    shape->magic = WIRE_MAGIC;
+    shape->namespaces = w->namespaces;
+    shape->own_network = w->own_network;
+    shape->has_fsroot = w->has_fsroot;
+    if (w->has_fsroot) {
+        shape->fsroot = w->fsroot;
+        fsroot_plan_drop_code(&shape->fsroot);
+    }
+}
+
+static bool same_shape(const struct zygote_wire *a, const struct zygote_wire *b)
+{
+    return memcmp(a, b, offsetof(struct zygote_wire, fsroot)) == 0 &&
+           (!a->has_fsroot || fsroot_plan_same_root(&a->fsroot, &b->fsroot));
+}
+
+static void blanks_unavailable(const char *why, int err)
+{
+    log_warn("blank workers unavailable", "why=\"%s\" err=\"%s\" effect=\"python3 workers "
+             "are forked when they are needed\"", why, strerror(err));
+    blanks_off = true;
+}
+
+/* Forks a blank of the last request's shape. 1 in the blank, 0 in the zygote. */
+static int make_blank(void)
+{
+    static struct fsroot_plan plan;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        blanks_unavailable("socketpair", errno);
+        return 0;
+    }
+    plan = last.fsroot;
+    struct sandbox_spec spec = {
+        .path = "(blank)", .cwd = "/", .channel_fd = sv[1], .stdout_fd = STDERR_FILENO,
+        .stderr_fd = STDERR_FILENO, .cgroup_fds = {-1, -1}, .home_fds = {-1, -1},
+        .namespaces = last.namespaces, .own_network = last.own_network != 0,
+        .fsroot = last.has_fsroot ? &plan : NULL,
+    };
+    int pidfd = -1;
+    pid_t pid = sandbox_fork_blank(&spec, &pidfd);
+    if (pid == 0)
+        return 1;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        dead_blank = pidfd;
+        blanks_unavailable("its birth failed", (int)-pid);
+        return 0;
+    }
+    blank.pid = pid;
+    blank.pidfd = pidfd;
+    blank.sock = sv[0];
+    blank.shape = last;
+    return 0;
+}
+
+/* Kills the blank; returns its pidfd, for the daemon to reap. */
+static int discard_blank(void)
+{
+    int pidfd = blank.pidfd;
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    close(blank.sock);
+    blank.pid = 0;
+    blank.pidfd = blank.sock = -1;
+    return pidfd;
+}
+
+/* Gives the request to the blank. The blank's pid (*pidfd set) once it is the worker,
+ * a negative errno from its failing step (*pidfd: the failed child), or -ECHILD when
+ * the blank cannot serve it (it is then still the zygote's to discard). */
+static int hand_to_blank(const struct zygote_wire *w, const uint32_t head[2], const int *fds,
+                         size_t nfds, int *pidfd)
+{
+    int all[MAX_FDS + 1];
+    memcpy(all, fds, nfds * sizeof(int));
+    int tree = -1;
+    if (w->has_fsroot) {
+        const char *code = fsroot_plan_code_dir(&w->fsroot);
+        if (code == NULL)
+            return -ECHILD;
+        /* The bind fsroot_enter would make, as a detached copy of the host's mount. */
+        struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                            MOUNT_ATTR_NODEV};
+        tree = open_tree(AT_FDCWD, code, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro, sizeof(ro)) < 0) {
+            blanks_unavailable("open_tree of the code", errno);
+            if (tree >= 0)
+                close(tree);
+            return -ECHILD;
+        }
+        all[nfds++] = tree;
+    }
+    int rc = send_request(blank.sock, w, head[0], (const char *)w + head[0], head[1], all, nfds);
+    if (tree >= 0)
+        close(tree);
+    struct sandbox_report report;
+    if (rc < 0 || wait_readable(blank.sock, REPLY_TIMEOUT_MS) < 0 ||
+        fnd_read_full(blank.sock, &report, sizeof(report)) < 0)
+        return -ECHILD;
+    *pidfd = blank.pidfd;
+    pid_t pid = blank.pid;
+    close(blank.sock);
+    blank.pid = 0;
+    blank.pidfd = blank.sock = -1;
+    if (report.step == SANDBOX_DONE)
+        return pid;
+    log_error("worker start failed", "step=\"%s\" path=(blank) err=\"%s\"",
+              sandbox_step_name(report.step), strerror(report.err));
+    return report.err > 0 ? -report.err : -EIO;
+}
+
+/* One request: to the blank when it fits, else a fresh fork. As fnd_zygote_fork, plus
+ * *dead (a discarded blank) and *flags. */
+static int serve_request(const char *buf, const uint32_t head[2], const int *fds, size_t nfds,
+                         int *pidfd, int *dead, int32_t *flags)
+{
+    static struct zygote_wire shape;
+    const struct zygote_wire *w = (const void *)buf;
+    struct sandbox_spec spec;
+    struct seccomp_policy policy;
+    *pidfd = -1;
+    int rc = decode(buf, head[0], fds, nfds, &spec, &policy);
+    if (rc < 0)
+        return rc;
+    shape_of(w, &shape);
+    if (blank.pid) {
+        if (same_shape(&shape, &blank.shape) &&
+            (rc = hand_to_blank(w, head, fds, nfds, pidfd)) != -ECHILD) {
+            *flags |= REPLY_BLANK;
+            return rc;
+        }
+        *dead = discard_blank();
+    }
+    last = shape;
+    have_last = !(w->namespaces & CLONE_NEWUSER);
+    return (int)sandbox_fork(&spec, pidfd);
+}
+
+/* The interpreter's signal dispositions as its start-up left them: the checklist
+ * resets every signal in a child, and the worker gets these back. */
+static struct sigaction start_up[NSIG];
+
+static void restore_start_up_signals(void)
+{
+    for (int sig = 1; sig < NSIG; sig++)
+        if (start_up[sig].sa_handler != SIG_DFL && sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &start_up[sig], NULL);
+}
+
+/* The worker's environment out of buf, which the zygote reuses. */
+static int take_env(const char *buf, const uint32_t head[2], char **env, size_t *env_len)
+{
+    *env_len = head[1];
+    *env = malloc(head[1] + 1);
+    if (*env == NULL)
+        return -1;
+    memcpy(*env, buf + head[0], head[1]);
+    (*env)[head[1]] = '\0';
+    return 0;
 }
 
 int fnd_zygote_serve(int sock, char **env, size_t *env_len)
 {
-    /* The interpreter's signal dispositions as its start-up left them: the checklist
-     * resets every signal in the child, and the worker gets these back. */
-    static struct sigaction start_up[NSIG];
     for (int sig = 1; sig < NSIG; sig++)
         if (sigaction(sig, NULL, &start_up[sig]) < 0)
             start_up[sig].sa_handler = SIG_DFL;
@@ -502,39 +646,69 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
         return -1;
     }
     for (;;) {
-        uint32_t head[2];
-        int fds[MAX_FDS], pidfd = -1;
-        size_t nfds;
-        int rc = read_request(sock, buf, head, fds, &nfds);
-        if (rc == -1) {
-            free(buf);
-            return -1; /* the daemon is gone */
-        }
-        if (rc == 0) {
-            rc = fnd_zygote_fork(buf, head[0], fds, nfds, &pidfd);
-            if (rc == 0) {
-                /* The worker: its environment leaves buf, which the zygote reuses. */
-                *env_len = head[1];
-                *env = malloc(head[1] + 1);
-                if (*env == NULL)
-                    _exit(127);
-                memcpy(*env, buf + head[0], head[1]);
-                (*env)[head[1]] = '\0';
+        if (have_last && !blank.pid && !blanks_off &&
+            wait_readable(sock, BLANK_DELAY_MS) == -ETIMEDOUT) {
+            if (make_blank()) {
                 free(buf);
-                for (int sig = 1; sig < NSIG; sig++)
-                    if (start_up[sig].sa_handler != SIG_DFL && sig != SIGKILL && sig != SIGSTOP)
-                        sigaction(sig, &start_up[sig], NULL);
+                restore_start_up_signals();
+                return 1;
+            }
+            continue;
+        }
+        uint32_t head[2];
+        int fds[MAX_FDS], pidfd = -1, dead = dead_blank;
+        int32_t flags = 0;
+        size_t nfds;
+        dead_blank = -1;
+        int rc = read_request(sock, buf, head, fds, MAX_FDS, &nfds);
+        if (rc == -1)
+            break; /* the daemon is gone */
+        if (rc == 0) {
+            rc = serve_request(buf, head, fds, nfds, &pidfd, &dead, &flags);
+            if (rc == 0) {
+                if (take_env(buf, head, env, env_len) < 0)
+                    _exit(127);
+                free(buf);
+                restore_start_up_signals();
                 return 0;
             }
-            close_all(fds, nfds);
+            fdpass_close_all(fds, nfds);
         }
-        if (send_reply(sock, rc, pidfd) < 0) {
-            if (pidfd >= 0)
-                close(pidfd);
-            free(buf);
-            return -1;
-        }
+        rc = send_reply(sock, rc, flags, pidfd, dead);
         if (pidfd >= 0)
             close(pidfd);
+        if (dead >= 0)
+            close(dead);
+        if (rc < 0)
+            break;
     }
+    if (blank.pid)
+        close(discard_blank());
+    free(buf);
+    return -1;
+}
+
+int fnd_zygote_specialise(char **env, size_t *env_len)
+{
+    char *buf = malloc(REQUEST_MAX);
+    uint32_t head[2];
+    int fds[MAX_FDS + 1];
+    size_t nfds;
+    if (buf == NULL || read_request(FND_CHANNEL_FD, buf, head, fds, MAX_FDS + 1, &nfds) != 0) {
+        free(buf);
+        return -1; /* the zygote is gone, or let the blank go */
+    }
+    const struct zygote_wire *w = (const void *)buf;
+    int tree = -1;
+    if (head[0] >= sizeof(*w) && w->has_fsroot && nfds > 0)
+        tree = fds[--nfds];
+    struct sandbox_spec spec;
+    struct seccomp_policy policy;
+    /* The zygote decoded the same bytes before it sent them: a failure here is a bug. */
+    if (decode(buf, head[0], fds, nfds, &spec, &policy) < 0 ||
+        take_env(buf, head, env, env_len) < 0)
+        _exit(127);
+    sandbox_specialise(&spec, tree);
+    free(buf);
+    return 0;
 }

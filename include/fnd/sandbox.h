@@ -60,6 +60,31 @@ int sandbox_spawn(const struct sandbox_spec *spec, struct sandbox_process *out);
  * for the daemon to reap, or -1). */
 pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd);
 
+/* Blanks, for a fork server: a child born before it is known which worker it will be
+ * (sandbox.c says why). sandbox_fork_blank clones it as sandbox_fork does, from a spec
+ * whose layers are the same for every worker it could become (namespaces, network,
+ * the root without the function's code), and walks it through the first half of the
+ * checklist; it returns 0 in the blank, which then runs the server's program, and the
+ * blank's pid (with *pidfd set) or a negative errno in the caller. */
+pid_t sandbox_fork_blank(const struct sandbox_spec *spec, int *pidfd);
+
+/* In the blank, once it is known which worker it becomes: walks the rest of the
+ * checklist for spec (same namespaces, network and root as at birth), attaching
+ * code_tree (a detached mount from open_tree, or -1) at /var/task. Reports on the
+ * socket that was its channel at birth, as a struct sandbox_report: step SANDBOX_DONE
+ * when every step succeeded, then it returns; else the failing step, and it exits. */
+void sandbox_specialise(const struct sandbox_spec *spec, int code_tree);
+
+/* What a child reports on failure, and a specialised blank on success. */
+#define SANDBOX_DONE (-1)
+struct sandbox_report {
+    int32_t step; /* SANDBOX_DONE, or the failing step (sandbox_step_name) */
+    int32_t err;  /* errno */
+};
+
+/* The name of a checklist step, "?" for none. */
+const char *sandbox_step_name(int32_t step);
+
 /* Kills every process of the child's group with SIGKILL. Safe to call repeatedly
  * until the child has been reaped. */
 void sandbox_kill_group(const struct sandbox_process *p);

@@ -10,6 +10,11 @@
  * daemon's privileges (it must create namespaces and switch uids for its children),
  * takes requests only from the daemon over a private socket, and dies with it.
  *
+ * Between requests the zygote keeps a blank (zygote.c): a child that has entered the
+ * namespaces and the root a worker needs and warmed itself up, and becomes the next
+ * worker of the same shape, so that a cold start skips the fork and the page copies
+ * that follow it.
+ *
  * Requests are synchronous, as sandbox_spawn is: the caller blocks until the child has
  * finished the checklist (about as long as a direct spawn takes to reach exec). The
  * daemon makes them from libuv's threadpool; zygote_spawn takes them one at a time.
@@ -19,6 +24,7 @@
 
 #include "fnd/sandbox.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct zygote;
@@ -30,9 +36,11 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
                 const char *library);
 
 /* Starts a worker for spec through the zygote. 0 with *out filled as sandbox_spawn
- * fills it; a negative errno from the child's failing step; or -ECHILD when the zygote
- * itself is unusable (it is then stopped, and the caller should spawn directly). */
-int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out);
+ * fills it, and *blank true when the worker was the zygote's blank; a negative errno
+ * from the child's failing step; or -ECHILD when the zygote itself is unusable (it is
+ * then stopped, and the caller should spawn directly). */
+int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out,
+                 bool *blank);
 
 /* Stops the zygote and frees z. Workers it started are unaffected. */
 void zygote_close(struct zygote *z);
@@ -41,8 +49,14 @@ void zygote_close(struct zygote *z);
  * the control socket: says it is ready, then forks a worker for each request of the
  * daemon and answers it. Returns 0 in each new worker, with its signal dispositions
  * back as the interpreter set them and *env its environment ("NAME=value\0" each,
- * *env_len bytes, malloc'd); -1 in the zygote once the daemon is gone. */
+ * *env_len bytes, malloc'd); 1 in a blank, which should warm up and then call
+ * fnd_zygote_specialise; -1 in the zygote once the daemon is gone. */
 int fnd_zygote_serve(int sock, char **env, size_t *env_len);
+
+/* In a blank: waits until the zygote gives it a worker, then becomes that worker and
+ * returns 0 with *env as fnd_zygote_serve sets it; -1 when the zygote let it go (the
+ * blank should exit). A failing step is reported to the zygote and exits. */
+int fnd_zygote_specialise(char **env, size_t *env_len);
 
 /* One request, decoded and forked: the encoded spec and its descriptors (channel,
  * stdout, stderr, then cgroup.procs files). Returns 0 in the new worker, the worker's

@@ -162,6 +162,36 @@ def main():
     serve(handler)
 
 
+def rehearse():
+    """In a blank (src/zygote.c): runs once through what a worker does, from the
+    handler's import to the reply's bytes, with a handler of its own, and undoes what
+    that left behind. A forked interpreter's first pass through any code writes to
+    pages it shares with the zygote, and each such write costs a page fault and a copy;
+    here the blank pays them while it waits for a function, not while a request waits
+    for the blank."""
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix=".fnd-rehearsal-")  # the host's /tmp without a sandbox
+    path = os.path.join(root, "fnd_rehearsal.py")
+    with open(path, "w") as f:
+        f.write("def handler(event, context):\n    return {'event': event}\n")
+    os.environ.update(_HANDLER="fnd_rehearsal.handler", LAMBDA_TASK_ROOT=root)
+    try:
+        handler, _ = load_handler()
+        meta = json.loads(b'{"request_id": "rehearsal", "deadline_ms": 0, "trace_id": ""}')
+        result = handler(json.loads(b'{"a": 1}'), Context(meta))
+        HEADER.pack(0, RESULT, 0, 0) + json.dumps(result).encode()
+    finally:
+        sys.modules.pop("fnd_rehearsal", None)
+        if root in sys.path:
+            sys.path.remove(root)
+        sys.path_importer_cache.pop(root, None)
+        importlib.invalidate_caches()
+        os.remove(path)
+        os.rmdir(root)
+        os.environ.clear()
+
+
 def zygote(library):
     """Fork server mode (src/zygote.c): started once by the daemon, this interpreter
     forks one child per new worker. The loop is fnd_zygote_serve, in C, so that the
@@ -178,6 +208,9 @@ def zygote(library):
     serve.restype = ctypes.c_int
     serve.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
                       ctypes.POINTER(ctypes.c_size_t)]
+    specialise = lib.fnd_zygote_specialise
+    specialise.restype = ctypes.c_int
+    specialise.argtypes = serve.argtypes[1:]
     env, env_len = ctypes.c_void_p(), ctypes.c_size_t()
     # Whatever the collector would find later it finds now, and then it leaves the
     # start-up's objects alone: a collection in a child would otherwise write to every
@@ -187,9 +220,14 @@ def zygote(library):
     # No PyOS_BeforeFork around the forks: its handlers guard locks that other
     # threads could hold, and this process has none; the child still runs the
     # after-fork handlers (random's reseeding among them).
-    if serve(FD, ctypes.byref(env), ctypes.byref(env_len)) != 0:
+    rc = serve(FD, ctypes.byref(env), ctypes.byref(env_len))
+    if rc < 0:
         return  # the daemon is gone
     ctypes.pythonapi.PyOS_AfterFork_Child()
+    if rc == 1:  # a blank: warm up, then wait to become a worker
+        rehearse()
+        if specialise(ctypes.byref(env), ctypes.byref(env_len)) != 0:
+            return
     raw = ctypes.string_at(env, env_len.value)
     ctypes.CDLL(None).free(env)
     os.environ.clear()

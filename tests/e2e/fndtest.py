@@ -244,9 +244,9 @@ def worker_pids(daemon, name):
     return [w["pid"] for w in sorted(st["workers"], key=lambda w: -w["served"]) if w["pid"]]
 
 
-def zygote_pid(daemon):
-    """The daemon's child running bootstrap.py in zygote mode, or None. Workers forked
-    from it share its command line, but each has a pid namespace of its own."""
+def _zygote_children(daemon):
+    """(pid, same pid namespace as the daemon) of each live child of the daemon that
+    runs bootstrap.py in zygote mode: the zygote, the workers forked from it, blanks."""
     ns = _pid_namespace(daemon.pid)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -258,9 +258,23 @@ def zygote_pid(daemon):
                 cmdline = f.read().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == daemon.pid and b"--zygote" in cmdline and _pid_namespace(int(entry)) == ns:
-            return int(entry)
-    return None
+        if ppid == daemon.pid and b"--zygote" in cmdline and alive(int(entry)):
+            yield int(entry), _pid_namespace(int(entry)) == ns
+
+
+def zygote_pid(daemon):
+    """The daemon's child running bootstrap.py in zygote mode, or None. Workers forked
+    from it share its command line, but each has a pid namespace of its own."""
+    return next((pid for pid, shared in _zygote_children(daemon) if shared), None)
+
+
+def blank_pids(daemon):
+    """Host pids of the zygote's blanks (src/zygote.c): children of the daemon with the
+    zygote's command line, in a pid namespace of their own, that no function has as a
+    worker (each is the init of its namespace)."""
+    workers = {w["pid"] for f in daemon.get("/v1/functions").json()["functions"]
+               for w in daemon.get(f"/v1/functions/{f['name']}").json()["state"]["workers"]}
+    return [pid for pid, shared in _zygote_children(daemon) if not shared and pid not in workers]
 
 
 def worker_processes(pid):
@@ -287,6 +301,18 @@ def worker_processes(pid):
         if alive(p):
             found[p] = comm
     return found
+
+
+def limit_groups(path):
+    """{controller: group} for memory and pids, from a /proc/.../cgroup file."""
+    groups = {}
+    with open(path) as f:
+        for line in f:
+            _, controllers, group = line.rstrip("\n").split(":", 2)
+            for c in controllers.split(","):
+                if c in ("memory", "pids"):
+                    groups[c] = group
+    return groups
 
 
 def host_pid(worker_pid, inner_pid):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from fndtest import (BUILD_DIR, FUNCTIONS, alive, host_pid, wait_for, worker_pids,
-                     worker_processes, zygote_pid)
+from fndtest import (BUILD_DIR, FUNCTIONS, alive, host_pid, limit_groups, wait_for,
+                     worker_pids, worker_processes, zygote_pid)
 
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
 # The resource attacks are about containment, not speed: on a loaded machine (CI runs
@@ -68,18 +68,6 @@ def test_memory_bomb_is_reported_as_out_of_memory(sandboxed):
     assert "out of memory" in r.json()["errorMessage"]
     still_healthy(d)
     assert d.invoke("hog", {"mb": 10}).status == 200  # a fresh worker serves again
-
-
-def limit_groups(path):
-    """{controller: group} for memory and pids, from a /proc/.../cgroup file."""
-    groups = {}
-    with open(path) as f:
-        for line in f:
-            _, controllers, group = line.rstrip("\n").split(":", 2)
-            for c in controllers.split(","):
-                if c in ("memory", "pids"):
-                    groups[c] = group
-    return groups
 
 
 def test_workers_start_in_their_groups_and_the_daemon_stays_home(sandboxed):

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, host_pid, worker_pids, zygote_pid
+from fndtest import (BUILD_DIR, FUNCTIONS, alive, blank_pids, host_pid, limit_groups, wait_for,
+                     worker_pids, worker_processes, zygote_pid)
 
 PY = os.path.join(FUNCTIONS, "py")
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
@@ -128,3 +129,124 @@ def test_a_stalled_zygote_does_not_stall_the_daemon(start_daemon):
         if alive(pid):
             os.kill(pid, signal.SIGCONT)
     assert b"--zygote" in runtime_cmdline(d, "st")  # it was the zygote that started it
+
+
+# --- blanks: children made ahead of the worker they become (src/zygote.c) -----------------
+
+def started_via(daemon, name):
+    """How the function's last worker was started (needs --log-level debug): "blank",
+    "zygote" (a fresh fork) or "exec". The daemon writes its log in batches."""
+    lines = wait_for(lambda: [l for l in daemon.log().splitlines()
+                              if 'msg="worker started"' in l and f" fn={name} " in l], 2)
+    assert lines, name
+    return lines[-1].split(" via=")[1].split()[0]
+
+
+def from_a_blank(daemon, name, handler, code, event=None, **config):
+    """Deploys and invokes name once a blank is waiting; returns the answer's JSON."""
+    assert wait_for(lambda: blank_pids(daemon), 10), "no blank appeared"
+    assert daemon.deploy(name, "python3", handler, code, **config).status == 201
+    r = daemon.invoke(name, event)
+    assert r.status == 200, r
+    return r.json()
+
+
+@pytest.fixture
+def blanks(start_daemon):
+    # no spares: each would take the blank that a test means for its next function
+    d = start_daemon("--log-level", "debug", "--spare-workers", "0")
+    # the zygote makes blanks in the shape of the requests it has seen: give it one
+    assert d.deploy("first", "python3", "app.state", PY).status == 201
+    assert d.invoke("first").json()["calls"] == 1
+    assert started_via(d, "first") == "zygote"
+    return d
+
+
+def test_a_blank_becomes_a_worker_contained_like_an_exec_one(blanks, start_daemon):
+    """Every worker below is a blank that waited before its function existed: it must
+    end up with the same ids, capabilities, filters, signals, processes, environment,
+    descriptors, code and /tmp as a worker exec'd for the same function."""
+    execd = start_daemon("--zygote", "off")
+    cases = (("who", "attack.whoami", None), ("ps", "attack.processes", "pid"),
+             ("env", "attack.environment", None), ("fds", "attack.descriptors", {"n": 1}),
+             ("around", "attack.surroundings", None))
+    seen = []
+    for d in (blanks, execd):
+        answers = {}
+        for name, handler, event in cases:
+            event = {"pid": d.pid} if event == "pid" else event
+            if d is blanks:
+                answers[name] = from_a_blank(d, name, handler, HOSTILE, event)
+                assert started_via(d, name) == "blank", name
+            else:
+                assert d.deploy(name, "python3", handler, HOSTILE).status == 201
+                answers[name] = d.invoke(name, event).json()
+        del answers["who"]["Uid"], answers["who"]["Gid"]  # one per worker
+        answers["env"].pop("AWS_LAMBDA_LOG_STREAM_NAME")  # names the worker
+        answers["env"].pop("_X_AMZN_TRACE_ID", None)  # one per invocation
+        seen.append(answers)
+    from_blank, from_exec = seen
+    assert from_blank == from_exec
+    who, ps, around = from_blank["who"], from_blank["ps"], from_blank["around"]
+    assert who["CapEff"] == "0000000000000000" and who["Seccomp"] == "2"
+    assert ps["pids"] == [1, 2] and ps["signal"] == "ESRCH" and ps["cgroups"] == ["/"]
+    # its own code, read-only; nothing left of the blank's rehearsal
+    assert around["cwd"] == "/var/task" and "attack.py" in around["task"]
+    assert around["task_mount"] and around["task_mount"][0].split(",")[0] == "ro"
+    assert around["tmp"] == [] and around["modules"] == [] and around["path"] == []
+    assert from_blank["fds"]["inherited"] == [0, 1, 2, 3, 4]  # 4: the listing's own
+
+
+def test_a_blank_worker_and_its_init_are_in_its_own_groups(blanks):
+    """Both processes of a worker that was a blank, its init and its runtime, are in
+    the worker's cgroups (each moved itself in when the blank became the worker); the
+    zygote and the next blank stay in the daemon's."""
+    d = blanks
+    if f"/fnd-{d.pid}/" not in open(f"/proc/{worker_pids(d, 'first')[0]}/cgroup").read():
+        assert os.geteuid() != 0, "cgroups are off although the daemon runs as root"
+        pytest.skip("this unprivileged daemon has no cgroups")
+    from_a_blank(d, "grouped", "app.state", PY)
+    assert started_via(d, "grouped") == "blank"
+    home = limit_groups(f"/proc/{d.pid}/cgroup")
+    procs = worker_processes(worker_pids(d, "grouped")[0])
+    assert len(procs) == 2, procs  # the namespace's init and the runtime
+    for p in procs:
+        groups = limit_groups(f"/proc/{p}/cgroup")
+        for controller in ("memory", "pids"):
+            assert f"/fnd-{d.pid}/w" in groups[controller], (p, groups)
+    assert len({limit_groups(f"/proc/{p}/cgroup")["memory"] for p in procs}) == 1
+    assert wait_for(lambda: blank_pids(d), 10)
+    for p in [zygote_pid(d)] + blank_pids(d):
+        assert limit_groups(f"/proc/{p}/cgroup") == home, p
+
+
+def test_a_blank_of_another_shape_is_set_aside(blanks):
+    """A network:none function needs a network namespace the waiting blank does not
+    have: it gets a fresh fork, the blank is killed and reaped, and a blank of the new
+    shape serves the next such function."""
+    d = blanks
+    assert wait_for(lambda: blank_pids(d), 10)
+    (old,) = blank_pids(d)
+    target = {"host": "127.0.0.1", "port": d.port}
+    assert d.deploy("closed", "python3", "attack.connect", HOSTILE, network="none").status == 201
+    assert d.invoke("closed", target).json() == "ECONNREFUSED"
+    assert started_via(d, "closed") == "zygote"
+    assert wait_for(lambda: not alive(old) and not os.path.exists(f"/proc/{old}"), 5), old
+    assert from_a_blank(d, "closed2", "attack.connect", HOSTILE, target,
+                        network="none") == "ECONNREFUSED"
+    assert started_via(d, "closed2") == "blank"
+    assert from_a_blank(d, "lo", "attack.loopback", HOSTILE, network="none") == "ping"
+
+
+def test_a_killed_blank_is_reaped_and_replaced(blanks):
+    d = blanks
+    assert wait_for(lambda: blank_pids(d), 10)
+    (old,) = blank_pids(d)
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: not alive(old), 5)
+    assert d.deploy("after", "python3", "app.state", PY).status == 201
+    assert d.invoke("after").json()["calls"] == 1  # served by a fresh fork
+    assert started_via(d, "after") == "zygote"
+    assert wait_for(lambda: not os.path.exists(f"/proc/{old}"), 5), "the dead blank was not reaped"
+    assert from_a_blank(d, "later", "app.state", PY)["calls"] == 1
+    assert started_via(d, "later") == "blank"

@@ -189,3 +189,16 @@ def processes(event, context):
         signal_result = errno_names.errorcode.get(exc.errno, str(exc))
     return {"pids": pids, "self": os.getpid(), "parent": os.getppid(), "cgroups": cgroups,
             "signal": signal_result}
+
+
+def surroundings(event, context):
+    """What a worker finds around it when it starts: its code folder and how it is
+    mounted, /tmp, its descriptors, and what of fnd's own it can still see."""
+    import sys
+    task_mount = [line.split()[5] for line in open("/proc/self/mountinfo")
+                  if line.split()[4] == "/var/task"]
+    return {"cwd": os.getcwd(), "task": sorted(os.listdir("/var/task")),
+            "task_mount": task_mount, "tmp": sorted(os.listdir("/tmp")),
+            "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+            "modules": sorted(m for m in sys.modules if "rehearsal" in m),
+            "path": [p for p in sys.path if "rehearsal" in p]}
