@@ -690,7 +690,7 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
 
 int fnd_zygote_specialise(char **env, size_t *env_len)
 {
-    char *buf = malloc(REQUEST_MAX);
+    char *buf = calloc(1, REQUEST_MAX); /* zeroed: what a short request lacks reads as 0 */
     uint32_t head[2];
     int fds[MAX_FDS + 1];
     size_t nfds;
