@@ -498,13 +498,16 @@ static void child_checklist(struct child_plan *plan)
  * be. It waits on a socket (BLANK_INIT_FD in the blank) for its share of the second
  * half: the worker's tasks files, which it writes itself (a thread moving itself into
  * a group does not wait for the cgroup v1 lock, see the header comment), then the
- * uid and filters it takes on before it becomes the reaper that init_main is. So a
- * blank's init ends as contained as any worker's.
+ * uid, limits and filters it takes on before it becomes the reaper that init_main is.
+ * So a blank's init ends as contained as any worker's.
  */
 #define BLANK_INIT_FD (CHILD_ERROR_FD + 1)
 
 /* What the blank tells its init; the filters' instructions follow it. */
 struct blank_order {
+    uint64_t max_open_files;
+    uint64_t max_file_size;
+    uint64_t max_cpu_seconds;
     uint32_t uid;
     uint32_t gid;
     uint32_t allow_len;
@@ -529,6 +532,9 @@ static void blank_init_main(int sock, pid_t runtime)
     int tasks[2] = {nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1};
     int32_t err = write_tasks(tasks, "0");
     fdpass_close_all(fds, nfds);
+    struct sandbox_spec limits = {.max_open_files = o.max_open_files,
+                                  .max_file_size = o.max_file_size,
+                                  .max_cpu_seconds = o.max_cpu_seconds};
     struct child_plan plan = {.uid = o.uid, .gid = o.gid};
     struct seccomp_policy policy = {
         .enabled = o.allow_len > 0,
@@ -537,6 +543,8 @@ static void blank_init_main(int sock, pid_t runtime)
     };
     if (err == 0)
         err = child_drop_privileges(&plan);
+    if (err == 0)
+        err = child_rlimits(&limits);
     if (err == 0)
         err = child_no_new_privs();
     if (err == 0)
@@ -571,7 +579,8 @@ static int child_start_blank_init(const struct sandbox_spec *s)
 static int blank_order_init(const struct sandbox_spec *s)
 {
     const struct seccomp_policy *p = s->seccomp && s->seccomp->enabled ? s->seccomp : NULL;
-    struct blank_order o = {(uint32_t)s->uid, (uint32_t)s->gid, p ? p->allowlist.len : 0,
+    struct blank_order o = {s->max_open_files, s->max_file_size, s->max_cpu_seconds,
+                            (uint32_t)s->uid, (uint32_t)s->gid, p ? p->allowlist.len : 0,
                             p ? p->args.len : 0};
     struct iovec iov[3] = {{&o, sizeof(o)},
                            {p ? p->allowlist.filter : NULL, o.allow_len * sizeof(struct sock_filter)},

@@ -199,8 +199,9 @@ def test_a_blank_becomes_a_worker_contained_like_an_exec_one(blanks, start_daemo
 
 def test_a_blank_worker_and_its_init_are_in_its_own_groups(blanks):
     """Both processes of a worker that was a blank, its init and its runtime, are in
-    the worker's cgroups (each moved itself in when the blank became the worker); the
-    zygote and the next blank stay in the daemon's."""
+    the worker's cgroups (each moved itself in when the blank became the worker), with
+    the worker's uid, limits and filters; the zygote and the next blank stay in the
+    daemon's groups."""
     d = blanks
     if f"/fnd-{d.pid}/" not in open(f"/proc/{worker_pids(d, 'first')[0]}/cgroup").read():
         assert os.geteuid() != 0, "cgroups are off although the daemon runs as root"
@@ -215,6 +216,21 @@ def test_a_blank_worker_and_its_init_are_in_its_own_groups(blanks):
         for controller in ("memory", "pids"):
             assert f"/fnd-{d.pid}/w" in groups[controller], (p, groups)
     assert len({limit_groups(f"/proc/{p}/cgroup")["memory"] for p in procs}) == 1
+
+    def status(p):
+        with open(f"/proc/{p}/status") as f:
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        return {k: fields[k] for k in ("Uid", "Gid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
+
+    def limits(p):
+        with open(f"/proc/{p}/limits") as f:
+            return [l for l in f if l.startswith(("Max open files", "Max file size",
+                                                  "Max cpu time", "Max core file size"))]
+    init = worker_pids(d, "grouped")[0]
+    (runtime,) = [p for p in procs if p != init]
+    assert status(init) == status(runtime) and limits(init) == limits(runtime)
+    assert status(init)["Uid"].split()[0] != "0" and status(init)["CapEff"] == "0" * 16
+    assert any("1024" in l for l in limits(init) if l.startswith("Max open files")), limits(init)
     assert wait_for(lambda: blank_pids(d), 10)
     for p in [zygote_pid(d)] + blank_pids(d):
         assert limit_groups(f"/proc/{p}/cgroup") == home, p
