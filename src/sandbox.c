@@ -739,8 +739,16 @@ static pid_t start_child(const struct sandbox_spec *spec, enum child_kind kind, 
             child_birth(&plan);
             if ((rc = child_start_blank_init(spec)))
                 child_fail(&plan, STEP_START_INIT, rc);
-            close(plan.error_fd);
-            return 0;
+            if (spec->argv == NULL) {
+                close(plan.error_fd);
+                return 0;
+            }
+            /* A blank of a program: it calls sandbox_specialise itself, with the
+             * init's socket where this one left it. */
+            if ((spec->namespaces & CLONE_NEWPID) && fcntl(BLANK_INIT_FD, F_SETFD, 0) < 0)
+                child_fail(&plan, STEP_EXEC, errno);
+            execve(spec->path, spec->argv, spec->envp);
+            child_fail(&plan, STEP_EXEC, errno);
         }
         child_checklist(&plan);
         if (!exec) {

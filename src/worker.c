@@ -599,11 +599,13 @@ static void spawn_work(uv_work_t *req)
     }
     j->rc = -ECHILD;
     if (j->zygote) {
-        bool blank;
-        j->rc = zygote_spawn(j->zygote, &j->spec, &j->proc, &blank);
+        bool blank, native = v->config.runtime == RUNTIME_NATIVE;
+        j->rc = zygote_spawn(j->zygote, &j->spec, native, &j->proc, &blank);
         j->how = blank ? "blank" : "zygote";
+        if (j->rc == -ENOENT && native)
+            j->rc = -ECHILD; /* no blank of the runner ready: exec it */
     }
-    if (j->rc == -ECHILD) { /* no zygote, or it just failed: exec the interpreter */
+    if (j->rc == -ECHILD) { /* no zygote, or it just failed: exec the runtime */
         j->rc = sandbox_spawn(&j->spec, &j->proc);
         j->how = "exec";
     }
@@ -720,7 +722,11 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     j->child_ends[0] = sv[1];
     j->child_ends[1] = outp[1];
     j->child_ends[2] = errp[1];
-    j->zygote = v->config.runtime == RUNTIME_PYTHON3 ? opts->zygote : NULL;
+    /* python3 workers are forked by the zygote; native ones may be its blanks, which
+     * exec the runner ahead of need (zygote.c). */
+    j->zygote = v->config.runtime == RUNTIME_PYTHON3 || v->config.runtime == RUNTIME_NATIVE
+                    ? opts->zygote
+                    : NULL;
     j->w = w;
     j->opts = opts;
     j->version = v;

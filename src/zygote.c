@@ -33,6 +33,13 @@
  * the next reply's flags. Daemons in a user namespace of their own get no blanks: the
  * zygote cannot copy the host's mounts for them.
  *
+ * Native workers use blanks too, though the zygote never forks them: a request marked
+ * blank_only carries the program to exec (the runner), and a blank of that kind execs
+ * it right after its birth; the runner calls fnd_zygote_specialise before it loads the
+ * handler. Without a fitting blank the answer is -ENOENT and the daemon execs the
+ * runner itself, as it did before; so does a native start that finds the zygote busy,
+ * so that native starts never wait for python3 ones.
+ *
  * The zygote's loop is C, not Python, because of what a fork costs afterwards: every
  * page the parent writes after a fork is copied (the children share them), and a
  * Python loop writes reference counts all over the interpreter's heap, so each request
@@ -79,9 +86,10 @@
 #define BLANK_DELAY_MS 50      /* idle after a request before a blank is made */
 
 /* reply flags */
-#define REPLY_PIDFD 1 /* the worker's pidfd comes with the reply */
-#define REPLY_DEAD 2  /* and then a dead blank's, for the daemon to reap */
-#define REPLY_BLANK 4 /* the worker was a blank */
+#define REPLY_PIDFD 1      /* the worker's pidfd comes with the reply */
+#define REPLY_BLANK 4      /* the worker was a blank */
+#define REPLY_DEAD_SHIFT 8 /* bits 8 up: how many dead blanks' pidfds follow, to reap */
+#define MAX_DEAD 4
 
 struct zygote_wire {
     uint32_t magic;
@@ -89,6 +97,7 @@ struct zygote_wire {
     int32_t cgroup_slot[2]; /* index of each worker's tasks file among the fds, or -1 */
     int32_t home_slot[2];   /* the same for the daemon's own groups (the zygote's too) */
     char cwd[PATH_MAX];
+    char exec_path[PATH_MAX]; /* "" in a python3 request; else a program for a blank to exec */
     uint64_t max_open_files;
     uint64_t max_file_size;
     uint64_t max_cpu_seconds;
@@ -98,7 +107,7 @@ struct zygote_wire {
     uint8_t own_network;
     uint8_t has_fsroot;
     uint8_t seccomp;
-    uint8_t reserved;
+    uint8_t blank_only; /* from a blank, or not at all (-ENOENT): the daemon execs */
     uint32_t allow_len; /* instructions of the allowlist program, then of the args one */
     uint32_t args_len;
     struct fsroot_plan fsroot;
@@ -199,7 +208,8 @@ static int slot_fd(const int *fds, int32_t slot)
     return slot >= 0 ? fds[slot] : -1;
 }
 
-static struct zygote_wire *encode(const struct sandbox_spec *spec, size_t *len, int fds[MAX_FDS],
+static struct zygote_wire *encode(const struct sandbox_spec *spec, bool blank_only, size_t *len,
+                                  int fds[MAX_FDS],
                                   size_t *nfds)
 {
     const struct seccomp_policy *sc = spec->seccomp && spec->seccomp->enabled ? spec->seccomp
@@ -226,6 +236,10 @@ static struct zygote_wire *encode(const struct sandbox_spec *spec, size_t *len, 
     w->nfds = (uint32_t)n;
     *nfds = n;
     snprintf(w->cwd, sizeof(w->cwd), "%s", spec->cwd);
+    if (blank_only) {
+        w->blank_only = 1;
+        snprintf(w->exec_path, sizeof(w->exec_path), "%s", spec->path);
+    }
     w->max_open_files = spec->max_open_files;
     w->max_file_size = spec->max_file_size;
     w->max_cpu_seconds = spec->max_cpu_seconds;
@@ -273,33 +287,33 @@ static int read_reply(int sock, int32_t reply[2], int *pidfd)
     int rc = wait_readable(sock, REPLY_TIMEOUT_MS);
     if (rc < 0)
         return rc;
-    int fds[2];
+    int fds[1 + MAX_DEAD];
     size_t nfds = 0;
-    ssize_t n = fdpass_recv(sock, reply, 2 * sizeof(int32_t), fds, 2, &nfds);
+    ssize_t n = fdpass_recv(sock, reply, 2 * sizeof(int32_t), fds, 1 + MAX_DEAD, &nfds);
     if (n <= 0) {
         fdpass_close_all(fds, nfds);
         return n < 0 ? (int)n : -EPROTO;
     }
-    size_t want = (size_t)((reply[1] & REPLY_PIDFD) != 0) + ((reply[1] & REPLY_DEAD) != 0);
-    if (nfds != want) {
+    size_t has_pidfd = (reply[1] & REPLY_PIDFD) != 0;
+    if (nfds != has_pidfd + ((uint32_t)reply[1] >> REPLY_DEAD_SHIFT)) {
         fdpass_close_all(fds, nfds);
         return -EPROTO;
     }
-    if (reply[1] & REPLY_PIDFD)
+    if (has_pidfd)
         *pidfd = fds[0];
-    if (reply[1] & REPLY_DEAD)
-        reap(fds[nfds - 1]);
+    for (size_t i = has_pidfd; i < nfds; i++)
+        reap(fds[i]);
     return 0;
 }
 
-static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec,
+static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec, bool blank_only,
                         struct sandbox_process *out, bool *blank)
 {
     if (z->sock < 0)
         return -ECHILD;
     int fds[MAX_FDS];
     size_t nfds, wire_len, env_len = 0;
-    struct zygote_wire *w = encode(spec, &wire_len, fds, &nfds);
+    struct zygote_wire *w = encode(spec, blank_only, &wire_len, fds, &nfds);
     for (size_t i = 0; spec->envp[i]; i++)
         env_len += strlen(spec->envp[i]) + 1;
     if (wire_len + env_len > REQUEST_MAX) {
@@ -342,12 +356,18 @@ static int spawn_locked(struct zygote *z, const struct sandbox_spec *spec,
     return 0;
 }
 
-int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out,
-                 bool *blank)
+int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, bool blank_only,
+                 struct sandbox_process *out, bool *blank)
 {
     *blank = false;
-    pthread_mutex_lock(&z->lock);
-    int rc = spawn_locked(z, spec, out, blank);
+    /* A worker that may be exec'd instead does not wait for the zygote to be free. */
+    if (blank_only) {
+        if (pthread_mutex_trylock(&z->lock) != 0)
+            return -ENOENT;
+    } else {
+        pthread_mutex_lock(&z->lock);
+    }
+    int rc = spawn_locked(z, spec, blank_only, out, blank);
     pthread_mutex_unlock(&z->lock);
     return rc;
 }
@@ -439,34 +459,44 @@ static int read_request(int sock, char *buf, uint32_t head[2], int *fds, size_t 
     return 0;
 }
 
-static int send_reply(int sock, int32_t result, int32_t flags, int pidfd, int dead)
+static int send_reply(int sock, int32_t result, int32_t flags, int pidfd, const int *dead,
+                      size_t ndead)
 {
-    int fds[2];
+    int fds[1 + MAX_DEAD];
     size_t nfds = 0;
     if (pidfd >= 0) {
         fds[nfds++] = pidfd;
         flags |= REPLY_PIDFD;
     }
-    if (dead >= 0) {
-        fds[nfds++] = dead;
-        flags |= REPLY_DEAD;
-    }
+    memcpy(fds + nfds, dead, ndead * sizeof(int));
+    nfds += ndead;
+    flags |= (int32_t)(ndead << REPLY_DEAD_SHIFT);
     int32_t reply[2] = {result, flags};
     struct iovec iov = {reply, sizeof(reply)};
     return fdpass_send(sock, &iov, 1, fds, nfds) == 0 ? 0 : -1;
 }
 
-/* The zygote is one thread, so its state is plain statics. */
-static struct {
-    pid_t pid;                  /* 0: no blank */
+/* The zygote is one thread, so its state is plain statics: a blank for each kind of
+ * worker, python3 (it returns into this interpreter) and a program it execs (the
+ * native runner), each made in the shape of the last request of its kind. */
+enum blank_kind { BLANK_PYTHON, BLANK_EXEC, BLANK_KINDS };
+
+static struct blank {
+    pid_t pid;                 /* 0: none */
     int pidfd;
-    int sock;                   /* the zygote's end of the blank's channel */
-    struct zygote_wire shape;   /* of the requests it can serve (see shape_of) */
-} blank = {.pidfd = -1, .sock = -1};
-static bool blanks_off;         /* they failed once: the zygote forks on request only */
-static int dead_blank = -1;     /* a blank the daemon has yet to reap */
-static struct zygote_wire last; /* the shape of the last request */
-static bool have_last;
+    int sock;                  /* the zygote's end of the blank's channel */
+    struct zygote_wire shape;  /* of the requests it can serve (see shape_of) */
+} blanks[BLANK_KINDS] = {{.pidfd = -1, .sock = -1}, {.pidfd = -1, .sock = -1}};
+static struct zygote_wire last[BLANK_KINDS]; /* the shape of the last request of a kind */
+static bool have_last[BLANK_KINDS];
+static bool blanks_off;        /* they failed once: the zygote forks on request only */
+static int dead[MAX_DEAD];     /* blanks the daemon has yet to reap */
+static size_t ndead;
+
+static enum blank_kind kind_of(const struct zygote_wire *w)
+{
+    return w->exec_path[0] ? BLANK_EXEC : BLANK_PYTHON;
+}
 
 /* What two requests must share for one's blank to serve the other: everything a
  * blank's birth took from the request it was made from. */
@@ -474,6 +504,7 @@ static void shape_of(const struct zygote_wire *w, struct zygote_wire *shape)
 {
     memset(shape, 0, offsetof(struct zygote_wire, fsroot));
     shape->magic = WIRE_MAGIC;
+    memcpy(shape->exec_path, w->exec_path, sizeof(shape->exec_path));
     shape->namespaces = w->namespaces;
     shape->own_network = w->own_network;
     shape->has_fsroot = w->has_fsroot;
@@ -491,26 +522,50 @@ static bool same_shape(const struct zygote_wire *a, const struct zygote_wire *b)
 
 static void blanks_unavailable(const char *why, int err)
 {
-    log_warn("blank workers unavailable", "why=\"%s\" err=\"%s\" effect=\"python3 workers "
-             "are forked when they are needed\"", why, strerror(err));
+    log_warn("blank workers unavailable", "why=\"%s\" err=\"%s\" effect=\"workers are "
+             "forked or exec'd when they are needed\"", why, strerror(err));
     blanks_off = true;
 }
 
-/* Forks a blank of the last request's shape. 1 in the blank, 0 in the zygote. */
-static int make_blank(void)
+static void bury(int pidfd)
+{
+    if (pidfd < 0)
+        return;
+    if (ndead < MAX_DEAD)
+        dead[ndead++] = pidfd;
+    else
+        close(pidfd); /* cannot happen: at most two a request, and a reply takes them */
+}
+
+/* The kind of blank to make next, or -1: none is missing. */
+static int missing_blank(void)
+{
+    for (int k = 0; k < BLANK_KINDS && !blanks_off; k++)
+        if (have_last[k] && !blanks[k].pid)
+            return k;
+    return -1;
+}
+
+/* Forks a blank of kind k in the shape of its last request. 1 in a python3 blank
+ * (a blank of a program execs it), 0 in the zygote. */
+static int make_blank(int k)
 {
     static struct fsroot_plan plan;
+    const struct zygote_wire *shape = &last[k];
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         blanks_unavailable("socketpair", errno);
         return 0;
     }
-    plan = last.fsroot;
+    plan = shape->fsroot;
+    char *argv[] = {(char *)shape->exec_path, "--blank", NULL};
+    char *envp[] = {NULL}; /* the worker's comes with its request */
     struct sandbox_spec spec = {
-        .path = "(blank)", .cwd = "/", .channel_fd = sv[1], .stdout_fd = STDERR_FILENO,
-        .stderr_fd = STDERR_FILENO, .cgroup_fds = {-1, -1}, .home_fds = {-1, -1},
-        .namespaces = last.namespaces, .own_network = last.own_network != 0,
-        .fsroot = last.has_fsroot ? &plan : NULL,
+        .path = k == BLANK_EXEC ? shape->exec_path : "(blank)", .cwd = "/",
+        .argv = k == BLANK_EXEC ? argv : NULL, .envp = envp, .channel_fd = sv[1],
+        .stdout_fd = STDERR_FILENO, .stderr_fd = STDERR_FILENO, .cgroup_fds = {-1, -1},
+        .home_fds = {-1, -1}, .namespaces = shape->namespaces,
+        .own_network = shape->own_network != 0, .fsroot = shape->has_fsroot ? &plan : NULL,
     };
     int pidfd = -1;
     pid_t pid = sandbox_fork_blank(&spec, &pidfd);
@@ -519,33 +574,29 @@ static int make_blank(void)
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);
-        dead_blank = pidfd;
+        bury(pidfd);
         blanks_unavailable("its birth failed", (int)-pid);
         return 0;
     }
-    blank.pid = pid;
-    blank.pidfd = pidfd;
-    blank.sock = sv[0];
-    blank.shape = last;
+    blanks[k] = (struct blank){pid, pidfd, sv[0], *shape};
     return 0;
 }
 
-/* Kills the blank; returns its pidfd, for the daemon to reap. */
-static int discard_blank(void)
+/* Kills blank b and buries it. */
+static void discard_blank(struct blank *b)
 {
-    int pidfd = blank.pidfd;
-    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-    close(blank.sock);
-    blank.pid = 0;
-    blank.pidfd = blank.sock = -1;
-    return pidfd;
+    syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
+    close(b->sock);
+    bury(b->pidfd);
+    b->pid = 0;
+    b->pidfd = b->sock = -1;
 }
 
-/* Gives the request to the blank. The blank's pid (*pidfd set) once it is the worker,
+/* Gives the request to blank b. The blank's pid (*pidfd set) once it is the worker,
  * a negative errno from its failing step (*pidfd: the failed child), or -ECHILD when
  * the blank cannot serve it (it is then still the zygote's to discard). */
-static int hand_to_blank(const struct zygote_wire *w, const uint32_t head[2], const int *fds,
-                         size_t nfds, int *pidfd)
+static int hand_to_blank(struct blank *b, const struct zygote_wire *w, const uint32_t head[2],
+                         const int *fds, size_t nfds, int *pidfd)
 {
     int all[MAX_FDS + 1];
     memcpy(all, fds, nfds * sizeof(int));
@@ -566,18 +617,18 @@ static int hand_to_blank(const struct zygote_wire *w, const uint32_t head[2], co
         }
         all[nfds++] = tree;
     }
-    int rc = send_request(blank.sock, w, head[0], (const char *)w + head[0], head[1], all, nfds);
+    int rc = send_request(b->sock, w, head[0], (const char *)w + head[0], head[1], all, nfds);
     if (tree >= 0)
         close(tree);
     struct sandbox_report report;
-    if (rc < 0 || wait_readable(blank.sock, REPLY_TIMEOUT_MS) < 0 ||
-        fnd_read_full(blank.sock, &report, sizeof(report)) < 0)
+    if (rc < 0 || wait_readable(b->sock, REPLY_TIMEOUT_MS) < 0 ||
+        fnd_read_full(b->sock, &report, sizeof(report)) < 0)
         return -ECHILD;
-    *pidfd = blank.pidfd;
-    pid_t pid = blank.pid;
-    close(blank.sock);
-    blank.pid = 0;
-    blank.pidfd = blank.sock = -1;
+    *pidfd = b->pidfd;
+    pid_t pid = b->pid;
+    close(b->sock);
+    b->pid = 0;
+    b->pidfd = b->sock = -1;
     if (report.step == SANDBOX_DONE)
         return pid;
     log_error("worker start failed", "step=\"%s\" path=(blank) err=\"%s\"",
@@ -585,10 +636,10 @@ static int hand_to_blank(const struct zygote_wire *w, const uint32_t head[2], co
     return report.err > 0 ? -report.err : -EIO;
 }
 
-/* One request: to the blank when it fits, else a fresh fork. As fnd_zygote_fork, plus
- * *dead (a discarded blank) and *flags. */
+/* One request: to the blank of its kind when that fits, else a fresh fork, or, for a
+ * request that only a blank may serve, -ENOENT. As fnd_zygote_fork, plus *flags. */
 static int serve_request(const char *buf, const uint32_t head[2], const int *fds, size_t nfds,
-                         int *pidfd, int *dead, int32_t *flags)
+                         int *pidfd, int32_t *flags)
 {
     static struct zygote_wire shape;
     const struct zygote_wire *w = (const void *)buf;
@@ -598,18 +649,23 @@ static int serve_request(const char *buf, const uint32_t head[2], const int *fds
     int rc = decode(buf, head[0], fds, nfds, &spec, &policy);
     if (rc < 0)
         return rc;
+    if (memchr(w->exec_path, '\0', sizeof(w->exec_path)) == NULL ||
+        (w->blank_only != 0) != (w->exec_path[0] != '\0'))
+        return -EINVAL;
+    enum blank_kind k = kind_of(w);
+    struct blank *b = &blanks[k];
     shape_of(w, &shape);
-    if (blank.pid) {
-        if (same_shape(&shape, &blank.shape) &&
-            (rc = hand_to_blank(w, head, fds, nfds, pidfd)) != -ECHILD) {
+    if (b->pid) {
+        if (same_shape(&shape, &b->shape) &&
+            (rc = hand_to_blank(b, w, head, fds, nfds, pidfd)) != -ECHILD) {
             *flags |= REPLY_BLANK;
             return rc;
         }
-        *dead = discard_blank();
+        discard_blank(b);
     }
-    last = shape;
-    have_last = !(w->namespaces & CLONE_NEWUSER);
-    return (int)sandbox_fork(&spec, pidfd);
+    last[k] = shape;
+    have_last[k] = !(w->namespaces & CLONE_NEWUSER);
+    return w->blank_only ? -ENOENT : (int)sandbox_fork(&spec, pidfd);
 }
 
 /* The interpreter's signal dispositions as its start-up left them: the checklist
@@ -646,9 +702,9 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
         return -1;
     }
     for (;;) {
-        if (have_last && !blank.pid && !blanks_off &&
-            wait_readable(sock, BLANK_DELAY_MS) == -ETIMEDOUT) {
-            if (make_blank()) {
+        int k = missing_blank();
+        if (k >= 0 && wait_readable(sock, BLANK_DELAY_MS) == -ETIMEDOUT) {
+            if (make_blank(k)) {
                 free(buf);
                 restore_start_up_signals();
                 return 1;
@@ -656,15 +712,14 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
             continue;
         }
         uint32_t head[2];
-        int fds[MAX_FDS], pidfd = -1, dead = dead_blank;
+        int fds[MAX_FDS], pidfd = -1;
         int32_t flags = 0;
         size_t nfds;
-        dead_blank = -1;
         int rc = read_request(sock, buf, head, fds, MAX_FDS, &nfds);
         if (rc == -1)
             break; /* the daemon is gone */
         if (rc == 0) {
-            rc = serve_request(buf, head, fds, nfds, &pidfd, &dead, &flags);
+            rc = serve_request(buf, head, fds, nfds, &pidfd, &flags);
             if (rc == 0) {
                 if (take_env(buf, head, env, env_len) < 0)
                     _exit(127);
@@ -674,16 +729,18 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
             }
             fdpass_close_all(fds, nfds);
         }
-        rc = send_reply(sock, rc, flags, pidfd, dead);
+        rc = send_reply(sock, rc, flags, pidfd, dead, ndead);
         if (pidfd >= 0)
             close(pidfd);
-        if (dead >= 0)
-            close(dead);
+        fdpass_close_all(dead, ndead);
+        ndead = 0;
         if (rc < 0)
             break;
     }
-    if (blank.pid)
-        close(discard_blank());
+    for (int k = 0; k < BLANK_KINDS; k++)
+        if (blanks[k].pid)
+            discard_blank(&blanks[k]);
+    fdpass_close_all(dead, ndead);
     free(buf);
     return -1;
 }

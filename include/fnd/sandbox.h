@@ -64,8 +64,9 @@ pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd);
  * (sandbox.c says why). sandbox_fork_blank clones it as sandbox_fork does, from a spec
  * whose layers are the same for every worker it could become (namespaces, network,
  * the root without the function's code), and walks it through the first half of the
- * checklist; it returns 0 in the blank, which then runs the server's program, and the
- * blank's pid (with *pidfd set) or a negative errno in the caller. */
+ * checklist; it returns 0 in the blank, which then runs the server's program (or, when
+ * spec->argv is set, execs spec->path: a program that calls sandbox_specialise itself),
+ * and the blank's pid (with *pidfd set) or a negative errno in the caller. */
 pid_t sandbox_fork_blank(const struct sandbox_spec *spec, int *pidfd);
 
 /* In the blank, once it is known which worker it becomes: walks the rest of the

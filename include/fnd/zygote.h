@@ -36,11 +36,14 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
                 const char *library);
 
 /* Starts a worker for spec through the zygote. 0 with *out filled as sandbox_spawn
- * fills it, and *blank true when the worker was the zygote's blank; a negative errno
+ * fills it, and *blank true when the worker was the zygote's blank; with blank_only
+ * (a program to exec, not python3: the native runner), only from a blank that execs
+ * spec->path, and -ENOENT when none fits or the zygote is busy (it makes one for the
+ * next such request, and the caller should spawn directly); a negative errno
  * from the child's failing step; or -ECHILD when the zygote itself is unusable (it is
  * then stopped, and the caller should spawn directly). */
-int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, struct sandbox_process *out,
-                 bool *blank);
+int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, bool blank_only,
+                 struct sandbox_process *out, bool *blank);
 
 /* Stops the zygote and frees z. Workers it started are unaffected. */
 void zygote_close(struct zygote *z);

@@ -7,6 +7,7 @@
  */
 #include "fnd/handler.h"
 #include "fnd/protocol.h"
+#include "fnd/zygote.h"
 
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
@@ -148,8 +149,26 @@ static const char *string_member(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-int main(void)
+/* In a runner started as the zygote's blank (src/zygote.c), before any function was
+ * known: waits to be given one, walks the rest of the sandbox checklist and takes the
+ * worker's environment. 0 once it is the worker, -1 when it was let go. */
+static int become_worker(void)
 {
+    char *env;
+    size_t len;
+    if (fnd_zygote_specialise(&env, &len) != 0)
+        return -1;
+    clearenv();
+    for (char *p = env; p < env + len; p += strlen(p) + 1)
+        if (*p)
+            putenv(p); /* env stays allocated: the environment points into it */
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--blank") == 0 && become_worker() != 0)
+        return 0;
     const char *spec = getenv("_HANDLER");
     const char *root = getenv("LAMBDA_TASK_ROOT");
     const char *dot = spec ? strrchr(spec, '.') : NULL;

@@ -71,22 +71,23 @@ def wait_quiet(d, name, timeout=30):
         time.sleep(0.005)
 
 
-# How long a python3 sample waits on a quiet daemon: the zygote makes its blank 50 ms
-# after its last request (src/zygote.c), and the blank rehearses for 25-40 ms here.
+# How long a python3 or native sample waits on a quiet daemon: the zygote makes its
+# blank 50 ms after its last request (src/zygote.c), and a python3 blank rehearses for
+# 25-40 ms here.
 BLANK_READY_S = 0.25
 
 
 def cold(d, name, runtime, handler, n):
     """n cold starts on a quiet daemon: each redeploys (a new version needs a new
-    worker), waits for the old workers to be gone (and, for python3, for the zygote's
-    blank to be ready), and times one invocation."""
+    worker), waits for the old workers to be gone (and, for python3 and native, for the
+    zygote's blank to be ready), and times one invocation."""
     out = []
     for i in range(n):
         r = d.request("PUT", f"/v1/functions/{name}",
                       {"runtime": runtime, "handler": handler, "env": {"SAMPLE": str(i)}})
         assert r.status == 200, r
         wait_quiet(d, name)
-        if runtime == "python3":
+        if runtime in ("python3", "native"):
             time.sleep(BLANK_READY_S)
         t0 = time.perf_counter()
         r = d.invoke(name, raw="{}")

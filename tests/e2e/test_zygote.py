@@ -266,3 +266,52 @@ def test_a_killed_blank_is_reaped_and_replaced(blanks):
     assert wait_for(lambda: not os.path.exists(f"/proc/{old}"), 5), "the dead blank was not reaped"
     assert from_a_blank(d, "later", "app.state", PY)["calls"] == 1
     assert started_via(d, "later") == "blank"
+
+
+NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
+ATTACKS = ("ptrace", "mount", "unshare", "setns", "clone_newns", "bpf", "personality",
+           "kill_everyone", "kill_group", "kill_self", "setuid0", "shm_find", "af_packet")
+
+
+def process_view(pid):
+    """What the host sees of one process: ids, capabilities, filters, limits."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    with open(f"/proc/{pid}/limits") as f:
+        limits = [l.split() for l in f if l.startswith(("Max open files", "Max file size",
+                                                        "Max cpu time", "Max core file size"))]
+    return {k: fields[k] for k in ("CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}, limits
+
+
+def test_a_native_worker_from_a_blank_is_contained_like_an_exec_one(blanks, start_daemon):
+    """The zygote's blanks also exec the native runner ahead of need, which becomes a
+    function's worker when asked (-ENOENT when no blank fits: the daemon execs, as
+    before). Its answers to every attack, its process state and its groups match an
+    exec'd worker's."""
+    d, execd = blanks, start_daemon("--zygote", "off")
+    assert d.deploy("warmup", "native", "probe.echo", NATIVE).status == 201
+    assert d.invoke("warmup", raw="x").body == b"x"
+    assert started_via(d, "warmup") == "exec"  # no blank of the runner yet: exec'd
+    seen = []
+    for daemon in (d, execd):
+        if daemon is d:
+            assert wait_for(lambda: len(blank_pids(d)) == 2, 10), blank_pids(d)  # both kinds
+        assert daemon.deploy("n", "native", "attack.attack", NATIVE).status == 201
+        answers = {a: daemon.invoke("n", raw=a).json() for a in ATTACKS}
+        worker = worker_pids(daemon, "n")[0]
+        runtime = host_pid(worker, 2)
+        with open(f"/proc/{runtime}/cmdline", "rb") as f:
+            cmdline = f.read().split(b"\0")
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{runtime}/fd"))
+        views = [process_view(p) for p in (worker, runtime)]
+        seen.append((answers, fds, views, cmdline))
+        if daemon is d:
+            assert started_via(d, "n") == "blank"
+            for p in (worker, runtime):
+                groups = limit_groups(f"/proc/{p}/cgroup")
+                assert all(f"/fnd-{d.pid}/w" in groups[c] for c in ("memory", "pids")), groups
+    (blank_answers, blank_fds, blank_views, blank_cmd), (answers, fds, views, cmd) = seen
+    assert blank_answers == answers and blank_fds == fds == [0, 1, 2, 3]
+    assert blank_views == views and views[0] == views[1]  # the init as contained as the runtime
+    assert blank_cmd[-2:] == [b"--blank", b""] and b"--blank" not in cmd
+    assert answers["kill_self"] == {"rc": 0, "errno": 0}  # positive control
