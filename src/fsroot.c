@@ -157,12 +157,12 @@ bool fsroot_plan_same_root(const struct fsroot_plan *a, const struct fsroot_plan
         if (strcmp(str(a, a->links[i].path), str(b, b->links[i].path)) != 0 ||
             strcmp(str(a, a->links[i].target), str(b, b->links[i].target)) != 0)
             return false;
+    const struct fsroot_bind *x = code_bind(a), *y = code_bind(b); /* skipped */
     size_t i = 0, j = 0;
     for (;;) {
-        const struct fsroot_bind *x = code_bind(a), *y = code_bind(b);
-        while (i < a->nbinds && &a->binds[i] == x)
+        if (i < a->nbinds && &a->binds[i] == x)
             i++;
-        while (j < b->nbinds && &b->binds[j] == y)
+        if (j < b->nbinds && &b->binds[j] == y)
             j++;
         if (i == a->nbinds || j == b->nbinds)
             return i == a->nbinds && j == b->nbinds;

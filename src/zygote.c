@@ -8,7 +8,7 @@
  *   request = wire_len:u32 env_len:u32 wire env      + descriptors (SCM_RIGHTS)
  *   wire    = struct zygote_wire, then the two seccomp programs' instructions
  *   env     = the worker's environment, "NAME=value\0" each
- *   reply   = result:i32 flags:i32                   + the worker's pidfd, a dead blank's
+ *   reply   = result:i32 flags:i32                   + the worker's pidfd, dead blanks'
  *
  * The descriptors are the worker's channel, stdout and stderr, then the tasks files of
  * the worker's cgroups and of the daemon's own (where the zygote lives too): the daemon
@@ -30,7 +30,7 @@
  * pidfd. A request of another shape (another network setting, say) gets a fresh fork,
  * and the blank is killed; so is a blank that died or did not answer. A blank the
  * daemon must reap (it is the daemon's child, as every worker is) travels back with
- * the next reply's flags. Daemons in a user namespace of their own get no blanks: the
+ * the next reply, counted in its flags. Daemons in a user namespace of their own get no blanks: the
  * zygote cannot copy the host's mounts for them.
  *
  * Native workers use blanks too, though the zygote never forks them: a request marked
@@ -87,7 +87,7 @@
 
 /* reply flags */
 #define REPLY_PIDFD 1      /* the worker's pidfd comes with the reply */
-#define REPLY_BLANK 4      /* the worker was a blank */
+#define REPLY_BLANK 2      /* the worker was a blank */
 #define REPLY_DEAD_SHIFT 8 /* bits 8 up: how many dead blanks' pidfds follow, to reap */
 #define MAX_DEAD 4
 
