@@ -453,6 +453,13 @@ int daemon_run(const struct config *cfg)
         free(native);
         return 2;
     }
+    if (strcmp(cfg->worker_scheduling, "batch") != 0 &&
+        strcmp(cfg->worker_scheduling, "normal") != 0) {
+        log_error("bad setting", "worker-scheduling=%s hint=\"use batch or normal\"",
+                  cfg->worker_scheduling);
+        free(native);
+        return 2;
+    }
     if (strcmp(cfg->zygote, "on") == 0) {
         char *bootstrap = xasprintf("%s/python3/bootstrap.py", cfg->runtime_dir);
         char *library = exe_sibling_path("libfnd-zygote.so");
@@ -471,6 +478,7 @@ int daemon_run(const struct config *cfg)
                    .cgroups = &d.cgroups, .seccomp = &d.seccomp, .namespaces = namespaces,
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .drop_privileges = drop_privileges,
+                   .sched_batch = strcmp(cfg->worker_scheduling, "batch") == 0,
                    .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu,
                    .zygote = zygote, .funclog = d.funclog},
         .max_workers = cfg->max_workers,

@@ -97,6 +97,7 @@
     X(MAP_IDS, "write uid_map and gid_map")                                                    \
     X(NEW_SESSION, "setsid")                                                                   \
     X(DIE_WITH_PARENT, "prctl(PR_SET_PDEATHSIG)")                                              \
+    X(SCHEDULING, "sched_setscheduler(SCHED_BATCH)")                                           \
     X(PLACE_FDS, "place descriptors")                                                          \
     X(CLOSE_FDS, "close_range")                                                                \
     X(LOOPBACK, "bring up lo")                                                                 \
@@ -166,6 +167,22 @@ static int child_reset_signals(void)
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? errno : 0;
+}
+
+/* Workers run as SCHED_BATCH unless the daemon is told otherwise. The policy keeps a
+ * nice-0 task's share of the CPU and changes one thing: a task it wakes does not
+ * preempt the running one, it waits for the tick or for the running task to sleep.
+ * Every invocation wakes a worker, and on 2 cores that worker used to preempt the
+ * daemon halfway through a batch of ready connections, twice a request: the daemon
+ * then paid a switch out and back for each. Under load this lifted the native no-op's
+ * throughput by half and left one connection's latency alone (docs/benchmarks.md). The
+ * price: a worker woken while another worker computes on its CPU waits up to a tick. */
+static int child_scheduling(const struct sandbox_spec *s)
+{
+    if (!s->sched_batch)
+        return 0;
+    struct sched_param none = {.sched_priority = 0};
+    return sched_setscheduler(0, SCHED_BATCH, &none) < 0 ? errno : 0;
 }
 
 static int write_text(const char *path, const char *text)
@@ -436,6 +453,8 @@ static void child_birth(struct child_plan *plan)
         child_fail(plan, STEP_NEW_SESSION, rc);
     if ((rc = child_die_with_parent(plan->error_fd)))
         child_fail(plan, STEP_DIE_WITH_PARENT, rc);
+    if ((rc = child_scheduling(s)))
+        child_fail(plan, STEP_SCHEDULING, rc);
     if ((rc = child_place_fds(plan)))
         child_fail(plan, STEP_PLACE_FDS, rc);
     if ((rc = child_close_fds()))

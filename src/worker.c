@@ -713,6 +713,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         .seccomp = opts->seccomp,
         .namespaces = opts->namespaces,
         .own_network = v->config.network == NETWORK_NONE,
+        .sched_batch = opts->sched_batch,
         .fsroot = NULL, /* planned in spawn_work */
         /* A uid per worker (a window of 50,000 ids above 100,000, no /etc/passwd entry
          * on the host), so workers can neither signal nor inspect one another. */

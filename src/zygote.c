@@ -105,6 +105,7 @@ struct zygote_wire {
     uint32_t uid;
     uint32_t gid;
     uint8_t own_network;
+    uint8_t sched_batch;
     uint8_t has_fsroot;
     uint8_t seccomp;
     uint8_t blank_only; /* from a blank, or not at all (-ENOENT): the daemon execs */
@@ -247,6 +248,7 @@ static struct zygote_wire *encode(const struct sandbox_spec *spec, bool blank_on
     w->uid = spec->uid;
     w->gid = spec->gid;
     w->own_network = spec->own_network;
+    w->sched_batch = spec->sched_batch;
     if (spec->fsroot) {
         w->has_fsroot = 1;
         w->fsroot = *spec->fsroot;
@@ -423,6 +425,7 @@ static int decode(const void *data, size_t len, const int *fds, size_t nfds,
         .seccomp = w->seccomp ? policy : NULL,
         .namespaces = w->namespaces,
         .own_network = w->own_network != 0,
+        .sched_batch = w->sched_batch != 0,
         .fsroot = w->has_fsroot ? &w->fsroot : NULL,
         .uid = w->uid,
         .gid = w->gid,
@@ -507,6 +510,7 @@ static void shape_of(const struct zygote_wire *w, struct zygote_wire *shape)
     memcpy(shape->exec_path, w->exec_path, sizeof(shape->exec_path));
     shape->namespaces = w->namespaces;
     shape->own_network = w->own_network;
+    shape->sched_batch = w->sched_batch;
     shape->has_fsroot = w->has_fsroot;
     if (w->has_fsroot) {
         shape->fsroot = w->fsroot;
@@ -565,7 +569,8 @@ static int make_blank(int k)
         .argv = k == BLANK_EXEC ? argv : NULL, .envp = envp, .channel_fd = sv[1],
         .stdout_fd = STDERR_FILENO, .stderr_fd = STDERR_FILENO, .cgroup_fds = {-1, -1},
         .home_fds = {-1, -1}, .namespaces = shape->namespaces,
-        .own_network = shape->own_network != 0, .fsroot = shape->has_fsroot ? &plan : NULL,
+        .own_network = shape->own_network != 0, .sched_batch = shape->sched_batch != 0,
+        .fsroot = shape->has_fsroot ? &plan : NULL,
     };
     int pidfd = -1;
     pid_t pid = sandbox_fork_blank(&spec, &pidfd);

@@ -64,6 +64,9 @@
       "most processes and threads in one worker (its cgroup's pids.max)")                      \
     X(STR, zygote, "zygote", "on", 0, 0,                                                       \
       "on: start python3 workers by forking a pre-started interpreter; off: exec each one")   \
+    X(STR, worker_scheduling, "worker-scheduling", "batch", 0, 0,                              \
+      "batch: workers run as SCHED_BATCH, so a worker woken by its invocation does not "       \
+      "preempt the daemon (throughput under load); normal: SCHED_OTHER")                       \
     X(UINT, worker_cpu, "worker-cpu", 3600, 1, 1000000,                                        \
       "CPU seconds one worker process may use in its life (RLIMIT_CPU), a backstop behind "    \
       "timeouts")                                                                              \

@@ -31,6 +31,7 @@ struct sandbox_spec {
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
     bool own_network;        /* a network namespace with only loopback, up */
+    bool sched_batch;        /* SCHED_BATCH: its wake-ups do not preempt (see sandbox.c) */
     const struct fsroot_plan *fsroot; /* NULL: the host's filesystem */
     uid_t uid;               /* 0: keep the daemon's ids; else run as uid:gid, no caps */
     gid_t gid;

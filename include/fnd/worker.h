@@ -61,6 +61,7 @@ struct worker_options {
     const char *fsroot_base;  /* mount point of workers' roots; NULL: host filesystem */
     uint64_t tmp_bytes;       /* size of a worker's /tmp */
     bool drop_privileges;     /* run each worker as its own unprivileged uid */
+    bool sched_batch;         /* workers run as SCHED_BATCH (--worker-scheduling) */
     unsigned pids_max;        /* processes and threads per worker */
     uint64_t cpu_seconds;     /* RLIMIT_CPU of each worker process */
     struct zygote *zygote;    /* forks python3 workers; NULL: they are exec'd */

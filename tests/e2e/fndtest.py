@@ -277,6 +277,15 @@ def blank_pids(daemon):
     return [pid for pid, shared in _zygote_children(daemon) if not shared and pid not in workers]
 
 
+def started_via(daemon, name):
+    """How the function's last worker was started (needs --log-level debug): "blank",
+    "zygote" (a fresh fork) or "exec". The daemon writes its log in batches."""
+    lines = wait_for(lambda: [l for l in daemon.log().splitlines()
+                              if 'msg="worker started"' in l and f" fn={name} " in l], 2)
+    assert lines, name
+    return lines[-1].split(" via=")[1].split()[0]
+
+
 def worker_processes(pid):
     """{host pid: command name} of every live process of the worker whose host pid is
     pid: all of its pid namespace, or its process group when workers share the

@@ -2,12 +2,13 @@
 (cgroups, teardown, seccomp, namespaces, the private root, the unprivileged uid). Each
 attack has a positive control, and a healthy function keeps answering while it runs."""
 import os
+import subprocess
 import time
 
 import pytest
 
-from fndtest import (BUILD_DIR, FUNCTIONS, alive, host_pid, limit_groups, wait_for,
-                     worker_pids, worker_processes, zygote_pid)
+from fndtest import (BUILD_DIR, FND_BIN, FUNCTIONS, alive, blank_pids, host_pid, limit_groups,
+                     started_via, wait_for, worker_pids, worker_processes, zygote_pid)
 
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
 # The resource attacks are about containment, not speed: on a loaded machine (CI runs
@@ -15,6 +16,7 @@ HOSTILE = os.path.join(FUNCTIONS, "hostile")
 LOADED = 60000
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 PY = os.path.join(FUNCTIONS, "py")
+NODE = os.path.join(FUNCTIONS, "node")
 
 
 def require_layer(daemon, marker, what):
@@ -169,7 +171,6 @@ ctypes.CFUNCTYPE(ctypes.c_long)(ctypes.addressof(ctypes.c_char.from_buffer(m)))(
 def kernel_runs_i386_syscalls():
     """The positive control for the i386 case: int 0x80 outside any filter. A kernel
     built without IA32 emulation answers it with SIGSEGV before seccomp is consulted."""
-    import subprocess
     import sys
     return subprocess.run([sys.executable, "-c", I386_PROBE], timeout=30).returncode == 0
 
@@ -483,3 +484,55 @@ def test_runtime_under_tmp_is_not_hidden_by_the_private_tmp(start_daemon):
         assert r.status == 200, r
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+SCHED_OTHER, SCHED_BATCH = 0, 3
+
+
+def sched_policy(pid):
+    """The scheduling policy of a process: field 41 of /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[38])
+
+
+def policies_by_start(d, expected_starts):
+    """{how the worker started: set of the policies of all its processes}, for one
+    function of each way a worker starts (exec'd, forked by the zygote, made from a
+    blank), checking that each started the way it was meant to."""
+    seen = {}
+    for name, (runtime, handler, code, how) in expected_starts.items():
+        if how == "blank":
+            assert wait_for(lambda: blank_pids(d), 10), "no blank appeared"
+        assert d.deploy(name, runtime, handler, code).status == 201
+        assert d.invoke(name).status == 200
+        assert started_via(d, name) == how, name
+        (pid,) = worker_pids(d, name)
+        procs = worker_processes(pid)
+        assert procs, name
+        seen[name] = {sched_policy(p) for p in procs}
+    return seen
+
+
+def test_workers_run_as_sched_batch_unless_told_otherwise(start_daemon):
+    """Every process of every worker, however it was started, runs as SCHED_BATCH, so
+    that its wake-ups do not preempt the daemon (sandbox.c); --worker-scheduling
+    normal keeps SCHED_OTHER. The daemon itself stays SCHED_OTHER either way."""
+    starts = {"nat": ("native", "probe.echo", NATIVE, "exec"),
+              "py": ("python3", "app.state", PY, "zygote"),
+              "pyb": ("python3", "app.state", PY, "blank"),
+              "natb": ("native", "probe.echo", NATIVE, "blank"),
+              "js": ("nodejs", "index.state", NODE, "exec")}
+    args = ("--log-level", "debug", "--spare-workers", "0")
+    d = start_daemon(*args)
+    assert policies_by_start(d, starts) == {n: {SCHED_BATCH} for n in starts}
+    assert sched_policy(d.pid) == SCHED_OTHER
+    d.stop()
+    d = start_daemon(*args, "--worker-scheduling", "normal")
+    assert policies_by_start(d, starts) == {n: {SCHED_OTHER} for n in starts}
+
+
+def test_worker_scheduling_is_validated(tmp_path):
+    r = subprocess.run([FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data",
+                        str(tmp_path / "data"), "--worker-scheduling", "fifo"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "worker-scheduling=fifo" in r.stderr, r

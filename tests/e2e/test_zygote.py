@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from fndtest import (BUILD_DIR, FUNCTIONS, alive, blank_pids, host_pid, limit_groups, wait_for,
-                     worker_pids, worker_processes, zygote_pid)
+from fndtest import (BUILD_DIR, FUNCTIONS, alive, blank_pids, host_pid, limit_groups,
+                     started_via, wait_for, worker_pids, worker_processes, zygote_pid)
 
 PY = os.path.join(FUNCTIONS, "py")
 HOSTILE = os.path.join(FUNCTIONS, "hostile")
@@ -132,15 +132,6 @@ def test_a_stalled_zygote_does_not_stall_the_daemon(start_daemon):
 
 
 # --- blanks: children made ahead of the worker they become (src/zygote.c) -----------------
-
-def started_via(daemon, name):
-    """How the function's last worker was started (needs --log-level debug): "blank",
-    "zygote" (a fresh fork) or "exec". The daemon writes its log in batches."""
-    lines = wait_for(lambda: [l for l in daemon.log().splitlines()
-                              if 'msg="worker started"' in l and f" fn={name} " in l], 2)
-    assert lines, name
-    return lines[-1].split(" via=")[1].split()[0]
-
 
 def from_a_blank(daemon, name, handler, code, event=None, **config):
     """Deploys and invokes name once a blank is waiting; returns the answer's JSON."""
