@@ -15,6 +15,7 @@
 #define FND_PROTOCOL_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -74,6 +75,25 @@ static inline void fnd_frame_header_decode(const unsigned char in[FND_FRAME_HEAD
     h->type = in[4];
     h->flags = in[5];
     h->reserved = (uint16_t)(in[6] | in[7] << 8);
+}
+
+/* For the runtimes' side: waits until the channel has bytes to read (or is closed).
+ * Why not simply block in read(): when the daemon reads a reply, the kernel frees it
+ * and wakes every task asleep on the sender's socket, for write space, and a reader
+ * blocked in read() sleeps there too. It would wake for nothing once per invocation,
+ * a context switch on the worker's side and a cross-CPU wake-up on the daemon's.
+ * poll() asks for readability only, and that wake-up passes it by. 0, or -1 with
+ * errno set. */
+static inline int fnd_channel_wait(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int n = poll(&p, 1, -1);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
 }
 
 /* For blocking descriptors (the runtimes' side, the zygote): reads exactly len bytes.

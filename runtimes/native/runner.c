@@ -5,6 +5,7 @@
  * (docs/protocol.md). It exports the fnd_response_* API of include/fnd/handler.h, so a
  * handler object links against nothing.
  */
+#include "fnd/common.h"
 #include "fnd/handler.h"
 #include "fnd/protocol.h"
 #include "fnd/zygote.h"
@@ -107,22 +108,44 @@ int64_t fnd_remaining_ms(const struct fnd_context *ctx)
 
 /* --- the channel ------------------------------------------------------------------- */
 
+/* Bytes read from the channel but not yet taken. The daemon writes a frame's header
+ * and payload at once, so one read usually brings a whole INVOKE. */
+static unsigned char inbox[64 * 1024];
+static size_t inbox_start, inbox_end;
+
+/* Reads exactly len bytes of the channel: 0, 1 at EOF (the daemon is done with us),
+ * -1 on an error. Payloads larger than the inbox are read in place. */
 static int read_all(void *data, size_t len)
 {
     char *p = data;
-    while (len > 0) {
-        ssize_t n = read(FND_CHANNEL_FD, p, len);
+    for (;;) {
+        size_t take = FND_MIN(len, inbox_end - inbox_start);
+        memcpy(p, inbox + inbox_start, take);
+        inbox_start += take;
+        p += take;
+        len -= take;
+        if (len == 0)
+            return 0;
+        bool direct = len >= sizeof(inbox);
+        if (!direct && fnd_channel_wait(FND_CHANNEL_FD) < 0)
+            return -1;
+        ssize_t n = read(FND_CHANNEL_FD, direct ? p : (char *)inbox,
+                         direct ? len : sizeof(inbox));
         if (n == 0)
-            return 1; /* EOF: the daemon is done with us */
+            return 1;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        p += n;
-        len -= (size_t)n;
+        if (direct) {
+            p += n;
+            len -= (size_t)n;
+        } else {
+            inbox_start = 0;
+            inbox_end = (size_t)n;
+        }
     }
-    return 0;
 }
 
 static void send_frame(uint8_t type, const void *payload, size_t len)

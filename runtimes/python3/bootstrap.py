@@ -8,6 +8,7 @@ Lambda. Each invocation is one INVOKE frame in and one RESULT or ERROR frame out
 import importlib
 import json
 import os
+import select
 import struct
 import sys
 import traceback
@@ -26,12 +27,18 @@ def send(kind, payload=b""):
 
 
 _inbox = bytearray()  # read from the channel but not yet taken
+# A reader blocked in os.read would be woken for nothing once per invocation, when the
+# daemon reads our reply (fnd_channel_wait in include/fnd/protocol.h says why); a poll
+# for readability is not.
+_readable = select.poll()
+_readable.register(FD, select.POLLIN)
 
 
 def read_exact(n):
     """n bytes from the channel, or None at EOF. Reads ahead: the daemon sends a frame's
     header and payload in one write, so one read usually brings both."""
     while len(_inbox) < n:
+        _readable.poll()
         part = os.read(FD, max(n - len(_inbox), 1 << 16))
         if not part:
             return None

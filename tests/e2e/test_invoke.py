@@ -5,7 +5,8 @@ import os
 import re
 import time
 
-from fndtest import BUILD_DIR, FUNCTIONS, alive, wait_for, worker_pids, worker_processes
+from fndtest import (BUILD_DIR, FUNCTIONS, alive, proc_status, wait_for, worker_pids,
+                     worker_processes)
 
 PY = os.path.join(FUNCTIONS, "py")
 NODE = os.path.join(FUNCTIONS, "node")
@@ -243,3 +244,30 @@ def test_node_subprocess_and_worker_threads(daemon):
     r = daemon.invoke("nspawn")
     assert r.status == 200, r
     assert r.json() == {"out": "from-child", "square": 49}
+
+
+def test_a_warm_worker_sleeps_once_per_invocation(daemon):
+    """Between two invocations a warm runtime sleeps once, waiting for the next event.
+    A runtime blocked in read() on its channel was also woken, for nothing, when the
+    daemon read its reply (fnd_channel_wait in include/fnd/protocol.h): two voluntary
+    context switches an invocation instead of one."""
+    for name, runtime, handler, code in (("n", "native", "probe.echo", NATIVE),
+                                         ("p", "python3", "app.echo", PY),
+                                         ("j", "nodejs", "index.echo", NODE)):
+        deploy(daemon, name, runtime, handler, code)
+        assert daemon.invoke(name, {"warm": 1}).status == 200
+        pid = worker_pids(daemon, name)[0]
+        # the runtime: the process of the worker with the most context switches (the
+        # init sleeps through all of this)
+        procs = list(worker_processes(pid))
+
+        def switches():
+            return {p: proc_status(p, "voluntary_ctxt_switches") for p in procs}
+
+        before = switches()
+        n = 200
+        for i in range(n):
+            assert daemon.invoke(name, {"i": i}).status == 200
+        after = switches()
+        per_invocation = max(after[p] - before[p] for p in procs) / n
+        assert 0 < per_invocation <= 1.3, (name, per_invocation)
