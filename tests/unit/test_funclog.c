@@ -59,15 +59,15 @@ TEST(frame_tail_and_read_back)
     for (int i = 0; i < 100; i++)
         funclog_line(fl, &c, "fn1", id, "stdout", line, sizeof(line));
     funclog_line(fl, &c, "fn1", id, "stderr", "last words", 10);
-    struct funclog_report r = {.duration_us = 1500, .memory_mb = 128,
-                               .max_memory_bytes = 3 << 20, .cold_start = true, .init_us = 2500};
+    struct funclog_report r = {.duration_us = 1057, .memory_mb = 128,
+                               .max_memory_bytes = 3 << 20, .cold_start = true, .init_us = 2009};
     struct slice tail = funclog_end(fl, &c, "fn1", id, &r);
     ASSERT_LE(tail.len, (size_t)FUNCLOG_TAIL_MAX);
     ASSERT_GT(tail.len, (size_t)4000);
     char *text = strndup(tail.ptr, tail.len);
     ASSERT_CONTAINS(text, "last words\nEND RequestId: 11111111-2222-4333-8444-555555555555\n");
-    ASSERT_CONTAINS(text, "\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t"
-                          "Max Memory Used: 3 MB\tInit Duration: 2.50 ms\n");
+    ASSERT_CONTAINS(text, "\tDuration: 1.05 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t"
+                          "Max Memory Used: 3 MB\tInit Duration: 2.00 ms\n");
     free(text);
 
     /* output between invocations is attributed but not captured */
