@@ -32,7 +32,8 @@ def write_functions(root):
                 "def nap(event, context):\n    time.sleep(event.get('ms', 0) / 1000)\n")
     with open(os.path.join(node, "index.js"), "w") as f:
         f.write("exports.handler = async () => null;\n"
-                "exports.nap = (e) => new Promise((ok) => setTimeout(() => ok(null), e.ms || 0));\n")
+                "exports.nap = async (e) => e.ms ? new Promise((ok) => setTimeout(ok, e.ms, null)) "
+                "  : null;\n")
     return {"native": (native_functions(), "probe.echo"), "python3": (py, "app.handler"),
             "nodejs": (node, "index.handler")}
 
@@ -97,35 +98,47 @@ def cold(d, name, runtime, handler, n):
     return out
 
 
-def step_up(d, name, runtime, code, n, hold_ms=300):
+def timed_beside_a_hold(d, pool, name, event, hold_ms):
+    """Holds one worker of name with a hold_ms invocation, then times another one in
+    ms, on a connection opened beforehand (as warm() does: the figure is the daemon's
+    and not a TCP handshake's)."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+    conn.connect()
+    held = pool.submit(d.invoke, name, None, event(hold_ms))
+    time.sleep(0.05)  # the hold is running before the timed request arrives
+    t0 = time.perf_counter()
+    conn.request("POST", f"/v1/functions/{name}/invoke", body=event(0).encode())
+    r = conn.getresponse()
+    r.read()
+    took = (time.perf_counter() - t0) * 1000
+    conn.close()
+    assert r.status == 200 and held.result().status == 200, r.status
+    return took
+
+
+def step_up(d, name, runtime, code, n, hold_ms=300, floors=True):
     """Latency in ms of the invocation that takes a function from one busy worker to
-    two, n samples. Each sample redeploys (a new version), warms one worker and waits
-    until the daemon has started every worker it wants (the spare it starts after the
-    first answer, if it keeps one), then holds that worker with a hold_ms invocation
-    and times a second one."""
+    two, n samples, and of the same step once both workers are warm (the floor: what
+    any invocation costs after the 50 ms of quiet beside the hold, which on these
+    machines is far above a warm invocation's cost in a busy loop). Each sample
+    redeploys (a new version), warms one worker and waits until the daemon has started
+    every worker it wants (the spare it starts after the first answer, if it keeps
+    one), then holds that worker with a hold_ms invocation and times a second one;
+    then, with floors, it does the same again. Returns (steps, floors)."""
     import concurrent.futures
     handler, event = NAPS[runtime]
-    out = []
+    out, floor = [], []
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         for i in range(n):
             r = d.deploy(name, runtime, handler, code, env={"SAMPLE": str(i)})
             assert r.status in (200, 201), r
             assert d.invoke(name, raw=event(0)).status == 200
             wait_quiet(d, name)
-            # The timed request goes on a connection opened beforehand, as warm() does,
-            # so that the figure is the daemon's and not a TCP handshake's.
-            conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-            conn.connect()
-            held = pool.submit(d.invoke, name, None, event(hold_ms))
-            time.sleep(0.05)  # the hold is running before the step up arrives
-            t0 = time.perf_counter()
-            conn.request("POST", f"/v1/functions/{name}/invoke", body=event(0).encode())
-            r = conn.getresponse()
-            r.read()
-            out.append((time.perf_counter() - t0) * 1000)
-            conn.close()
-            assert r.status == 200 and held.result().status == 200, r.status
-    return out
+            out.append(timed_beside_a_hold(d, pool, name, event, hold_ms))
+            if floors:
+                wait_quiet(d, name)
+                floor.append(timed_beside_a_hold(d, pool, name, event, hold_ms))
+    return out, floor
 
 
 def row(label, samples, base=None):

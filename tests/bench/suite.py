@@ -10,7 +10,9 @@ Sections (in this order):
   warm     warm sync invokes of native, Python and Node no-ops (min_warm = max_instances,
            so every request finds a warm worker): p50/p99/p99.9 at one connection and
            invocations/s at 1, 8, 64 connections, against the responder answering the
-           same POST; the daemon's peak RSS under that load; RSS and PSS per worker.
+           same POST; the daemon's peak RSS under that load; RSS and PSS per worker;
+           native at 64 connections again with --worker-scheduling normal (SCHED_OTHER
+           workers), against the default (SCHED_BATCH).
   cold     what a page of memory costs here (a fault, a copy-on-write fault, a populated
            page, against copying a mapped page: bench_pagefault) and a move into a
            cgroup (v1, as root: the first after a quiet spell against the next), then
@@ -205,6 +207,7 @@ class Suite:
         self.load_peak = None
         self.responder_rss = None
         self.daemons = 0
+        self.warm_rps = {}       # runtime -> inv/s at the most connections
 
     def daemon(self, flags=()):
         self.daemons += 1
@@ -267,6 +270,7 @@ class Suite:
                     if peak:
                         v = peak.stop()
                         self.load_peak = v if self.load_peak is None else max(self.load_peak, v)
+                        self.warm_rps[rt] = r["rps"]
                 self.t.add("warm", f"{rt} no-op, {conns(c)}", r["rps"], "inv/s",
                            "responder", self.responder["POST", c]["rps"], ok_note(r),
                            THROUGHPUT_TARGET[rt] if c == CONNS[-1] else "")
@@ -276,6 +280,27 @@ class Suite:
             pss = sum(m[1] for m in mem) / len(mem) if mem else None
             self.t.add("warm", f"{rt} worker RSS, mean of {len(mem)}", rss, "kB")
             self.t.add("warm", f"{rt} worker PSS, mean of {len(mem)}", pss, "kB")
+
+    def warm_scheduling(self):
+        """The native no-op at the most connections on a daemon whose workers are
+        SCHED_OTHER, against the warm section's run with SCHED_BATCH ones (sandbox.c)."""
+        if "native" not in self.warm_rps:
+            return
+        progress("warm: native, workers SCHED_OTHER")
+        n, c = self.p.warm_workers, CONNS[-1]
+        d = self.daemon(("--worker-scheduling", "normal"))
+        try:
+            code, handler = self.fns["native"]
+            assert d.deploy("warm-native", "native", handler, code, max_instances=n,
+                            min_warm=n, max_queue=10000).status == 201
+            wait_warm(d, "warm-native", n)
+            path = "/v1/functions/warm-native/invoke"
+            wrk(d.port, path, c, 1, "POST", "{}")
+            r = wrk(d.port, path, c, self.p.seconds, "POST", "{}")
+        finally:
+            d.stop()
+        self.t.add("warm", f"native no-op, {conns(c)}, workers SCHED_BATCH (the default)",
+                   self.warm_rps["native"], "inv/s", "workers SCHED_OTHER", r["rps"], ok_note(r))
 
     def cold(self, d_on):
         progress("cold: what a page of memory costs")
@@ -323,12 +348,15 @@ class Suite:
                 progress(f"cold: {rt}, step up to 2 workers")
                 code = self.fns[rt][0]
                 n = self.p.n_step
-                with_spare = invoke_latency.step_up(d_on, f"step-{rt}", rt, code, n)
-                without = invoke_latency.step_up(bare, f"step-{rt}", rt, code, n)
+                with_spare, floor = invoke_latency.step_up(d_on, f"step-{rt}", rt, code, n)
+                without, _ = invoke_latency.step_up(bare, f"step-{rt}", rt, code, n,
+                                                    floors=False)
                 for q in (50, 99):
                     self.t.add("cold", f"{rt} step up to 2 workers p{q}, a spare ready",
                                pct(with_spare, q), "ms", "without spares", pct(without, q),
                                "", STEP_TARGET[rt] if q == 50 else "")
+                self.t.add("cold", f"{rt} the same step p50, both workers warm already",
+                           pct(floor, 50), "ms", "a spare ready", pct(with_spare, 50))
         finally:
             bare.stop()
 
@@ -440,6 +468,7 @@ class Suite:
                 guarded("cold", self.cold, d)
             finally:
                 d.stop()
+            guarded("warm", self.warm_scheduling)
         guarded("async", self.async_)
         guarded("memory", self.memory)
 
