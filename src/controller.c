@@ -276,6 +276,7 @@ static bool run_on(struct pool *p, struct worker *w, struct invocation *inv)
     }
     w->served++;
     worker_invoke(w, inv);
+    busy_poll_kick(p->ctl->opts.busy_poll);
     account(p, w);
     return spare;
 }

@@ -191,6 +191,7 @@ static void on_controller_closed(void *data)
     uv_close((uv_handle_t *)&d->grace_timer, on_signal_closed);
     uv_close((uv_handle_t *)&d->flush_prepare, on_signal_closed);
     uv_close((uv_handle_t *)&d->flush_timer, on_signal_closed);
+    busy_poll_close(&d->busy_poll);
     log_info("stopped", "%s", "");
 }
 
@@ -484,7 +485,9 @@ int daemon_run(const struct config *cfg)
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),
         .spare_workers = cfg->spare_workers,
+        .busy_poll = &d.busy_poll,
     };
+    busy_poll_init(&d.busy_poll, d.loop, cfg->busy_poll);
     d.controller = controller_new(d.loop, &copts);
     registry_foreach(d.registry, attach_function, &d);
 
@@ -502,6 +505,7 @@ int daemon_run(const struct config *cfg)
         log_error("event log recovery failed", "err=\"%s\" detail=\"%s\"", strerror(-rc), err);
         d.exit_code = 1;
         controller_close(d.controller, NULL, NULL);
+        busy_poll_close(&d.busy_poll);
         goto run; /* nothing else started: the loop only finishes the controller */
     }
 

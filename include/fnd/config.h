@@ -67,6 +67,9 @@
     X(STR, worker_scheduling, "worker-scheduling", "batch", 0, 0,                              \
       "batch: workers run as SCHED_BATCH, so a worker woken by its invocation does not "       \
       "preempt the daemon (throughput under load); normal: SCHED_OTHER")                       \
+    X(UINT, busy_poll, "busy-poll", 100, 0, 100000,                                            \
+      "microseconds the daemon polls without sleeping after it hands an invocation to a "     \
+      "worker, to catch the reply and the next request without a wake-up (0: never)")         \
     X(UINT, worker_cpu, "worker-cpu", 3600, 1, 1000000,                                        \
       "CPU seconds one worker process may use in its life (RLIMIT_CPU), a backstop behind "    \
       "timeouts")                                                                              \

@@ -24,6 +24,7 @@
 #ifndef FND_CONTROLLER_H
 #define FND_CONTROLLER_H
 
+#include "fnd/busy_poll.h"
 #include "fnd/invocation.h"
 #include "fnd/registry.h"
 #include "fnd/worker.h"
@@ -38,6 +39,7 @@ struct controller_options {
     uint64_t max_workers;      /* worker processes at once, all functions together */
     uint64_t memory_budget_mb; /* sum of memory_mb over workers not yet gone */
     uint64_t spare_workers;    /* started beyond demand at each scale-up (pre-warming) */
+    struct busy_poll *busy_poll; /* kicked at each hand-off to a worker; NULL: none */
 };
 
 struct controller *controller_new(uv_loop_t *loop, const struct controller_options *opts);

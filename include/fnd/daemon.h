@@ -7,6 +7,7 @@
 
 #include "fnd/async.h"
 #include "fnd/auth.h"
+#include "fnd/busy_poll.h"
 #include "fnd/cgroup.h"
 #include "fnd/config.h"
 #include "fnd/controller.h"
@@ -46,6 +47,7 @@ struct daemon {
     uv_timer_t grace_timer;  /* shutdown: polls for in-flight invocations to finish */
     uv_prepare_t flush_prepare; /* before the loop waits: starts flush_timer if lines wait */
     uv_timer_t flush_timer; /* writes log lines and function log records FUNCLOG_FLUSH_MS late */
+    struct busy_poll busy_poll; /* the loop's window of polling after a hand-off */
     uint64_t grace_deadline_ms;
     bool cancelling;         /* the grace period ran out; the controller is closing */
     size_t pending_seeds;   /* seed deploys still running; serving starts at zero */

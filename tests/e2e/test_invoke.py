@@ -1,6 +1,7 @@
 """Invoking functions of every runtime: results, warm reuse, errors, timeouts,
 crashes, init failures, concurrency and output capture."""
 import concurrent.futures
+import http.client
 import os
 import re
 import time
@@ -271,3 +272,34 @@ def test_a_warm_worker_sleeps_once_per_invocation(daemon):
         after = switches()
         per_invocation = max(after[p] - before[p] for p in procs) / n
         assert 0 < per_invocation <= 1.3, (name, per_invocation)
+
+
+def daemon_sleeps_per_invocation(d, name, n=100):
+    """Voluntary context switches of the daemon's loop thread per invocation, over n
+    sequential invocations on one connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+    path = f"/v1/functions/{name}/invoke"
+    conn.request("POST", path, body=b"{}")
+    assert conn.getresponse().read() is not None
+    before = proc_status(d.pid, "voluntary_ctxt_switches")
+    for _ in range(n):
+        conn.request("POST", path, body=b"{}")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+    after = proc_status(d.pid, "voluntary_ctxt_switches")
+    conn.close()
+    return (after - before) / n
+
+
+def test_busy_poll_keeps_the_loop_awake_after_a_hand_off(start_daemon):
+    """After it hands an invocation to a worker the daemon polls without sleeping for
+    --busy-poll microseconds (busy_poll.c). Without the window its loop sleeps at least
+    once per invocation (waiting for the next request, which cannot come before the
+    answer); with a window longer than the test client's pauses, almost never."""
+    for window, check in (("0", lambda s: s >= 0.9), ("50000", lambda s: s <= 0.5)):
+        d = start_daemon("--busy-poll", window)
+        deploy(d, "n", "native", "probe.echo", NATIVE)
+        sleeps = daemon_sleeps_per_invocation(d, "n")
+        assert check(sleeps), (window, sleeps)
+        d.stop()
