@@ -12,7 +12,7 @@ Sections (in this order):
            invocations/s at 1, 8, 64 connections, against the responder answering the
            same POST; the daemon's peak RSS under that load; RSS and PSS per worker;
            native at 64 connections again with --worker-scheduling normal (SCHED_OTHER
-           workers), against the default (SCHED_BATCH).
+           workers), and at one connection with --busy-poll 0, against the defaults.
   cold     what a page of memory costs here (a fault, a copy-on-write fault, a populated
            page, against copying a mapped page: bench_pagefault) and a move into a
            cgroup (v1, as root: the first after a quiet spell against the next), then
@@ -208,6 +208,7 @@ class Suite:
         self.responder_rss = None
         self.daemons = 0
         self.warm_rps = {}       # runtime -> inv/s at the most connections
+        self.warm_p50_native = None
 
     def daemon(self, flags=()):
         self.daemons += 1
@@ -258,6 +259,8 @@ class Suite:
             base = self.responder["POST", 1]
             r = wrk(d.port, path, 1, self.p.seconds, "POST", "{}")
             self.cdf_warm[f"{rt} no-op"] = r["cdf"]
+            if rt == "native":
+                self.warm_p50_native = r["p50"]
             note = ", ".join(x for x in (ok_note(r), cold_note) if x)
             for k, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
                 self.t.add("warm", f"{rt} no-op {label}, 1 connection", r[k], "ms",
@@ -281,26 +284,37 @@ class Suite:
             self.t.add("warm", f"{rt} worker RSS, mean of {len(mem)}", rss, "kB")
             self.t.add("warm", f"{rt} worker PSS, mean of {len(mem)}", pss, "kB")
 
-    def warm_scheduling(self):
-        """The native no-op at the most connections on a daemon whose workers are
-        SCHED_OTHER, against the warm section's run with SCHED_BATCH ones (sandbox.c)."""
-        if "native" not in self.warm_rps:
-            return
-        progress("warm: native, workers SCHED_OTHER")
-        n, c = self.p.warm_workers, CONNS[-1]
-        d = self.daemon(("--worker-scheduling", "normal"))
+    def native_without(self, flags, conns_):
+        """wrk's result for the native no-op at conns_ connections on a daemon started
+        with flags (a default turned off), set up as the warm section's."""
+        n = self.p.warm_workers
+        d = self.daemon(flags)
         try:
             code, handler = self.fns["native"]
             assert d.deploy("warm-native", "native", handler, code, max_instances=n,
                             min_warm=n, max_queue=10000).status == 201
             wait_warm(d, "warm-native", n)
             path = "/v1/functions/warm-native/invoke"
-            wrk(d.port, path, c, 1, "POST", "{}")
-            r = wrk(d.port, path, c, self.p.seconds, "POST", "{}")
+            wrk(d.port, path, conns_, 1, "POST", "{}")
+            return wrk(d.port, path, conns_, self.p.seconds, "POST", "{}")
         finally:
             d.stop()
+
+    def warm_defaults(self):
+        """What two defaults give the native no-op, each against a daemon without it:
+        SCHED_BATCH workers at the most connections (sandbox.c), and busy polling at one
+        connection (busy_poll.c)."""
+        if "native" not in self.warm_rps:
+            return
+        c = CONNS[-1]
+        progress("warm: native, workers SCHED_OTHER")
+        r = self.native_without(("--worker-scheduling", "normal"), c)
         self.t.add("warm", f"native no-op, {conns(c)}, workers SCHED_BATCH (the default)",
                    self.warm_rps["native"], "inv/s", "workers SCHED_OTHER", r["rps"], ok_note(r))
+        progress("warm: native, no busy polling")
+        r = self.native_without(("--busy-poll", "0"), 1)
+        self.t.add("warm", "native no-op p50, 1 connection, busy polling 100 us (the default)",
+                   self.warm_p50_native, "ms", "no busy polling", r["p50"], ok_note(r))
 
     def cold(self, d_on):
         progress("cold: what a page of memory costs")
@@ -468,7 +482,7 @@ class Suite:
                 guarded("cold", self.cold, d)
             finally:
                 d.stop()
-            guarded("warm", self.warm_scheduling)
+            guarded("warm", self.warm_defaults)
         guarded("async", self.async_)
         guarded("memory", self.memory)
 
