@@ -78,18 +78,26 @@ class ClientContext:
         self.env = obj.get("env")
 
 
+def worker_fields():
+    """The context's fields that come from the worker's environment: the same for
+    every invocation, so read once (each os.environ lookup encodes its key)."""
+    env = os.environ
+    return {
+        "function_name": env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        "function_version": env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        "memory_limit_in_mb": int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")),
+        "log_group_name": env.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
+        "log_stream_name": env.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
+    }
+
+
 class Context:
     """The Lambda context object."""
 
-    def __init__(self, meta):
-        env = os.environ
+    def __init__(self, meta, worker):
+        self.__dict__.update(worker)
         self.aws_request_id = meta["request_id"]
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory_limit_in_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
         self.invoked_function_arn = meta.get("invoked_function_arn", "")
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None
         client_context = meta.get("client_context")
         self.client_context = ClientContext(json.loads(client_context)) if client_context else None
@@ -125,6 +133,7 @@ def load_handler():
 
 
 def serve(handler):
+    worker = worker_fields()
     while True:
         header = read_exact(HEADER.size)
         if header is None:
@@ -142,7 +151,7 @@ def serve(handler):
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             event = json.loads(event_bytes) if event_bytes else {}
-            result = handler(event, Context(meta))
+            result = handler(event, Context(meta, worker))
             try:
                 body = json.dumps(result).encode()
             except (TypeError, ValueError) as exc:
@@ -186,7 +195,7 @@ def rehearse():
     try:
         handler, _ = load_handler()
         meta = json.loads(b'{"request_id": "rehearsal", "deadline_ms": 0, "trace_id": ""}')
-        result = handler(json.loads(b'{"a": 1}'), Context(meta))
+        result = handler(json.loads(b'{"a": 1}'), Context(meta, worker_fields()))
         HEADER.pack(0, RESULT, 0, 0) + json.dumps(result).encode()
     finally:
         sys.modules.pop("fnd_rehearsal", None)
