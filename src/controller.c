@@ -158,7 +158,11 @@ static bool start_worker(struct pool *p)
 {
     struct controller *ctl = p->ctl;
     struct worker *w;
-    int rc = worker_start(&w, ctl->loop, &ctl->opts.worker, p->version, &pool_worker_events, p);
+    /* Ahead of need when every queued invocation has a worker starting for it already:
+     * a spare, a min_warm start. Such a worker may spend a moment on warming up. */
+    bool ahead_of_need = p->queue_len <= p->count[WORKER_STARTING];
+    int rc = worker_start(&w, ctl->loop, &ctl->opts.worker, p->version, &pool_worker_events, p,
+                          ahead_of_need);
     if (rc < 0) {
         log_error("worker_start failed", "fn=%s err=\"%s\"", p->name, strerror(-rc));
         return false;

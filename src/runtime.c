@@ -30,7 +30,7 @@ char *runtime_function_arn(const char *region, const char *name)
 
 void runtime_command_build(struct runtime_command *cmd, const struct runtime_paths *paths,
                            const struct fn_version *v, uint64_t worker_tag,
-                           const char *task_root)
+                           const char *task_root, bool ahead_of_need)
 {
     if (task_root == NULL)
         task_root = v->code_dir;
@@ -103,6 +103,8 @@ void runtime_command_build(struct runtime_command *cmd, const struct runtime_pat
         env_add(&e, "PYTHONUNBUFFERED", "1");
         env_add(&e, "PYTHONDONTWRITEBYTECODE", "1");
     }
+    if (ahead_of_need && (c->runtime == RUNTIME_PYTHON3 || c->runtime == RUNTIME_NODEJS))
+        env_add(&e, RUNTIME_AHEAD_ENV, "1");
     e.vars[e.n] = NULL;
     cmd->envp = e.vars;
 }

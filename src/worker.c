@@ -672,7 +672,8 @@ static void spawn_done(uv_work_t *req, int status)
 }
 
 int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
-                 struct fn_version *v, const struct worker_events *ev, void *owner)
+                 struct fn_version *v, const struct worker_events *ev, void *owner,
+                 bool ahead_of_need)
 {
     int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     int rc;
@@ -696,7 +697,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     if (rc < 0)
         goto fail_worker;
     runtime_command_build(&j->cmd, opts->paths, v, w->tag,
-                          opts->fsroot_base ? FSROOT_TASK_ROOT : NULL);
+                          opts->fsroot_base ? FSROOT_TASK_ROOT : NULL, ahead_of_need);
     j->spec = (struct sandbox_spec){
         .path = j->cmd.path,
         .argv = j->cmd.argv,

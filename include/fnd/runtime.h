@@ -27,10 +27,15 @@ struct runtime_command {
 };
 
 /* Builds the command for a worker of v; worker_tag makes the log stream name unique.
- * task_root is where the worker sees its code (NULL: the code folder itself). */
+ * task_root is where the worker sees its code (NULL: the code folder itself).
+ * ahead_of_need: no invocation waits for this worker (a spare, a min_warm start); the
+ * python3 and nodejs runtimes then warm up their invocation path before READY, which
+ * they skip when a request waits (RUNTIME_AHEAD_ENV, taken out before any function
+ * code runs). */
+#define RUNTIME_AHEAD_ENV "_FND_AHEAD_OF_NEED"
 void runtime_command_build(struct runtime_command *cmd, const struct runtime_paths *paths,
                            const struct fn_version *v, uint64_t worker_tag,
-                           const char *task_root);
+                           const char *task_root, bool ahead_of_need);
 void runtime_command_release(struct runtime_command *cmd);
 
 /* The program outside /usr and the runtime folder that a worker of runtime r runs (the

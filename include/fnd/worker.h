@@ -113,8 +113,10 @@ struct worker {
 
 /* Spawns a worker for v. 0 with *out set (state STARTING), or a negative errno (no
  * callback will be called). */
+/* ahead_of_need: no invocation waits for this worker (runtime_command_build). */
 int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
-                 struct fn_version *v, const struct worker_events *ev, void *owner);
+                 struct fn_version *v, const struct worker_events *ev, void *owner,
+                 bool ahead_of_need);
 /* Sends inv to an IDLE worker, which becomes BUSY. The invocation's payload must stay
  * valid until on_finished. */
 void worker_invoke(struct worker *w, struct invocation *inv);

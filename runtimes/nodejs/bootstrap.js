@@ -105,7 +105,7 @@ function runHandler(handler, event, context) {
 
 let current = null; // the invocation in progress, for uncaught errors
 
-// reply(kind, text) sends the answer; the rehearsal's only frames it.
+// reply(kind, text) sends the answer; the warm-up's only frames it.
 async function invoke(handler, payload, reply = send) {
   const metaLen = payload.readUInt32LE(0);
   const meta = JSON.parse(payload.subarray(4, 4 + metaLen).toString());
@@ -124,14 +124,16 @@ async function invoke(handler, payload, reply = send) {
   current = null;
 }
 
-// Before READY: a few invocations of a handler of our own through invoke(), answers
+// Ahead of need (a spare or a min_warm worker: the daemon says so in the environment),
+// before READY: a few invocations of a handler of our own through invoke(), answers
 // framed and dropped. V8 compiles a function on its first call, and a fresh process
 // pays a page fault for each heap page it first writes; a spare worker used to pay
 // both during its first real invocation, about half a millisecond here
-// (docs/benchmarks.md). The function's own handler is never called.
-async function rehearse() {
-  const meta = Buffer.from(JSON.stringify({ request_id: 'rehearsal', deadline_ms: 0, trace_id: '' }));
-  const event = Buffer.from('{"rehearsal":true}');
+// (docs/benchmarks.md). The function's own handler is never called, and a worker that
+// a request waits for skips this.
+async function warmUp() {
+  const meta = Buffer.from(JSON.stringify({ request_id: 'warm-up', deadline_ms: 0, trace_id: '' }));
+  const event = Buffer.from('{"warmUp":true}');
   const payload = Buffer.alloc(4 + meta.length + event.length);
   payload.writeUInt32LE(meta.length, 0);
   meta.copy(payload, 4);
@@ -149,6 +151,9 @@ function fail(err) {
 }
 
 async function main() {
+  // Taken out before any of the function's code runs (src/runtime.c sets it).
+  const aheadOfNeed = process.env._FND_AHEAD_OF_NEED === '1';
+  delete process.env._FND_AHEAD_OF_NEED;
   const [handler, failure] = await loadHandler();
   if (!handler) {
     console.error(`[ERROR] ${failure.errorType}: ${failure.errorMessage}`);
@@ -156,7 +161,7 @@ async function main() {
     channel.end(() => process.exit(1));
     return;
   }
-  await rehearse();
+  if (aheadOfNeed) await warmUp();
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
 

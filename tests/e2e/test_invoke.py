@@ -303,3 +303,27 @@ def test_busy_poll_keeps_the_loop_awake_after_a_hand_off(start_daemon):
         sleeps = daemon_sleeps_per_invocation(d, "n")
         assert check(sleeps), (window, sleeps)
         d.stop()
+
+
+def test_a_worker_started_ahead_of_need_shows_no_trace_of_it(start_daemon):
+    """A spare or min_warm worker is told it starts ahead of need, so the python3 and
+    nodejs runtimes warm up before READY (src/runtime.c); the variable that says so
+    is taken out before the function's code runs, ahead of need or not."""
+    d = start_daemon("--spare-workers", "1")
+    hostile = os.path.join(FUNCTIONS, "hostile")
+    cases = (("py", "python3", "attack.environment", hostile, lambda r: [r]),
+             ("js", "nodejs", "index.environment", NODE, lambda r: [r["atLoad"], r["now"]]))
+    for name, runtime, handler, code, envs in cases:
+        for warm, suffix in ((1, "-warm"), (0, "-cold")):
+            fn = name + suffix
+            deploy(d, fn, runtime, handler, code, min_warm=warm, max_instances=3)
+            if warm:
+                assert wait_for(lambda: len(worker_pids(d, fn)) == 1, 30), fn
+            # the first answer comes from the min_warm worker, or from one a request
+            # waited for; the second, while the first is busy, may come from a spare
+            for _ in range(2):
+                r = d.invoke(fn, {})
+                assert r.status == 200, r
+                for env in envs(r.json()):
+                    assert "AWS_LAMBDA_FUNCTION_NAME" in env, env
+                    assert not any(k.startswith("_FND") for k in env), (fn, env)

@@ -31,3 +31,6 @@ exports.spawn = async () => {
   });
   return { out, square };
 };
+
+const envAtLoad = { ...process.env };
+exports.environment = async () => ({ atLoad: envAtLoad, now: { ...process.env } });
