@@ -112,8 +112,8 @@ struct worker {
 };
 
 /* Spawns a worker for v. 0 with *out set (state STARTING), or a negative errno (no
- * callback will be called). */
-/* ahead_of_need: no invocation waits for this worker (runtime_command_build). */
+ * callback will be called). ahead_of_need: no invocation waits for this worker, which
+ * may then warm up before it reports ready (runtime_command_build). */
 int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
                  struct fn_version *v, const struct worker_events *ev, void *owner,
                  bool ahead_of_need);
