@@ -176,8 +176,8 @@ static int child_reset_signals(void)
  * daemon halfway through a batch of ready connections, twice a request: the daemon
  * then paid a switch out and back for each. Under load this lifted the native no-op's
  * throughput by a third to a half in paired runs, and left one connection's latency
- * alone (docs/benchmarks.md). The
- * price: a worker woken while another worker computes on its CPU waits up to a tick. */
+ * alone (docs/benchmarks.md). The price: a worker woken while another worker
+ * computes on its CPU waits up to a tick. */
 static int child_scheduling(const struct sandbox_spec *s)
 {
     if (!s->sched_batch)
