@@ -281,6 +281,16 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* --- run --------------------------------------------------------------------------- */
 
+/* Whether value is a or b; logs the refusal otherwise. */
+static bool setting_is_one_of(const char *option, const char *value, const char *a,
+                              const char *b)
+{
+    if (strcmp(value, a) == 0 || strcmp(value, b) == 0)
+        return true;
+    log_error("bad setting", "%s=%s hint=\"use %s or %s\"", option, value, a, b);
+    return false;
+}
+
 int daemon_run(const struct config *cfg)
 {
     struct daemon d;
@@ -317,6 +327,11 @@ int daemon_run(const struct config *cfg)
         log_error("bad listen address", "listen=%s hint=\"use HOST:PORT\"", cfg->listen);
         return 2;
     }
+    /* The two-way settings, before anything is allocated or started. */
+    if (!setting_is_one_of("sandbox", cfg->sandbox, "on", "off") ||
+        !setting_is_one_of("zygote", cfg->zygote, "on", "off") ||
+        !setting_is_one_of("worker-scheduling", cfg->worker_scheduling, "batch", "normal"))
+        return 2;
     if (auth_setup(&d.auth, cfg->auth_token, data_dir, cfg->invoke_auth, why, sizeof(why)) < 0) {
         log_error("auth setup failed", "err=\"%s\"", why);
         return 2;
@@ -374,10 +389,6 @@ int daemon_run(const struct config *cfg)
     }
 
     /* The sandbox: say once, at start-up, which layers are active and why any is not. */
-    if (strcmp(cfg->sandbox, "on") != 0 && strcmp(cfg->sandbox, "off") != 0) {
-        log_error("bad setting", "sandbox=%s hint=\"use on or off\"", cfg->sandbox);
-        return 2;
-    }
     bool sandbox = strcmp(cfg->sandbox, "on") == 0;
     bool drop_privileges = false;
     uint64_t namespaces = 0;
@@ -449,18 +460,6 @@ int daemon_run(const struct config *cfg)
 
     /* python3 workers start as forks of a pre-started interpreter (zygote.c). */
     struct zygote *zygote = NULL;
-    if (strcmp(cfg->zygote, "on") != 0 && strcmp(cfg->zygote, "off") != 0) {
-        log_error("bad setting", "zygote=%s hint=\"use on or off\"", cfg->zygote);
-        free(native);
-        return 2;
-    }
-    if (strcmp(cfg->worker_scheduling, "batch") != 0 &&
-        strcmp(cfg->worker_scheduling, "normal") != 0) {
-        log_error("bad setting", "worker-scheduling=%s hint=\"use batch or normal\"",
-                  cfg->worker_scheduling);
-        free(native);
-        return 2;
-    }
     if (strcmp(cfg->zygote, "on") == 0) {
         char *bootstrap = xasprintf("%s/python3/bootstrap.py", cfg->runtime_dir);
         char *library = exe_sibling_path("libfnd-zygote.so");

@@ -531,8 +531,12 @@ def test_workers_run_as_sched_batch_unless_told_otherwise(start_daemon):
     assert policies_by_start(d, starts) == {n: {SCHED_OTHER} for n in starts}
 
 
-def test_worker_scheduling_is_validated(tmp_path):
+@pytest.mark.parametrize("setting", ["worker-scheduling", "sandbox", "zygote"])
+def test_two_way_settings_are_validated(tmp_path, setting):
+    """Refused before the daemon starts anything (so nothing leaks either: the
+    sanitizer build checks)."""
     r = subprocess.run([FND_BIN, "serve", "--listen", "127.0.0.1:0", "--data",
-                        str(tmp_path / "data"), "--worker-scheduling", "fifo"],
+                        str(tmp_path / "data"), f"--{setting}", "fifo"],
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "worker-scheduling=fifo" in r.stderr, r
+    assert r.returncode == 2 and f"{setting}=fifo" in r.stderr, r
+    assert "LeakSanitizer" not in r.stderr, r.stderr
