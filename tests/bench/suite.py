@@ -37,6 +37,7 @@ import argparse
 import datetime
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -560,6 +561,9 @@ def main():
     ap.add_argument("--out", help="folder for the plots (default: docs/ with --write-docs, "
                                   "else none)")
     args = ap.parse_args()
+    # A suite stopped with SIGTERM unwinds like one stopped with ^C: the finally blocks
+    # stop every daemon and responder it started, which would otherwise outlive it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     use_fnd(args.fnd)
     only = [x for x in args.only.split(",") if x]
     unknown = set(only) - set(SECTIONS)
