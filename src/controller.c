@@ -42,6 +42,7 @@ struct pool {
     size_t count[WORKER__STATES];
     uv_timer_t idle_timer;      /* fires when the oldest idle worker expires */
     uv_timer_t queue_timer;     /* fires when the oldest queued invocation waited too long */
+    uv_timer_t spare_timer;     /* starts the spares refill_to asks for, just after an answer */
     int open_timers;
     bool warm_failed;           /* a min_warm start failed: wait for a deploy or a success */
     bool freeing;
@@ -74,6 +75,7 @@ static void maybe_free_pool(struct pool *p);
 static void maybe_finish_close(struct controller *ctl);
 static void on_idle_timer(uv_timer_t *t);
 static void on_queue_timer(uv_timer_t *t);
+static void on_spare_timer(uv_timer_t *t);
 
 static const struct worker_events pool_worker_events;
 
@@ -313,9 +315,9 @@ static void dispatch(struct pool *p)
     /* Pre-warming: a function that must scale up wants spares beyond its demand, and
      * one that just used its last spare wants it replaced, since its load is still
      * growing. A steady load reuses its most recent workers and lets the spares age
-     * out. Spares start once the next invocation has its answer (refill_spares): a
-     * process start takes a core for milliseconds, and started beside a cold start
-     * on two cores it doubled that cold start. */
+     * out. Spares start a moment after the next invocation has its answer
+     * (refill_spares): a process start takes a core for milliseconds, and started
+     * beside a cold start on two cores it doubled that cold start. */
     size_t starting = p->count[WORKER_STARTING];
     size_t spares = p->ctl->opts.spare_workers;
     if (p->queue_len > starting) {
@@ -326,6 +328,13 @@ static void dispatch(struct pool *p)
     }
 }
 
+/* How long after an answer the spares it allows start. Started at once, beside the
+ * answer, a spare's process start took a CPU away from the client that had just been
+ * woken to read it: a Node step up to a spare measured 2.6-2.7 ms, against 2.4 ms
+ * with the start 2 or 10 ms later, which is the same step's cost once both workers are
+ * warm (docs/benchmarks.md). */
+#define SPARE_START_DELAY_MS 5
+
 /* Starts the spares a dispatch asked for, if they are still missing. */
 static void refill_spares(struct pool *p)
 {
@@ -333,6 +342,11 @@ static void refill_spares(struct pool *p)
     p->refill_to = 0;
     if (target > live && p->fn != NULL && !p->ctl->closing)
         scale_up(p, 0, target - live);
+}
+
+static void on_spare_timer(uv_timer_t *t)
+{
+    refill_spares(container_of(t, struct pool, spare_timer));
 }
 
 /* A pool with waiting work and no worker at all. */
@@ -483,8 +497,8 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
         complete(p, inv, res);
     }
     dispatch(p);
-    if (p->refill_to > 0)
-        refill_spares(p);
+    if (p->refill_to > 0 && !uv_is_active((uv_handle_t *)&p->spare_timer))
+        uv_timer_start(&p->spare_timer, on_spare_timer, SPARE_START_DELAY_MS, 0);
 }
 
 static void on_worker_gone(struct worker *w)
@@ -540,6 +554,7 @@ static void maybe_free_pool(struct pool *p)
     p->freeing = true;
     uv_close((uv_handle_t *)&p->idle_timer, on_pool_timer_closed);
     uv_close((uv_handle_t *)&p->queue_timer, on_pool_timer_closed);
+    uv_close((uv_handle_t *)&p->spare_timer, on_pool_timer_closed);
 }
 
 static struct pool *pool_new(struct controller *ctl, struct function *fn)
@@ -553,8 +568,9 @@ static struct pool *pool_new(struct controller *ctl, struct function *fn)
     list_init(&p->idle);
     uv_timer_init(ctl->loop, &p->idle_timer);
     uv_timer_init(ctl->loop, &p->queue_timer);
-    p->idle_timer.data = p->queue_timer.data = p;
-    p->open_timers = 2;
+    uv_timer_init(ctl->loop, &p->spare_timer);
+    p->idle_timer.data = p->queue_timer.data = p->spare_timer.data = p;
+    p->open_timers = 3;
     list_push_back(&ctl->pools, &p->link);
     fn->ctl = p;
     return p;
@@ -611,6 +627,7 @@ static void pool_remove(struct pool *p)
     p->fn = NULL;
     cancel_queue(p, "the function was deleted");
     uv_timer_stop(&p->queue_timer);
+    uv_timer_stop(&p->spare_timer);
     struct list_node *n, *tmp;
     list_for_each_safe(n, tmp, &p->workers)
     {
@@ -709,6 +726,7 @@ void controller_close(struct controller *ctl, void (*on_closed)(void *), void *d
         cancel_queue(p, "the daemon is stopping");
         uv_timer_stop(&p->idle_timer);
         uv_timer_stop(&p->queue_timer);
+        uv_timer_stop(&p->spare_timer);
         struct list_node *wn, *wtmp;
         list_for_each_safe(wn, wtmp, &p->workers)
         {

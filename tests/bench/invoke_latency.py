@@ -63,7 +63,9 @@ def warm(d, name, n):
 def wait_quiet(d, name, timeout=30):
     """Waits until no worker of the function is starting or stopping: the spare the
     daemon starts after an answer, and the old version's workers after a redeploy,
-    would otherwise share the CPU with the next sample."""
+    would otherwise share the CPU with the next sample. It first gives that spare the
+    moment after an answer in which it is not started yet (SPARE_START_DELAY_MS)."""
+    time.sleep(0.02)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         i = d.get(f"/v1/functions/{name}").json()["state"]["instances"]
