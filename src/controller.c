@@ -50,7 +50,7 @@ struct pool {
     uint64_t errors;
     uint64_t cold_starts;       /* invocations that waited for their worker to start */
     uint64_t worker_starts;     /* workers that became ready: demanded, min_warm or spare */
-    size_t refill_to;           /* live workers to have, spares included, at the next answer */
+    size_t refill_to;           /* live workers to have, spares included, after the next answer */
 };
 
 struct controller {

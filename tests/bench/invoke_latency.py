@@ -60,12 +60,17 @@ def warm(d, name, n):
     return out
 
 
+# More than the daemon waits after an answer before it starts the spares that answer
+# allows (SPARE_START_DELAY_MS in src/controller.c).
+SPARE_START_DELAY_S = 0.02
+
+
 def wait_quiet(d, name, timeout=30):
     """Waits until no worker of the function is starting or stopping: the spare the
     daemon starts after an answer, and the old version's workers after a redeploy,
     would otherwise share the CPU with the next sample. It first gives that spare the
-    moment after an answer in which it is not started yet (SPARE_START_DELAY_MS)."""
-    time.sleep(0.02)
+    moment after an answer in which it is not started yet."""
+    time.sleep(SPARE_START_DELAY_S)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         i = d.get(f"/v1/functions/{name}").json()["state"]["instances"]
