@@ -25,12 +25,14 @@
  * invocation (bootstrap.py) and then waits on its own socket. The next request of the
  * same shape goes to the blank instead of a new fork, with one more descriptor: the
  * function's code as a detached read-only mount (open_tree), which only the zygote,
- * in the host's mount namespace, can make. The blank attaches it, walks the rest of
- * the checklist and answers the zygote, which answers the daemon with the blank's
- * pidfd. A request of another shape (another network setting, say) gets a fresh fork,
- * and the blank is killed; so is a blank that died or did not answer. A blank the
- * daemon must reap (it is the daemon's child, as every worker is) travels back with
- * the next reply, counted in its flags. Daemons in a user namespace of their own get no blanks: the
+ * in the host's mount namespace, can make. Before the request, the zygote sends the
+ * blank's init its own share of the worker (sandbox_order_blank_init), so that the
+ * two work at once. The blank attaches the code, walks the rest of the checklist and
+ * answers the zygote, which answers the daemon with the blank's pidfd. A request of
+ * another shape (another network setting, say) gets a fresh fork, and the blank is
+ * killed; so is a blank that died or did not answer. A blank the daemon must reap (it
+ * is the daemon's child, as every worker is) travels back with the next reply,
+ * counted in its flags. Daemons in a user namespace of their own get no blanks: the
  * zygote cannot copy the host's mounts for them.
  *
  * Native workers use blanks too, though the zygote never forks them: a request marked
@@ -488,8 +490,10 @@ static struct blank {
     pid_t pid;                 /* 0: none */
     int pidfd;
     int sock;                  /* the zygote's end of the blank's channel */
+    int init_orders;           /* to the blank's init, until it has its orders; or -1 */
     struct zygote_wire shape;  /* of the requests it can serve (see shape_of) */
-} blanks[BLANK_KINDS] = {{.pidfd = -1, .sock = -1}, {.pidfd = -1, .sock = -1}};
+} blanks[BLANK_KINDS] = {{.pidfd = -1, .sock = -1, .init_orders = -1},
+                         {.pidfd = -1, .sock = -1, .init_orders = -1}};
 static struct zygote_wire last[BLANK_KINDS]; /* the shape of the last request of a kind */
 static bool have_last[BLANK_KINDS];
 static bool blanks_off;        /* they failed once: the zygote forks on request only */
@@ -572,8 +576,8 @@ static int make_blank(int k)
         .own_network = shape->own_network != 0, .sched_batch = shape->sched_batch != 0,
         .fsroot = shape->has_fsroot ? &plan : NULL,
     };
-    int pidfd = -1;
-    pid_t pid = sandbox_fork_blank(&spec, &pidfd);
+    int pidfd = -1, init_orders = -1;
+    pid_t pid = sandbox_fork_blank(&spec, &pidfd, &init_orders);
     if (pid == 0)
         return 1;
     close(sv[1]);
@@ -583,8 +587,17 @@ static int make_blank(int k)
         blanks_unavailable("its birth failed", (int)-pid);
         return 0;
     }
-    blanks[k] = (struct blank){pid, pidfd, sv[0], *shape};
+    blanks[k] = (struct blank){pid, pidfd, sv[0], init_orders, *shape};
     return 0;
+}
+
+/* Closes the zygote's copy of b's socket to its init: without orders the init then
+ * reads the end once the blank's copy is gone too, and only reaps. */
+static void drop_init_orders(struct blank *b)
+{
+    if (b->init_orders >= 0)
+        close(b->init_orders);
+    b->init_orders = -1;
 }
 
 /* Kills blank b and buries it. */
@@ -592,6 +605,7 @@ static void discard_blank(struct blank *b)
 {
     syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
     close(b->sock);
+    drop_init_orders(b);
     bury(b->pidfd);
     b->pid = 0;
     b->pidfd = b->sock = -1;
@@ -601,8 +615,16 @@ static void discard_blank(struct blank *b)
  * a negative errno from its failing step (*pidfd: the failed child), or -ECHILD when
  * the blank cannot serve it (it is then still the zygote's to discard). */
 static int hand_to_blank(struct blank *b, const struct zygote_wire *w, const uint32_t head[2],
-                         const int *fds, size_t nfds, int *pidfd)
+                         const int *fds, size_t nfds, const struct sandbox_spec *spec, int *pidfd)
 {
+    /* The init's orders first: it wakes and carries them out while the code's tree is
+     * opened and the blank walks its half (sandbox.c, "blanks"). */
+    if (b->init_orders >= 0) {
+        int sent = sandbox_order_blank_init(b->init_orders, spec);
+        drop_init_orders(b);
+        if (sent < 0)
+            return -ECHILD;
+    }
     int all[MAX_FDS + 1];
     memcpy(all, fds, nfds * sizeof(int));
     int tree = -1;
@@ -646,7 +668,7 @@ static int hand_to_blank(struct blank *b, const struct zygote_wire *w, const uin
 static int serve_request(const char *buf, const uint32_t head[2], const int *fds, size_t nfds,
                          int *pidfd, int32_t *flags)
 {
-    static struct zygote_wire shape;
+    static struct zygote_wire request_shape;
     const struct zygote_wire *w = (const void *)buf;
     struct sandbox_spec spec;
     struct seccomp_policy policy;
@@ -659,16 +681,16 @@ static int serve_request(const char *buf, const uint32_t head[2], const int *fds
         return -EINVAL;
     enum blank_kind k = kind_of(w);
     struct blank *b = &blanks[k];
-    shape_of(w, &shape);
+    shape_of(w, &request_shape);
     if (b->pid) {
-        if (same_shape(&shape, &b->shape) &&
-            (rc = hand_to_blank(b, w, head, fds, nfds, pidfd)) != -ECHILD) {
+        if (same_shape(&request_shape, &b->shape) &&
+            (rc = hand_to_blank(b, w, head, fds, nfds, &spec, pidfd)) != -ECHILD) {
             *flags |= REPLY_BLANK;
             return rc;
         }
         discard_blank(b);
     }
-    last[k] = shape;
+    last[k] = request_shape;
     have_last[k] = !(w->namespaces & CLONE_NEWUSER);
     return w->blank_only ? -ENOENT : (int)sandbox_fork(&spec, pidfd);
 }

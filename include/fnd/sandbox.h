@@ -67,8 +67,15 @@ pid_t sandbox_fork(const struct sandbox_spec *spec, int *pidfd);
  * the root without the function's code), and walks it through the first half of the
  * checklist; it returns 0 in the blank, which then runs the server's program (or, when
  * spec->argv is set, execs spec->path: a program that calls sandbox_specialise itself),
- * and the blank's pid (with *pidfd set) or a negative errno in the caller. */
-pid_t sandbox_fork_blank(const struct sandbox_spec *spec, int *pidfd);
+ * and the blank's pid (with *pidfd set) or a negative errno in the caller. With a pid
+ * namespace, *init_orders is then a socket to the blank's init, which waits on it for
+ * sandbox_order_blank_init; else -1. */
+pid_t sandbox_fork_blank(const struct sandbox_spec *spec, int *pidfd, int *init_orders);
+
+/* Sends a blank's init (on init_orders, which the caller then closes) its share of the
+ * worker spec describes: the worker's cgroups, uid, limits and filters. Before the
+ * blank gets its request, so that both work at once. 0 or a negative errno. */
+int sandbox_order_blank_init(int init_orders, const struct sandbox_spec *spec);
 
 /* In the blank, once it is known which worker it becomes: walks the rest of the
  * checklist for spec (same namespaces, network and root as at birth), attaching

@@ -261,6 +261,25 @@ def test_a_killed_blank_is_reaped_and_replaced(blanks):
     assert started_via(d, "later") == "blank"
 
 
+def test_the_init_of_a_blank_whose_runtime_died_ends_with_it(blanks):
+    """A blank's init waits for its orders on a socket that the zygote holds too, so
+    the socket's end cannot tell it that the blank is gone: the runtime's exit must.
+    The init then ends at once, not at the zygote's next request, and the zygote gets
+    its next worker from a fresh fork and a new blank."""
+    d = blanks
+    assert wait_for(lambda: blank_pids(d), 10)
+    (init,) = blank_pids(d)
+    runtime = wait_for(lambda: host_pid(init, 2), 5)
+    assert runtime, "the blank has no runtime under its init"
+    os.kill(runtime, signal.SIGKILL)
+    assert wait_for(lambda: not alive(init), 5), "the init outlived its runtime"
+    assert d.deploy("after2", "python3", "app.state", PY).status == 201
+    assert d.invoke("after2").json()["calls"] == 1
+    assert started_via(d, "after2") == "zygote"
+    assert from_a_blank(d, "later2", "app.state", PY)["calls"] == 1
+    assert started_via(d, "later2") == "blank"
+
+
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
 ATTACKS = ("ptrace", "mount", "unshare", "setns", "clone_newns", "bpf", "personality",
            "kill_everyone", "kill_group", "kill_self", "setuid0", "shm_find", "af_packet")
