@@ -6,8 +6,8 @@ import os
 import re
 import time
 
-from fndtest import (BUILD_DIR, FUNCTIONS, alive, proc_status, wait_for, worker_pids,
-                     worker_processes)
+from fndtest import (BUILD_DIR, FUNCTIONS, WRAPPER, alive, proc_status, wait_for,
+                     worker_pids, worker_processes)
 
 PY = os.path.join(FUNCTIONS, "py")
 NODE = os.path.join(FUNCTIONS, "node")
@@ -296,8 +296,11 @@ def test_busy_poll_keeps_the_loop_awake_after_a_hand_off(start_daemon):
     """After it hands an invocation to a worker the daemon polls without sleeping for
     --busy-poll microseconds (busy_poll.c). Without the window its loop sleeps at least
     once per invocation (waiting for the next request, which cannot come before the
-    answer); with a window longer than the test client's pauses, almost never."""
-    for window, check in (("0", lambda s: s >= 0.9), ("50000", lambda s: s <= 0.5)):
+    answer); with a window longer than the test client's pauses, almost never. Under a
+    wrapper (valgrind) the daemon is so slow that the answer and the next request are
+    there before its loop gets to sleep, window or not: only the window's half holds."""
+    cases = (("0", lambda s: s >= 0.9), ("50000", lambda s: s <= 0.5))
+    for window, check in cases[1:] if WRAPPER else cases:
         d = start_daemon("--busy-poll", window)
         deploy(d, "n", "native", "probe.echo", NATIVE)
         sleeps = daemon_sleeps_per_invocation(d, "n")
