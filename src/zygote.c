@@ -407,9 +407,10 @@ void zygote_expect(struct zygote *z)
     /* Only between spawns: a spawn's request and reply own the socket meanwhile. */
     if (z == NULL || pthread_mutex_trylock(&z->lock) != 0)
         return;
-    uint32_t heads_up[2] = {0, 0};
-    if (z->sock >= 0)
+    if (z->sock >= 0) {
+        uint32_t heads_up[2] = {0, 0};
         (void)send(z->sock, heads_up, sizeof(heads_up), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     pthread_mutex_unlock(&z->lock);
 }
 
