@@ -85,7 +85,6 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define WIRE_MAGIC 0x6f67797aU /* "zygo" */
@@ -147,19 +146,12 @@ static void stop(struct zygote *z)
     }
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* Polls fd without sleeping until it is readable, for up to timeout_ms. */
 static void poll_awake(int fd, int timeout_ms)
 {
-    uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint64_t end = clock_mono_us() + (uint64_t)timeout_ms * 1000u;
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    while (poll(&p, 1, 0) == 0 && now_ns() < end)
+    while (poll(&p, 1, 0) == 0 && clock_mono_us() < end)
         sched_yield(); /* to the daemon's thread, should it have woken on this CPU */
 }
 
