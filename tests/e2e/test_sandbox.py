@@ -504,8 +504,7 @@ def policies_by_start(d, expected_starts):
         if how == "blank":
             # one blank of each kind (python3, the native runner) once both were seen:
             # the zygote makes them one after the other
-            kinds = len({r for r, _, _, _ in list(expected_starts.values())[:len(seen)]
-                         if r in ("python3", "native")})
+            kinds = len({expected_starts[n][0] for n in seen} & {"python3", "native"})
             assert wait_for(lambda: len(blank_pids(d)) >= kinds, 10), "no blank appeared"
         assert d.deploy(name, runtime, handler, code).status == 201
         assert d.invoke(name).status == 200
