@@ -286,7 +286,7 @@ static void respond_result(struct http_request *req, const char *id, enum runtim
     headers[n++] = (struct http_header){SLICE_LIT("X-Request-Id"), {id, INVOCATION_ID_LEN}};
     struct buf tail;
     buf_init(&tail, 0);
-    if (log.ptr && slice_eq_nocase(http_request_header(req, "Fn-Log-Type"), "Tail")) {
+    if (log.ptr) { /* only with Fn-Log-Type: Tail (inv.wants_log) */
         base64_encode(&tail, log.ptr, log.len);
         headers[n++] = (struct http_header){SLICE_LIT("Fn-Log-Result"), buf_slice(&tail)};
     }
@@ -504,6 +504,7 @@ static void on_invoke(struct http_request *req, const struct route_match *m, voi
     ai->inv.trace_id = xstrdup(xray);
     buf_move(&ai->inv.payload, &req->body);
     ai->inv.on_done = on_invocation_done;
+    ai->inv.wants_log = slice_eq_nocase(http_request_header(req, "Fn-Log-Type"), "Tail");
     ai->req = req;
     ai->runtime = rt;
     snprintf(ai->name, sizeof(ai->name), "%s", fn->name);

@@ -190,6 +190,7 @@ void lambda_invoke(struct http_request *req, struct daemon *d, const struct lamb
         c->inv.trace_id = xstrndup(trace.ptr, trace.len);
     lambda_version_name(t->version, c->version);
     c->tail = slice_eq_nocase(http_request_header(req, "X-Amz-Log-Type"), "Tail");
+    c->inv.wants_log = c->tail;
     memcpy(req->request_id, c->inv.id, sizeof(req->request_id)); /* for the access log */
 
     if (type == CALL_DRY_RUN) {

@@ -42,8 +42,9 @@ struct inv_result {
     bool cold_start;      /* this invocation waited for a new worker */
     uint64_t duration_us; /* from dispatch to a worker until the result */
     uint64_t queued_us;   /* from submit until dispatch */
-    /* The last 4 KB of this invocation's log (START ... REPORT lines, funclog.h); empty
-     * when it never reached a worker. Valid only during on_done. */
+    /* With wants_log, the last 4 KB of this invocation's log (START ... REPORT lines,
+     * funclog.h); empty otherwise, or when it never reached a worker. Valid only
+     * during on_done. */
     struct slice log;
     /* CRASH only: the event never reached the worker (writing it failed), so the
      * handler did not run and the invocation may run on another worker. */
@@ -60,6 +61,9 @@ struct invocation {
     char *client_context; /* optional JSON text, owned */
     invocation_done_fn *on_done;
     void *data; /* the submitter's */
+    /* The submitter wants the log's tail in the result (inv_result.log). Without it the
+     * log is closed after on_done, off the answer's path. */
+    bool wants_log;
 
     /* Controller-private from submit to on_done. */
     struct list_node link;

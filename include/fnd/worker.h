@@ -100,6 +100,7 @@ struct worker {
     struct buf err_line;    /* partial stderr line */
     char last_request_id[INVOCATION_ID_LEN + 1];
     struct funclog_capture capture; /* the running invocation's log tail */
+    struct funclog_report report;   /* the last invocation's REPORT, while log_open */
     uint64_t spawned_us;
     uint64_t init_us;       /* spawn to READY */
     int open_handles;
@@ -109,6 +110,7 @@ struct worker {
     bool exited;
     bool send_failed;       /* the running invocation's INVOKE frame could not be written */
     bool spawning;          /* its process is being created on the threadpool: no pid yet */
+    bool log_open;          /* the last invocation answered; its END and REPORT are to come */
 };
 
 /* Spawns a worker for v. 0 with *out set (state STARTING), or a negative errno (no

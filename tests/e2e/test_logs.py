@@ -2,6 +2,7 @@
 read back by invocation and by function (with since and follow), the tail returned with
 the result, and rotation that bounds the disk a chatty function can use."""
 import base64
+import concurrent.futures
 import http.client
 import os
 import re
@@ -62,6 +63,37 @@ def test_invocation_log_has_lambda_frame(daemon, tmp_path):
     # after a restart the log is still found (by scanning the function's files)
     daemon.restart()
     assert "first 1" in daemon.get(f"/v1/invocations/{rid}/logs").body.decode()
+
+
+def test_each_log_closes_before_the_next_invocation_starts(daemon, tmp_path):
+    """A worker's log is closed after its answer is out (worker.c, finish). With a
+    queue behind one worker, the next invocation is handed over during that answer:
+    its START must still come after the previous END and REPORT, and what each printed
+    must stay in its own frame."""
+    code = write_fn(tmp_path, "p", {"app.py": PRINTER})
+    assert daemon.deploy("one", "python3", "app.handler", code, max_instances=1,
+                         max_queue=64).status == 201
+    assert daemon.invoke("one", {"text": "warm"}).status == 200
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda i: daemon.invoke("one", {"text": f"call-{i}", "lines": 2}),
+                                range(30)))
+    assert all(r.status == 200 for r in results)
+    for i, r in enumerate(results):
+        rid = r.headers["x-request-id"]
+        lines = daemon.get(f"/v1/invocations/{rid}/logs").body.decode().splitlines()
+        assert len(lines) == 6, lines
+        assert lines[0] == f"START RequestId: {rid} Version: $LATEST", lines
+        # sorted: stdout and stderr are two pipes, read in whichever order they fill
+        assert sorted(lines[1:4]) == [f"call-{i} 0", f"call-{i} 1", "to stderr"], lines
+        assert lines[4] == f"END RequestId: {rid}", lines
+        assert lines[5].startswith(f"REPORT RequestId: {rid}\t"), lines
+    # and in the function's log as a whole, frames do not overlap
+    records = [line.split("\t", 3) for line in
+               daemon.get("/v1/functions/one/logs").body.decode().splitlines()]
+    frames = [(rid, text.split()[0]) for _, rid, _, text in records
+              if text.split()[0] in ("START", "END", "REPORT")]
+    assert [word for _, word in frames] == ["START", "END", "REPORT"] * 31, frames
+    assert all(frames[k][0] == frames[k + 1][0] == frames[k + 2][0] for k in range(0, 93, 3))
 
 
 def test_tail_with_the_result_and_errors(daemon, tmp_path):
