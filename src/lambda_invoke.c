@@ -33,7 +33,6 @@ struct lambda_call {
     struct invocation inv;
     struct http_request *req;
     char version[24];
-    bool tail; /* X-Amz-Log-Type: Tail */
 };
 
 static void on_call_done(struct invocation *inv, const struct inv_result *res)
@@ -61,7 +60,7 @@ static void on_call_done(struct invocation *inv, const struct inv_result *res)
         /* The last 4 KB of the invocation's log, START to REPORT (funclog.h). */
         struct buf tail;
         buf_init(&tail, 0);
-        if (c->tail) {
+        if (c->inv.wants_log) { /* X-Amz-Log-Type: Tail */
             base64_encode(&tail, res->log.ptr, res->log.len);
             headers[n++] = (struct http_header){SLICE_LIT("X-Amz-Log-Result"), buf_slice(&tail)};
         }
@@ -189,8 +188,7 @@ void lambda_invoke(struct http_request *req, struct daemon *d, const struct lamb
     if (trace.len > 0 && trace.len < 256)
         c->inv.trace_id = xstrndup(trace.ptr, trace.len);
     lambda_version_name(t->version, c->version);
-    c->tail = slice_eq_nocase(http_request_header(req, "X-Amz-Log-Type"), "Tail");
-    c->inv.wants_log = c->tail;
+    c->inv.wants_log = slice_eq_nocase(http_request_header(req, "X-Amz-Log-Type"), "Tail");
     memcpy(req->request_id, c->inv.id, sizeof(req->request_id)); /* for the access log */
 
     if (type == CALL_DRY_RUN) {
