@@ -36,6 +36,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -55,6 +56,9 @@
 #define WORKER_UID_SPAN 50000
 
 static uint64_t next_tag = 1;
+
+static void meta_build(struct worker *w);
+static void meta_release(struct event_meta *m);
 
 const char *worker_state_name(enum worker_state s)
 {
@@ -77,6 +81,7 @@ static void release_ref(struct worker *w)
     fn_version_unref(w->version);
     buf_release(&w->rx);
     buf_release(&w->tx);
+    meta_release(&w->meta);
     buf_release(&w->out_line);
     buf_release(&w->err_line);
     funclog_capture_release(&w->capture);
@@ -772,6 +777,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     w->proc.pidfd = -1;
     buf_init(&w->rx, 0);
     buf_init(&w->tx, 0);
+    meta_build(w);
     buf_init(&w->out_line, 0);
     buf_init(&w->err_line, 0);
     funclog_capture_init(&w->capture);
@@ -833,6 +839,86 @@ static int send_now(struct worker *w, uv_buf_t *bufs, unsigned nbufs)
     return uv_write(&w->write_req, (uv_stream_t *)&w->channel, bufs, nbufs, on_invoke_written);
 }
 
+/* --- the event ------------------------------------------------------------------- */
+
+/* Room for any uint64_t in decimal, the deadline's raw text. */
+#define META_NUMBER_PLACEHOLDER "00000000000000000000"
+
+/* Builds the worker's metadata tree (worker.h, struct event_meta): what the runtime
+ * needs per invocation, the rest is in its environment. request_id refers to
+ * w->last_request_id, which worker_invoke sets; the ARN is the worker's for its life, a
+ * published version's qualified. */
+static void meta_build(struct worker *w)
+{
+    struct event_meta *m = &w->meta;
+    char *arn = runtime_function_arn(w->opts->region, w->version->name);
+    if (w->version->published) {
+        char *qualified = xasprintf("%s:%llu", arn, (unsigned long long)w->version->published);
+        free(arn);
+        arn = qualified;
+    }
+    m->obj = cJSON_CreateObject();
+    cJSON_AddItemToObjectCS(m->obj, "request_id", cJSON_CreateStringReference(w->last_request_id));
+    /* A raw item, not a number: cJSON prints a double that does not fit an int with
+     * "%1.15g" and reads it back with sscanf to check it, for every event. */
+    m->deadline = cJSON_CreateRaw(META_NUMBER_PLACEHOLDER);
+    cJSON_AddItemToObjectCS(m->obj, "deadline_ms", m->deadline);
+    cJSON_AddStringToObject(m->obj, "invoked_function_arn", arn);
+    /* Keys, the id, the number, the ARN escaped at worst 6x, and the 5 bytes that
+     * cJSON_PrintPreallocated asks beyond what it writes. */
+    m->room = 128 + 6 * strlen(arn);
+    free(arn);
+    m->trace_id = cJSON_CreateStringReference("");
+    m->client_context = cJSON_CreateStringReference("");
+}
+
+static void meta_release(struct event_meta *m)
+{
+    cJSON_Delete(m->obj); /* references: their strings are not freed */
+    cJSON_Delete(m->trace_id);
+    cJSON_Delete(m->client_context);
+}
+
+/* Attaches an optional member that refers to value, when there is one. The room its
+ * printing needs at most: every byte escaped as \u00XX, the key and the quotes. */
+static size_t meta_attach(struct event_meta *m, cJSON *item, const char *key, char *value)
+{
+    if (value == NULL)
+        return 0;
+    item->valuestring = value;
+    cJSON_AddItemToObjectCS(m->obj, key, item);
+    return 6 * strlen(value) + 32;
+}
+
+/* Writes inv's INVOKE header and metadata into w->tx; 0, or -ENOBUFS if the metadata
+ * did not print (it cannot: the room is a bound). */
+static int encode_event(struct worker *w, struct invocation *inv)
+{
+    struct event_meta *m = &w->meta;
+    uint64_t deadline_ms = (uint64_t)clock_wall_ms() + w->version->config.timeout_ms;
+    snprintf(m->deadline->valuestring, sizeof(META_NUMBER_PLACEHOLDER), "%llu",
+             (unsigned long long)deadline_ms);
+    size_t room = m->room;
+    room += meta_attach(m, m->trace_id, "trace_id", inv->trace_id);
+    room += meta_attach(m, m->client_context, "client_context", inv->client_context);
+    buf_reset(&w->tx);
+    buf_reserve(&w->tx, FND_FRAME_HEADER_SIZE + 4 + room);
+    char *text = w->tx.data + FND_FRAME_HEADER_SIZE + 4;
+    bool printed = room <= INT_MAX && cJSON_PrintPreallocated(m->obj, text, (int)room, false);
+    if (inv->trace_id)
+        cJSON_DetachItemViaPointer(m->obj, m->trace_id);
+    if (inv->client_context)
+        cJSON_DetachItemViaPointer(m->obj, m->client_context);
+    if (!printed)
+        return -ENOBUFS;
+    size_t meta_len = strlen(text);
+    unsigned char *p = (unsigned char *)w->tx.data;
+    fnd_frame_header_encode(p, FND_FRAME_INVOKE, (uint32_t)(4 + meta_len + inv->payload.len));
+    fnd_put_u32le(p + FND_FRAME_HEADER_SIZE, (uint32_t)meta_len);
+    w->tx.len = FND_FRAME_HEADER_SIZE + 4 + meta_len;
+    return 0;
+}
+
 void worker_invoke(struct worker *w, struct invocation *inv)
 {
     assert(w->state == WORKER_IDLE); /* the controller only hands work to idle workers */
@@ -842,43 +928,15 @@ void worker_invoke(struct worker *w, struct invocation *inv)
     memcpy(w->last_request_id, inv->id, sizeof(w->last_request_id));
     inv->dispatched_us = clock_mono_us();
     funclog_start(w->opts->funclog, &w->capture, w->version->name, inv->id);
-
-    /* meta: what the runtime needs per invocation; the rest is in its environment. */
-    cJSON *meta = cJSON_CreateObject();
-    cJSON_AddStringToObject(meta, "request_id", inv->id);
-    cJSON_AddNumberToObject(meta, "deadline_ms",
-                            (double)(clock_wall_ms() + w->version->config.timeout_ms));
-    char *arn = runtime_function_arn(w->opts->region, w->version->name);
-    if (w->version->published) { /* a published version is invoked by its qualified ARN */
-        char *qualified = xasprintf("%s:%llu", arn, (unsigned long long)w->version->published);
-        free(arn);
-        arn = qualified;
-    }
-    cJSON_AddStringToObject(meta, "invoked_function_arn", arn);
-    free(arn);
-    if (inv->trace_id)
-        cJSON_AddStringToObject(meta, "trace_id", inv->trace_id);
-    if (inv->client_context)
-        cJSON_AddStringToObject(meta, "client_context", inv->client_context);
-    char *meta_text = cJSON_PrintUnformatted(meta);
-    cJSON_Delete(meta);
-    size_t meta_len = strlen(meta_text);
-
-    buf_reset(&w->tx);
-    buf_reserve(&w->tx, FND_FRAME_HEADER_SIZE + 4 + meta_len);
-    unsigned char *p = (unsigned char *)w->tx.data;
-    fnd_frame_header_encode(p, FND_FRAME_INVOKE, (uint32_t)(4 + meta_len + inv->payload.len));
-    fnd_put_u32le(p + FND_FRAME_HEADER_SIZE, (uint32_t)meta_len);
-    memcpy(p + FND_FRAME_HEADER_SIZE + 4, meta_text, meta_len); /* NOLINT: framed, not a string */
-    w->tx.len = FND_FRAME_HEADER_SIZE + 4 + meta_len;
-    cJSON_free(meta_text);
-
-    /* The event goes out straight from the invocation's buffer: no copy. */
-    uv_buf_t bufs[2] = {uv_buf_init(w->tx.data, (unsigned)w->tx.len),
-                        uv_buf_init(inv->payload.data, (unsigned)inv->payload.len)};
-    unsigned nbufs = inv->payload.len ? 2 : 1;
-    int rc = send_now(w, bufs, nbufs);
     uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
+
+    int rc = encode_event(w, inv);
+    if (rc == 0) {
+        /* The event goes out straight from the invocation's buffer: no copy. */
+        uv_buf_t bufs[2] = {uv_buf_init(w->tx.data, (unsigned)w->tx.len),
+                            uv_buf_init(inv->payload.data, (unsigned)inv->payload.len)};
+        rc = send_now(w, bufs, inv->payload.len ? 2 : 1);
+    }
     if (rc < 0) {
         w->send_failed = true;
         terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",

@@ -36,6 +36,18 @@ enum worker_state {
 };
 
 struct worker;
+struct cJSON;
+
+/* The per-invocation metadata of the INVOKE frame, as a cJSON tree built once per
+ * worker: each invocation only sets its values and prints it into the frame (worker.c,
+ * send_event), so an event costs no allocation. */
+struct event_meta {
+    struct cJSON *obj;            /* {"request_id", "deadline_ms", "invoked_function_arn"} */
+    struct cJSON *deadline;       /* a raw number, rewritten in place */
+    struct cJSON *trace_id;       /* a string reference, attached when the event has one */
+    struct cJSON *client_context; /* the same, for Lambda's client context */
+    size_t room;                  /* bytes the fixed members print to, at most */
+};
 
 struct worker_events {
     /* STARTING -> IDLE: the handler is loaded. */
@@ -96,6 +108,7 @@ struct worker {
     uv_write_t write_req;
     struct buf rx;          /* frame reassembly from the channel */
     struct buf tx;          /* the INVOKE header and meta being written */
+    struct event_meta meta;
     struct buf out_line;    /* partial stdout line */
     struct buf err_line;    /* partial stderr line */
     char last_request_id[INVOCATION_ID_LEN + 1];
