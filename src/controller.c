@@ -49,6 +49,7 @@ struct pool {
     uint64_t invocations;
     uint64_t errors;
     uint64_t cold_starts;       /* invocations that waited for their worker to start */
+    uint64_t sent_ahead;        /* invocations sent to a busy worker (feed_ahead) */
     uint64_t worker_starts;     /* workers that became ready: demanded, min_warm or spare */
     size_t refill_to;           /* live workers to have, spares included, after the next answer */
 };
@@ -287,6 +288,26 @@ static bool run_on(struct pool *p, struct worker *w, struct invocation *inv)
     return spare;
 }
 
+/* Pipelining (worker.h): when the pool has every worker it may have, a queued
+ * invocation waits for a busy one anyway, so a worker that takes its next event before
+ * it answers gets the oldest one now; it finds it there when it answers, instead of
+ * falling asleep and being woken for it. Below the limit, the queue makes the pool
+ * grow instead. */
+static void feed_ahead(struct pool *p, struct worker *w)
+{
+    if (list_empty(&p->queue) || p->fn == NULL || p->ctl->closing || w->version != p->version ||
+        p->count[WORKER_STARTING] > 0 || pool_live(p) < p->version->config.max_instances ||
+        !worker_takes_ahead(w))
+        return;
+    struct invocation *inv = container_of(p->queue.next, struct invocation, link);
+    list_remove(&inv->link);
+    p->queue_len--;
+    w->served++;
+    p->sent_ahead++;
+    worker_send_ahead(w, inv);
+    busy_poll_kick(p->ctl->opts.busy_poll);
+}
+
 static void dispatch(struct pool *p)
 {
     if (p->ctl->closing)
@@ -479,6 +500,7 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
     if (w->state == WORKER_IDLE && !usable(p, w))
         worker_stop(w); /* an old version's worker, or its function is gone */
     account(p, w);
+    feed_ahead(p, w); /* before the answer goes out: the worker may be done by then */
     /* When the daemon is full and another function waits with no worker at all, this
      * worker goes to it rather than to our own queue: one hot function cannot starve
      * the others. */
@@ -497,6 +519,7 @@ static void on_worker_finished(struct worker *w, struct invocation *inv,
         complete(p, inv, res);
     }
     dispatch(p);
+    feed_ahead(p, w); /* it may have become busy again in dispatch */
     if (p->refill_to > 0 && !uv_is_active((uv_handle_t *)&p->spare_timer))
         uv_timer_start(&p->spare_timer, on_spare_timer, SPARE_START_DELAY_MS, 0);
 }
@@ -755,6 +778,7 @@ void controller_function_state(struct controller *ctl, const struct function *fn
     cJSON_AddItemToObject(obj, "instances", instances_json(p ? p->count : zero));
     cJSON_AddNumberToObject(obj, "queue_depth", p ? (double)p->queue_len : 0);
     cJSON_AddNumberToObject(obj, "cold_starts", p ? (double)p->cold_starts : 0);
+    cJSON_AddNumberToObject(obj, "sent_ahead", p ? (double)p->sent_ahead : 0);
     cJSON_AddNumberToObject(obj, "worker_starts", p ? (double)p->worker_starts : 0);
     cJSON_AddNumberToObject(obj, "invocations", p ? (double)p->invocations : 0);
     cJSON_AddNumberToObject(obj, "errors", p ? (double)p->errors : 0);

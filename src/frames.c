@@ -13,15 +13,18 @@
 #include <errno.h>
 #include <string.h>
 
-/* Types a worker may send; INVOKE goes the other way. */
-static bool from_worker(uint8_t type)
+/* Whether a worker may send a frame of type with flags; INVOKE and DRAINED go the
+ * other way. */
+static bool from_worker(uint8_t type, uint8_t flags)
 {
     switch (type) {
     case FND_FRAME_READY:
-    case FND_FRAME_INIT_ERROR:
+        return (flags & ~FND_READY_PIPELINED) == 0;
     case FND_FRAME_RESULT:
     case FND_FRAME_ERROR:
-        return true;
+        return (flags & ~FND_REPLY_HELD) == 0;
+    case FND_FRAME_INIT_ERROR:
+        return flags == 0;
     default:
         return false;
     }
@@ -33,7 +36,7 @@ int frames_consume(struct buf *rx, size_t max_payload, frames_fn *on_frame, void
     while (rx->len >= FND_FRAME_HEADER_SIZE) {
         struct fnd_frame_header h;
         fnd_frame_header_decode((const unsigned char *)rx->data, &h);
-        if (h.flags != 0 || h.reserved != 0 || !from_worker(h.type))
+        if (h.reserved != 0 || !from_worker(h.type, h.flags))
             return -EPROTO;
         if (h.length > max_payload) {
             *length = h.length;
@@ -42,7 +45,7 @@ int frames_consume(struct buf *rx, size_t max_payload, frames_fn *on_frame, void
         size_t total = FND_FRAME_HEADER_SIZE + (size_t)h.length;
         if (rx->len < total)
             return 0;
-        bool more = on_frame(data, h.type, (struct slice){rx->data + FND_FRAME_HEADER_SIZE,
+        bool more = on_frame(data, h.type, h.flags, (struct slice){rx->data + FND_FRAME_HEADER_SIZE,
                                                           h.length});
         memmove(rx->data, rx->data + total, rx->len - total);
         rx->len -= total;

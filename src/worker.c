@@ -59,6 +59,7 @@ static uint64_t next_tag = 1;
 
 static void meta_build(struct worker *w);
 static void meta_release(struct event_meta *m);
+static void output_release(struct worker_output *o);
 
 const char *worker_state_name(enum worker_state s)
 {
@@ -82,8 +83,8 @@ static void release_ref(struct worker *w)
     buf_release(&w->rx);
     buf_release(&w->tx);
     meta_release(&w->meta);
-    buf_release(&w->out_line);
-    buf_release(&w->err_line);
+    output_release(&w->out);
+    output_release(&w->err);
     funclog_capture_release(&w->capture);
     free(w);
 }
@@ -118,30 +119,59 @@ static void error_json(struct buf *out, const char *type, const char *fmt, ...)
     cJSON_Delete(o);
 }
 
-static void drain_output(struct worker *w, uv_pipe_t *p, bool readable);
+static void drain_output(struct worker *w, struct worker_output *o);
+static void flush_output(struct worker *w, struct buf *line, const char *stream);
 static uint64_t peak_memory(const struct worker *w);
 static void shut(struct worker *w);
+static void begin(struct worker *w, struct invocation *inv);
+static void send_drained(struct worker *w);
+
+/*
+ * Pipelining. A warm worker that answered sleeps until its next event, and waking it
+ * costs more than the rest of a short invocation. When its pool is at its limit and
+ * invocations queue, the controller may send a pipelined runtime its next event
+ * before it answers (worker_send_ahead), so the event is there when the answer goes.
+ *
+ * The price is telling the two invocations' output apart: the pipes carry no marks,
+ * and once the worker has answered, what it prints is the next invocation's, while
+ * the daemon may not have read the last one's yet. So the runtime says, with each
+ * answer, whether its pipes still hold unread bytes (FND_REPLY_HELD). If they do, it
+ * runs nothing until the daemon has read them and sent DRAINED. If they do not,
+ * everything the invocation printed was read already. While an event is ahead, the
+ * daemon reads output only after it has read the answers waiting in the channel
+ * (on_output_readable), and no more than the pipe held before that: bytes that were
+ * there before an answer the daemon has not seen yet are the running invocation's.
+ */
+
+/* Takes what the pipes hold now. One poll asks both; most invocations print nothing. */
+static void take_waiting_output(struct worker *w)
+{
+    struct worker_output *outs[2] = {&w->out, &w->err};
+    struct pollfd pfd[2];
+    for (size_t i = 0; i < 2; i++)
+        pfd[i] = (struct pollfd){.fd = outs[i]->eof ? -1 : outs[i]->fd, .events = POLLIN};
+    if ((pfd[0].fd >= 0 || pfd[1].fd >= 0) && poll(pfd, 2, 0) < 0)
+        pfd[0].revents = pfd[1].revents = POLLIN; /* try reading, as without the poll */
+    for (size_t i = 0; i < 2; i++)
+        if (pfd[i].fd >= 0 && pfd[i].revents)
+            drain_output(w, outs[i]);
+}
 
 /* Closes the last invocation's log, when it is still open: what the function printed
- * before it answered is in the pipes already, so it is taken now and attributed to
- * that invocation, then END and REPORT with the worker's peak memory. One poll asks
- * both pipes; most invocations print nothing. Returns the invocation's log tail
+ * before it answered is taken now and attributed to that invocation (unless it was all
+ * read already: a pipelined runtime's answer without FND_REPLY_HELD), then END and
+ * REPORT with the worker's peak memory. Returns the invocation's log tail
  * (funclog_end), empty when the log was closed already. */
 static struct slice close_log(struct worker *w)
 {
     if (!w->log_open)
         return (struct slice){NULL, 0};
-    struct pollfd pfd[2] = {{.fd = -1}, {.fd = -1}};
-    uv_pipe_t *pipes[2] = {&w->out, &w->err};
-    for (size_t i = 0; i < 2; i++) {
-        uv_os_fd_t fd;
-        if (!uv_is_closing((uv_handle_t *)pipes[i]) && uv_fileno((uv_handle_t *)pipes[i], &fd) == 0)
-            pfd[i] = (struct pollfd){.fd = fd, .events = POLLIN};
-    }
-    if ((pfd[0].fd >= 0 || pfd[1].fd >= 0) && poll(pfd, 2, 0) < 0)
-        pfd[0].revents = pfd[1].revents = POLLIN; /* try reading, as without the poll */
-    for (size_t i = 0; i < 2; i++)
-        drain_output(w, pipes[i], pfd[i].fd >= 0 && pfd[i].revents);
+    if (!w->pipelined || w->held)
+        take_waiting_output(w);
+    flush_output(w, &w->out.line, "stdout");
+    flush_output(w, &w->err.line, "stderr");
+    if (w->held)
+        send_drained(w);
     w->report.max_memory_bytes = peak_memory(w);
     w->log_open = false;
     return funclog_end(w->opts->funclog, &w->capture, w->version->name, w->last_request_id,
@@ -154,11 +184,13 @@ static struct slice close_log(struct worker *w)
  * client has no need to wait for it, unless it asked for the log with the answer
  * (wants_log). The log is closed before anything else can happen on the worker:
  * right after on_finished, or, when on_finished hands the worker its next invocation,
- * in worker_invoke before that one's event is sent. */
+ * in worker_invoke before that one's event is sent; before the event sent ahead
+ * begins, when there is one. */
 static void finish(struct worker *w, enum inv_outcome outcome, struct slice body)
 {
     struct invocation *inv = w->current;
     uint64_t duration_us = clock_mono_us() - inv->dispatched_us;
+    w->last_duration_us = duration_us;
     w->report = (struct funclog_report){
         .duration_us = duration_us,
         .memory_mb = w->version->config.memory_mb,
@@ -179,15 +211,32 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
     w->send_failed = false;
     if (w->state == WORKER_BUSY) {
         uv_timer_stop(&w->timer);
-        w->last_used_ms = uv_now(w->loop);
-        w->state = WORKER_IDLE;
-        if (w->exited) /* its answer was read after its exit (drain_channel) */
-            shut(w);
-        else if (w->stop_requested)
-            worker_stop(w);
+        if (w->ahead) {
+            struct invocation *next = w->ahead;
+            w->ahead = NULL;
+            close_log(w);
+            begin(w, next);
+        } else {
+            w->last_used_ms = uv_now(w->loop);
+            w->state = WORKER_IDLE;
+            if (w->exited) /* its answer was read after its exit (drain_channel) */
+                shut(w);
+            else if (w->stop_requested)
+                worker_stop(w);
+        }
     }
     w->ev->on_finished(w, inv, &res);
     close_log(w);
+}
+
+/* The event sent ahead never ran: the worker ends before it answered the one before.
+ * It goes back to the controller as undelivered, to be queued again. */
+static void give_back_ahead(struct worker *w, enum inv_outcome outcome, struct slice body)
+{
+    struct invocation *inv = w->ahead;
+    w->ahead = NULL;
+    struct inv_result res = {.outcome = outcome, .body = body, .undelivered = true};
+    w->ev->on_finished(w, inv, &res);
 }
 
 /* Puts the worker out of service: kills its process group and closes the channel, so
@@ -232,6 +281,8 @@ static void terminate(struct worker *w, enum inv_outcome outcome, const char *ty
         log_info("invocation failed", "fn=%s request_id=%s outcome=%s error=%s", w->version->name,
                  w->current->id, inv_outcome_word(outcome), type);
         finish(w, outcome, buf_slice(&body));
+        if (w->ahead)
+            give_back_ahead(w, outcome, buf_slice(&body));
     } else {
         w->reported_start = true;
         log_warn("worker start failed", "fn=%s worker=%llu error=%s", w->version->name,
@@ -240,8 +291,6 @@ static void terminate(struct worker *w, enum inv_outcome outcome, const char *ty
     }
     buf_release(&body);
 }
-
-/* --- output capture ---------------------------------------------------------------- */
 
 /* The worker's peak memory: its cgroup's high-water mark, or its main process's. */
 static uint64_t peak_memory(const struct worker *w)
@@ -308,47 +357,72 @@ static void flush_output(struct worker *w, struct buf *line, const char *stream)
     }
 }
 
-static void on_output_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+/* Reads what o holds, up to limit bytes, into the log; at EOF stops watching it.
+ * Bounded: the function's children may still be writing. */
+static void read_output(struct worker *w, struct worker_output *o, size_t limit)
 {
-    (void)h;
-    (void)suggested;
     static char chunk[WORKER_READ_CHUNK]; /* consumed before the next read: one loop thread */
-    b->base = chunk;
-    b->len = sizeof(chunk);
-}
-
-static void on_output_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-    struct worker *w = s->data;
-    bool is_out = s == (uv_stream_t *)&w->out;
-    struct buf *line = is_out ? &w->out_line : &w->err_line;
-    const char *stream = is_out ? "stdout" : "stderr";
-    if (nread > 0) {
-        take_output(w, line, stream, b->base, (size_t)nread);
-    } else if (nread < 0) {
-        flush_output(w, line, stream);
-        uv_read_stop(s);
+    const char *stream = o == &w->out ? "stdout" : "stderr";
+    for (int rounds = 0; !o->eof && limit > 0 && rounds < 64; rounds++) {
+        ssize_t n = read(o->fd, chunk, FND_MIN(sizeof(chunk), limit));
+        if (n > 0) {
+            take_output(w, &o->line, stream, chunk, (size_t)n);
+            limit -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        o->eof = true;
+        flush_output(w, &o->line, stream);
+        uv_poll_stop(&o->poll);
     }
 }
 
-/* Reads what is left in an output pipe once the process is gone. */
-/* Reads what is waiting in p (when readable) and ends its partial last line. */
-static void drain_output(struct worker *w, uv_pipe_t *p, bool readable)
+/* Reads what is waiting in o and ends its partial last line. */
+static void drain_output(struct worker *w, struct worker_output *o)
 {
-    uv_os_fd_t fd;
-    if (uv_is_closing((uv_handle_t *)p) || uv_fileno((uv_handle_t *)p, &fd) != 0)
-        return;
-    char chunk[4096];
-    /* Bounded: the function's children may still be writing. */
-    for (int rounds = 0; readable && rounds < 64; rounds++) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n <= 0)
-            break;
-        uv_buf_t b = uv_buf_init(chunk, (unsigned)n);
-        on_output_read((uv_stream_t *)p, n, &b);
+    read_output(w, o, SIZE_MAX);
+    flush_output(w, &o->line, o == &w->out ? "stdout" : "stderr");
+}
+
+static void drain_channel(struct worker *w);
+
+static void on_output_readable(uv_poll_t *p, int status, int events)
+{
+    struct worker *w = p->data;
+    struct worker_output *o = p == &w->out.poll ? &w->out : &w->err;
+    size_t limit = SIZE_MAX;
+    if (w->ahead != NULL && status == 0) {
+        /* Pipelining (above): what the pipe holds now was printed before any answer
+         * the daemon reads from the channel next, so the answers come first. */
+        int waiting = 0;
+        if (ioctl(o->fd, FIONREAD, &waiting) < 0)
+            waiting = 0;
+        drain_channel(w);
+        if (waiting == 0 && !(events & UV_DISCONNECT))
+            return;
+        limit = waiting > 0 ? (size_t)waiting : SIZE_MAX; /* after a hang-up nothing comes */
     }
-    bool is_out = p == &w->out;
-    flush_output(w, is_out ? &w->out_line : &w->err_line, is_out ? "stdout" : "stderr");
+    read_output(w, o, limit);
+}
+
+static void output_open(struct worker *w, struct worker_output *o, int fd)
+{
+    o->fd = fd;
+    o->eof = false;
+    buf_init(&o->line, 0);
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK); /* the daemon's end only: the worker's blocks */
+    uv_poll_init(w->loop, &o->poll, fd);
+    o->poll.data = w;
+}
+
+static void output_release(struct worker_output *o)
+{
+    close(o->fd);
+    buf_release(&o->line);
 }
 
 /* --- the protocol channel ---------------------------------------------------------- */
@@ -370,7 +444,7 @@ static void handle_error_frame(struct worker *w, struct slice payload)
     buf_release(&body);
 }
 
-static void handle_frame(struct worker *w, uint8_t type, struct slice payload)
+static void handle_frame(struct worker *w, uint8_t type, uint8_t flags, struct slice payload)
 {
     switch (w->state) {
     case WORKER_STARTING:
@@ -383,6 +457,7 @@ static void handle_frame(struct worker *w, uint8_t type, struct slice payload)
             w->state = WORKER_IDLE;
             w->last_used_ms = uv_now(w->loop);
             w->reported_start = true;
+            w->pipelined = (flags & FND_READY_PIPELINED) != 0;
             log_debug("worker ready", "fn=%s worker=%llu pid=%d init_us=%llu", w->version->name,
                       (unsigned long long)w->tag, w->proc.pid, (unsigned long long)w->init_us);
             w->ev->on_ready(w);
@@ -410,6 +485,7 @@ static void handle_frame(struct worker *w, uint8_t type, struct slice payload)
         }
         break;
     case WORKER_BUSY:
+        w->held = (flags & FND_REPLY_HELD) != 0; /* whatever its READY said: it waits */
         if (type == FND_FRAME_RESULT) {
             finish(w, INV_SUCCESS, payload);
             return;
@@ -444,10 +520,10 @@ static void on_channel_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = w->rx.cap - w->rx.len - 1;
 }
 
-static bool on_frame(void *data, uint8_t type, struct slice payload)
+static bool on_frame(void *data, uint8_t type, uint8_t flags, struct slice payload)
 {
     struct worker *w = data;
-    handle_frame(w, type, payload);
+    handle_frame(w, type, flags, payload);
     return !w->channel_closed;
 }
 
@@ -530,9 +606,11 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     cgroup_kill_all(&w->cg);
     int wstatus = sandbox_reap(&w->proc);
     w->exited = true;
-    drain_output(w, &w->out, true);
-    drain_output(w, &w->err, true);
+    /* The answers first: once the worker has answered, what follows in its pipes is
+     * the next invocation's (pipelining, above). */
     drain_channel(w);
+    drain_output(w, &w->out);
+    drain_output(w, &w->err);
 
     char why[160];
     if (wstatus < 0)
@@ -547,8 +625,8 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
     else
         terminate(w, INV_CRASH, "Runtime.ExitError", "%s", why);
 
-    close_handle((uv_handle_t *)&w->out);
-    close_handle((uv_handle_t *)&w->err);
+    close_handle((uv_handle_t *)&w->out.poll);
+    close_handle((uv_handle_t *)&w->err.poll);
     close_handle((uv_handle_t *)&w->timer);
     close_handle((uv_handle_t *)&w->exit_watch);
 }
@@ -672,8 +750,8 @@ static void spawn_done(uv_work_t *req, int status)
         w->exited = true;
         terminate(w, INV_INIT_ERROR, "Runtime.StartError", "the worker could not start: %s",
                   strerror(-rc));
-        close_handle((uv_handle_t *)&w->out);
-        close_handle((uv_handle_t *)&w->err);
+        close_handle((uv_handle_t *)&w->out.poll);
+        close_handle((uv_handle_t *)&w->err.poll);
         close_handle((uv_handle_t *)&w->timer);
         release_ref(w);
         return;
@@ -688,8 +766,8 @@ static void spawn_done(uv_work_t *req, int status)
         cgroup_kill_all(&w->cg);
     } else {
         uv_read_start((uv_stream_t *)&w->channel, on_channel_alloc, on_channel_read);
-        uv_read_start((uv_stream_t *)&w->out, on_output_alloc, on_output_read);
-        uv_read_start((uv_stream_t *)&w->err, on_output_alloc, on_output_read);
+        uv_poll_start(&w->out.poll, UV_READABLE | UV_DISCONNECT, on_output_readable);
+        uv_poll_start(&w->err.poll, UV_READABLE | UV_DISCONNECT, on_output_readable);
         uint64_t spent_ms = (clock_mono_us() - w->spawned_us) / 1000;
         uint64_t left_ms = w->opts->init_timeout_ms > spent_ms ? w->opts->init_timeout_ms - spent_ms : 1;
         uv_timer_start(&w->timer, on_init_timeout, left_ms, 0);
@@ -778,21 +856,18 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     buf_init(&w->rx, 0);
     buf_init(&w->tx, 0);
     meta_build(w);
-    buf_init(&w->out_line, 0);
-    buf_init(&w->err_line, 0);
     funclog_capture_init(&w->capture);
 
     uv_pipe_init(loop, &w->channel, 0);
-    uv_pipe_init(loop, &w->out, 0);
-    uv_pipe_init(loop, &w->err, 0);
+    output_open(w, &w->out, outp[0]);
+    output_open(w, &w->err, errp[0]);
     uv_timer_init(loop, &w->timer);
     /* Four handles now (the pidfd's poll joins when the process exists) and the job. */
     w->open_handles = 5;
-    w->channel.data = w->out.data = w->err.data = w->timer.data = w;
-    w->write_req.data = w;
+    w->channel.data = w->timer.data = w;
+    w->last_duration_us = UINT64_MAX;
+    w->write_req.data = w->drained_req.data = w;
     uv_pipe_open(&w->channel, sv[0]);
-    uv_pipe_open(&w->out, outp[0]);
-    uv_pipe_open(&w->err, errp[0]);
     w->spawned_us = clock_mono_us();
     /* The threadpool's threads live as long as the daemon, which matters to the child:
      * its PR_SET_PDEATHSIG fires when the thread that created it exits. */
@@ -818,16 +893,49 @@ fail:
     return rc;
 }
 
+/* The channel broke while an event was written. A runtime runs its handler only on a
+ * whole INVOKE frame: one that was not written whole was never run. That is the event
+ * ahead when there is one (nothing else is written to a worker that has one), else the
+ * running invocation's, which is then undelivered. */
+static void event_not_sent(struct worker *w, int status)
+{
+    w->send_failed = w->ahead == NULL;
+    terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
+              uv_strerror(status));
+}
+
 static void on_invoke_written(uv_write_t *req, int status)
 {
     struct worker *w = req->data;
-    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY) {
-        /* A runtime runs its handler only on a whole INVOKE frame: one that was not
-         * written whole was never run (the worker died before it was sent). */
-        w->send_failed = true;
-        terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
+    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY)
+        event_not_sent(w, status);
+}
+
+static void on_drained_written(uv_write_t *req, int status)
+{
+    struct worker *w = req->data;
+    if (status < 0 && status != UV_ECANCELED && w->state == WORKER_BUSY)
+        terminate(w, INV_CRASH, "Runtime.ExitError", "could not send DRAINED: %s",
                   uv_strerror(status));
-    }
+}
+
+/* Lets a runtime that held its answer (FND_REPLY_HELD) go on: its output is read. */
+static void send_drained(struct worker *w)
+{
+    w->held = false;
+    if (w->channel_closed)
+        return;
+    fnd_frame_header_encode(w->drained, FND_FRAME_DRAINED, 0);
+    uv_buf_t b = uv_buf_init((char *)w->drained, sizeof(w->drained));
+    uv_buf_t *bufs = &b;
+    unsigned nbufs = 1;
+    int rc = stream_write_now((uv_stream_t *)&w->channel, &bufs, &nbufs);
+    if (rc == 0 && nbufs > 0)
+        rc = uv_write(&w->drained_req, (uv_stream_t *)&w->channel, bufs, nbufs,
+                      on_drained_written);
+    if (rc < 0 && w->state == WORKER_BUSY)
+        terminate(w, INV_CRASH, "Runtime.ExitError", "could not send DRAINED: %s",
+                  uv_strerror(rc));
 }
 
 /* Writes at once what the channel takes, and queues only the rest (stream.h). */
@@ -845,9 +953,8 @@ static int send_now(struct worker *w, uv_buf_t *bufs, unsigned nbufs)
 #define META_NUMBER_PLACEHOLDER "00000000000000000000"
 
 /* Builds the worker's metadata tree (worker.h, struct event_meta): what the runtime
- * needs per invocation, the rest is in its environment. request_id refers to
- * w->last_request_id, which worker_invoke sets; the ARN is the worker's for its life, a
- * published version's qualified. */
+ * needs per invocation, the rest is in its environment. The ARN is the worker's for its
+ * life, a published version's qualified. */
 static void meta_build(struct worker *w)
 {
     struct event_meta *m = &w->meta;
@@ -858,7 +965,8 @@ static void meta_build(struct worker *w)
         arn = qualified;
     }
     m->obj = cJSON_CreateObject();
-    cJSON_AddItemToObjectCS(m->obj, "request_id", cJSON_CreateStringReference(w->last_request_id));
+    m->request_id = cJSON_CreateStringReference("");
+    cJSON_AddItemToObjectCS(m->obj, "request_id", m->request_id);
     /* A raw item, not a number: cJSON prints a double that does not fit an int with
      * "%1.15g" and reads it back with sscanf to check it, for every event. */
     m->deadline = cJSON_CreateRaw(META_NUMBER_PLACEHOLDER);
@@ -895,6 +1003,7 @@ static size_t meta_attach(struct event_meta *m, cJSON *item, const char *key, ch
 static int encode_event(struct worker *w, struct invocation *inv)
 {
     struct event_meta *m = &w->meta;
+    m->request_id->valuestring = inv->id;
     uint64_t deadline_ms = (uint64_t)clock_wall_ms() + w->version->config.timeout_ms;
     snprintf(m->deadline->valuestring, sizeof(META_NUMBER_PLACEHOLDER), "%llu",
              (unsigned long long)deadline_ms);
@@ -919,17 +1028,9 @@ static int encode_event(struct worker *w, struct invocation *inv)
     return 0;
 }
 
-void worker_invoke(struct worker *w, struct invocation *inv)
+/* Sends inv's INVOKE; a failure ends the worker (event_not_sent). */
+static void send_event(struct worker *w, struct invocation *inv)
 {
-    assert(w->state == WORKER_IDLE); /* the controller only hands work to idle workers */
-    close_log(w); /* the previous invocation's, when its on_finished brought us here */
-    w->state = WORKER_BUSY;
-    w->current = inv;
-    memcpy(w->last_request_id, inv->id, sizeof(w->last_request_id));
-    inv->dispatched_us = clock_mono_us();
-    funclog_start(w->opts->funclog, &w->capture, w->version->name, inv->id);
-    uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
-
     int rc = encode_event(w, inv);
     if (rc == 0) {
         /* The event goes out straight from the invocation's buffer: no copy. */
@@ -937,11 +1038,46 @@ void worker_invoke(struct worker *w, struct invocation *inv)
                             uv_buf_init(inv->payload.data, (unsigned)inv->payload.len)};
         rc = send_now(w, bufs, inv->payload.len ? 2 : 1);
     }
-    if (rc < 0) {
-        w->send_failed = true;
-        terminate(w, INV_CRASH, "Runtime.ExitError", "could not send the event: %s",
-                  uv_strerror(rc));
-    }
+    if (rc < 0)
+        event_not_sent(w, rc);
+}
+
+/* inv becomes the running invocation: its log opens and its deadline runs. */
+static void begin(struct worker *w, struct invocation *inv)
+{
+    w->state = WORKER_BUSY;
+    w->current = inv;
+    memcpy(w->last_request_id, inv->id, sizeof(w->last_request_id));
+    inv->dispatched_us = clock_mono_us();
+    funclog_start(w->opts->funclog, &w->capture, w->version->name, inv->id);
+    uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
+}
+
+void worker_invoke(struct worker *w, struct invocation *inv)
+{
+    assert(w->state == WORKER_IDLE); /* the controller only hands work to idle workers */
+    close_log(w); /* the previous invocation's, when its on_finished brought us here */
+    begin(w, inv);
+    send_event(w, inv);
+}
+
+/* Only invocations this short gain from pipelining (a worker's wake-up costs 10-30 µs),
+ * and an event sent ahead tells a deadline counted from its sending: the function sees
+ * up to its predecessor's run less time left than it has. */
+#define WORKER_AHEAD_MAX_US 1000
+
+bool worker_takes_ahead(const struct worker *w)
+{
+    return w->state == WORKER_BUSY && w->pipelined && w->ahead == NULL && !w->stop_requested &&
+           !w->channel_closed && w->last_duration_us < WORKER_AHEAD_MAX_US &&
+           uv_stream_get_write_queue_size((const uv_stream_t *)&w->channel) == 0;
+}
+
+void worker_send_ahead(struct worker *w, struct invocation *inv)
+{
+    assert(worker_takes_ahead(w));
+    w->ahead = inv;
+    send_event(w, inv);
 }
 
 void worker_stop(struct worker *w)

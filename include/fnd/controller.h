@@ -63,8 +63,8 @@ int controller_submit_version(struct controller *ctl, struct function *fn, struc
                               struct invocation *inv);
 
 /* Adds the function's live state to obj: "instances" by state, "queue_depth",
- * "cold_starts", "invocations", "errors", and "workers": [{pid (on the host),
- * state, version, served}]. */
+ * "cold_starts", "sent_ahead", "invocations", "errors", and "workers": [{pid (on the
+ * host), state, version, served}]. */
 void controller_function_state(struct controller *ctl, const struct function *fn, cJSON *obj);
 /* Invocations accepted and not yet done (queued or running), all functions. */
 size_t controller_pending(const struct controller *ctl);

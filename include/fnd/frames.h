@@ -10,12 +10,13 @@
 
 /* Called for each complete frame; payload is valid during the call only. Returns false
  * to stop consuming (the receiver stopped listening to this worker). */
-typedef bool frames_fn(void *data, uint8_t type, struct slice payload);
+typedef bool frames_fn(void *data, uint8_t type, uint8_t flags, struct slice payload);
 
 /* Consumes the complete frames at the front of rx in order, calling on_frame for each.
  * Returns 0 when what is left is nothing or the start of a frame whose header was
  * accepted, so rx never holds more than one header plus max_payload bytes of it;
- * -EPROTO at a malformed header (flags or reserved set, a type a worker may not send);
+ * -EPROTO at a malformed header (reserved set, flags its type does not have, a type a
+ * worker may not send);
  * -EMSGSIZE when a header announces more than max_payload bytes, decided from the
  * header alone before the payload is buffered, with *length the announced size. The
  * offending header stays in rx. */

@@ -7,6 +7,11 @@
  *   header  = length:u32le type:u8 flags:u8 reserved:u16   (8 bytes)
  *   INVOKE  payload = meta_len:u32le meta(JSON object) event(bytes)
  *
+ * A runtime that says so in its READY (FND_READY_PIPELINED) may be sent its next
+ * INVOKE before it has answered the running one; it then tells, with each answer,
+ * whether what the invocation printed may still be unread (FND_REPLY_HELD), and if
+ * so waits for DRAINED before it runs anything else (docs/protocol.md, "Pipelining").
+ *
  * The daemon never trusts a worker's lengths: a frame longer than the daemon's
  * limit, an unknown type, a non-zero reserved field or a frame the current state
  * does not allow gets the worker killed.
@@ -18,6 +23,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,7 +36,8 @@
     X(INIT_ERROR, 2) /* worker -> daemon: loading failed; error JSON; worker exits */          \
     X(INVOKE, 3)     /* daemon -> worker: meta_len, meta JSON, event */                        \
     X(RESULT, 4)     /* worker -> daemon: the handler's response bytes */                      \
-    X(ERROR, 5)      /* worker -> daemon: {"errorType","errorMessage","stackTrace"} */
+    X(ERROR, 5)      /* worker -> daemon: {"errorType","errorMessage","stackTrace"} */     \
+    X(DRAINED, 6)    /* daemon -> worker: the held output is read; empty payload */
 
 enum fnd_frame_type {
 #define FND_FRAME_ENUM(name, value) FND_FRAME_##name = value,
@@ -38,10 +45,15 @@ enum fnd_frame_type {
 #undef FND_FRAME_ENUM
 };
 
+/* Flags of a READY frame. */
+#define FND_READY_PIPELINED 0x01 /* the runtime sends FND_REPLY_HELD and honours DRAINED */
+/* Flags of a RESULT or ERROR frame. */
+#define FND_REPLY_HELD 0x01      /* the invocation's output may be unread: wait for DRAINED */
+
 struct fnd_frame_header {
     uint32_t length; /* payload bytes that follow the header */
     uint8_t type;
-    uint8_t flags;   /* 0 */
+    uint8_t flags;   /* FND_READY_* or FND_REPLY_*; 0 on the other types */
     uint16_t reserved; /* 0 */
 };
 
@@ -63,7 +75,7 @@ static inline void fnd_frame_header_encode(unsigned char out[FND_FRAME_HEADER_SI
 {
     fnd_put_u32le(out, length);
     out[4] = type;
-    out[5] = 0;
+    out[5] = 0; /* flags: fnd_frame_send sets them */
     out[6] = 0;
     out[7] = 0;
 }
@@ -137,12 +149,28 @@ static inline int fnd_writev_all(int fd, struct iovec *iov, int n)
 }
 
 /* Sends one frame with a single writev, so the daemon wakes once per reply. */
-static inline int fnd_frame_send(int fd, uint8_t type, const void *payload, size_t len)
+static inline int fnd_frame_send(int fd, uint8_t type, uint8_t flags, const void *payload,
+                                 size_t len)
 {
     unsigned char header[FND_FRAME_HEADER_SIZE];
     fnd_frame_header_encode(header, type, (uint32_t)len);
+    header[5] = flags;
     struct iovec iov[2] = {{header, sizeof(header)}, {(void *)payload, len}};
     return fnd_writev_all(fd, iov, len ? 2 : 1);
+}
+
+/* For pipelining runtimes: whether the worker's stdout or stderr (fds 1 and 2, pipes
+ * the daemon reads) holds bytes the daemon has not read yet, after the runtime has
+ * flushed its own buffers. A pipe that cannot be asked counts as unread: the answer
+ * then waits for DRAINED, which is slower but never wrong. */
+static inline int fnd_output_unread(void)
+{
+    for (int fd = 1; fd <= 2; fd++) {
+        int n = 0;
+        if (ioctl(fd, FIONREAD, &n) < 0 || n > 0)
+            return 1;
+    }
+    return 0;
 }
 
 #endif

@@ -15,6 +15,7 @@
 #include "fnd/cgroup.h"
 #include "fnd/funclog.h"
 #include "fnd/invocation.h"
+#include "fnd/protocol.h"
 #include "fnd/list.h"
 #include "fnd/registry.h"
 #include "fnd/runtime.h"
@@ -43,10 +44,21 @@ struct cJSON;
  * send_event), so an event costs no allocation. */
 struct event_meta {
     struct cJSON *obj;            /* {"request_id", "deadline_ms", "invoked_function_arn"} */
+    struct cJSON *request_id;     /* a string reference to the event's invocation id */
     struct cJSON *deadline;       /* a raw number, rewritten in place */
     struct cJSON *trace_id;       /* a string reference, attached when the event has one */
     struct cJSON *client_context; /* the same, for Lambda's client context */
     size_t room;                  /* bytes the fixed members print to, at most */
+};
+
+/* One of a worker's output pipes (stdout, stderr). It is read by hand, not through a
+ * libuv stream, because a pipelined worker's output may only be read at moments the
+ * daemon chooses (worker.c, "Pipelining"). */
+struct worker_output {
+    uv_poll_t poll;
+    int fd;          /* the daemon's end, non-blocking */
+    bool eof;        /* every writer has closed it */
+    struct buf line; /* the partial last line */
 };
 
 struct worker_events {
@@ -90,6 +102,7 @@ struct worker {
     uint64_t tag;                 /* unique per daemon run, for logs */
     uint64_t last_used_ms;        /* loop time when it last became idle */
     struct invocation *current;   /* BUSY: the invocation it runs */
+    struct invocation *ahead;     /* BUSY: the next one, sent before current answered */
     enum worker_state counted;    /* the state the owner last accounted it in */
     uint64_t served;              /* invocations dispatched to it */
     uint64_t ready_us;            /* clock_mono_us() when it became ready, 0 before */
@@ -101,21 +114,22 @@ struct worker {
     struct sandbox_process proc;
     struct cgroup cg;
     uv_pipe_t channel;
-    uv_pipe_t out;
-    uv_pipe_t err;
+    struct worker_output out;
+    struct worker_output err;
     uv_poll_t exit_watch;
     uv_timer_t timer;
     uv_write_t write_req;
+    uv_write_t drained_req;
+    unsigned char drained[FND_FRAME_HEADER_SIZE]; /* the DRAINED frame while it is written */
     struct buf rx;          /* frame reassembly from the channel */
     struct buf tx;          /* the INVOKE header and meta being written */
     struct event_meta meta;
-    struct buf out_line;    /* partial stdout line */
-    struct buf err_line;    /* partial stderr line */
     char last_request_id[INVOCATION_ID_LEN + 1];
     struct funclog_capture capture; /* the running invocation's log tail */
     struct funclog_report report;   /* the last invocation's REPORT, while log_open */
     uint64_t spawned_us;
     uint64_t init_us;       /* spawn to READY */
+    uint64_t last_duration_us; /* of its last answered invocation; UINT64_MAX before */
     int open_handles;
     bool reported_start;    /* on_ready or on_start_failed was called */
     bool stop_requested;    /* stop once the running invocation ends */
@@ -124,6 +138,8 @@ struct worker {
     bool send_failed;       /* the running invocation's INVOKE frame could not be written */
     bool spawning;          /* its process is being created on the threadpool: no pid yet */
     bool log_open;          /* the last invocation answered; its END and REPORT are to come */
+    bool pipelined;         /* its runtime said FND_READY_PIPELINED */
+    bool held;              /* its last answer said FND_REPLY_HELD: DRAINED is owed */
 };
 
 /* Spawns a worker for v. 0 with *out set (state STARTING), or a negative errno (no
@@ -132,6 +148,13 @@ struct worker {
 int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_options *opts,
                  struct fn_version *v, const struct worker_events *ev, void *owner,
                  bool ahead_of_need);
+/* Pipelining: whether a BUSY worker takes its next event before it answers. Only a
+ * pipelined runtime's does, one event ahead, after a short invocation (its
+ * deadline_ms counts from the sending), with nothing else being written to it. */
+bool worker_takes_ahead(const struct worker *w);
+/* Sends inv to such a worker; it runs once the current one has answered. If the worker
+ * ends before then, inv is reported back through on_finished as undelivered. */
+void worker_send_ahead(struct worker *w, struct invocation *inv);
 /* Sends inv to an IDLE worker, which becomes BUSY. The invocation's payload must stay
  * valid until on_finished. */
 void worker_invoke(struct worker *w, struct invocation *inv);

@@ -148,20 +148,30 @@ static int read_all(void *data, size_t len)
     }
 }
 
-static void send_frame(uint8_t type, const void *payload, size_t len)
+/* Reads the next frame's header: 0, 1 at EOF, -1 on an error (read_all). */
+static int read_header(struct fnd_frame_header *h)
 {
-    if (fnd_frame_send(FND_CHANNEL_FD, type, payload, len) < 0)
+    unsigned char header[FND_FRAME_HEADER_SIZE];
+    int rc = read_all(header, sizeof(header));
+    if (rc == 0)
+        fnd_frame_header_decode(header, h);
+    return rc;
+}
+
+static void send_frame(uint8_t type, uint8_t flags, const void *payload, size_t len)
+{
+    if (fnd_frame_send(FND_CHANNEL_FD, type, flags, payload, len) < 0)
         exit(1);
 }
 
-static void send_error(uint8_t type, const char *error_type, const char *message)
+static void send_error(uint8_t type, uint8_t flags, const char *error_type, const char *message)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "errorType", error_type);
     cJSON_AddStringToObject(o, "errorMessage", message);
     cJSON_AddItemToObject(o, "stackTrace", cJSON_CreateArray());
     char *text = cJSON_PrintUnformatted(o);
-    send_frame(type, text, strlen(text));
+    send_frame(type, flags, text, strlen(text));
     cJSON_free(text);
     cJSON_Delete(o);
 }
@@ -196,29 +206,29 @@ int main(int argc, char **argv)
     const char *root = getenv("LAMBDA_TASK_ROOT");
     const char *dot = spec ? strrchr(spec, '.') : NULL;
     if (dot == NULL || root == NULL) {
-        send_error(FND_FRAME_INIT_ERROR, "Runtime.InvalidEntrypoint", "_HANDLER must be file.symbol");
+        send_error(FND_FRAME_INIT_ERROR, 0, "Runtime.InvalidEntrypoint", "_HANDLER must be file.symbol");
         return 1;
     }
     char path[4096];
     snprintf(path, sizeof(path), "%s/%.*s.so", root, (int)(dot - spec), spec);
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
-        send_error(FND_FRAME_INIT_ERROR, "Runtime.ImportModuleError", dlerror());
+        send_error(FND_FRAME_INIT_ERROR, 0, "Runtime.ImportModuleError", dlerror());
         return 1;
     }
     fnd_handler_fn *handler = (fnd_handler_fn *)dlsym(lib, dot + 1);
     if (handler == NULL) {
         char msg[4096 + 256];
         snprintf(msg, sizeof(msg), "symbol %.200s not found in %s", dot + 1, path);
-        send_error(FND_FRAME_INIT_ERROR, "Runtime.HandlerNotFound", msg);
+        send_error(FND_FRAME_INIT_ERROR, 0, "Runtime.HandlerNotFound", msg);
         return 1;
     }
     fnd_init_fn *init = (fnd_init_fn *)dlsym(lib, "fnd_init");
     if (init && init() != 0) {
-        send_error(FND_FRAME_INIT_ERROR, "Runtime.InitError", "fnd_init failed");
+        send_error(FND_FRAME_INIT_ERROR, 0, "Runtime.InitError", "fnd_init failed");
         return 1;
     }
-    send_frame(FND_FRAME_READY, NULL, 0);
+    send_frame(FND_FRAME_READY, FND_READY_PIPELINED, NULL, 0);
 
     struct fnd_response res = {0};
     char *payload = NULL;
@@ -226,15 +236,18 @@ int main(int argc, char **argv)
     char memory[32];
     snprintf(memory, sizeof(memory), "%s", getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") ?: "128");
     int status = 1;
+    bool held = false; /* the last answer was FND_REPLY_HELD, and no DRAINED came yet */
     for (;;) {
-        unsigned char header[FND_FRAME_HEADER_SIZE];
-        int rc = read_all(header, sizeof(header));
+        struct fnd_frame_header h;
+        int rc = read_header(&h);
         if (rc != 0) {
             status = rc > 0 ? 0 : 1; /* EOF is the daemon's way of saying stop */
             break;
         }
-        struct fnd_frame_header h;
-        fnd_frame_header_decode(header, &h);
+        if (h.type == FND_FRAME_DRAINED && h.length == 0) {
+            held = false;
+            continue;
+        }
         if (h.type != FND_FRAME_INVOKE || h.length < 4)
             break;
         if (h.length + 1 > payload_cap) {
@@ -246,6 +259,12 @@ int main(int argc, char **argv)
         }
         if (read_all(payload, h.length) != 0)
             break;
+        /* Sent ahead of the last answer's DRAINED: that comes next. */
+        struct fnd_frame_header drained;
+        if (held && (read_header(&drained) != 0 || drained.type != FND_FRAME_DRAINED ||
+                     drained.length != 0))
+            break;
+        held = false;
         uint32_t meta_len = fnd_get_u32le((unsigned char *)payload);
         if (meta_len > h.length - 4)
             break;
@@ -270,14 +289,18 @@ int main(int argc, char **argv)
         cJSON_Delete(meta);
         fflush(stdout);
         fflush(stderr);
+        /* What the daemon has not read of this invocation's output, it must read before
+         * this process runs anything else (protocol.h): the next event may be here. */
+        held = fnd_output_unread();
+        uint8_t flags = held ? FND_REPLY_HELD : 0;
         if (rc == 0 && !res.failed) {
-            send_frame(FND_FRAME_RESULT, res.data, res.len);
+            send_frame(FND_FRAME_RESULT, flags, res.data, res.len);
         } else if (res.failed) {
-            send_error(FND_FRAME_ERROR, res.error_type, res.error_message);
+            send_error(FND_FRAME_ERROR, flags, res.error_type, res.error_message);
         } else {
             char msg[64];
             snprintf(msg, sizeof(msg), "handler returned %d", rc);
-            send_error(FND_FRAME_ERROR, "HandlerError", msg);
+            send_error(FND_FRAME_ERROR, flags, "HandlerError", msg);
         }
     }
     free(payload);

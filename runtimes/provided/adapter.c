@@ -94,7 +94,7 @@ static void check_memory(int rc)
 
 static void send_frame(uint8_t type, const void *payload, size_t len)
 {
-    if (fnd_frame_send(FND_CHANNEL_FD, type, payload, len) < 0)
+    if (fnd_frame_send(FND_CHANNEL_FD, type, 0, payload, len) < 0)
         die("write to the daemon");
 }
 

@@ -3,23 +3,28 @@ the worker protocol (docs/protocol.md) on fd 3.
 
 The handler "pkg/module.function" (or "pkg.module.function") is imported once, so
 module-level state persists across the invocations a warm worker serves, as on
-Lambda. Each invocation is one INVOKE frame in and one RESULT or ERROR frame out.
+Lambda. Each invocation is one INVOKE frame in and one RESULT or ERROR frame out;
+an answer sent while the daemon had not read all the invocation printed is held, and
+nothing runs until the daemon's DRAINED (protocol.md, "Pipelining").
 """
+import fcntl
 import importlib
 import json
 import os
 import select
 import struct
 import sys
+import termios
 import traceback
 
 FD = 3
 HEADER = struct.Struct("<IBBH")
-READY, INIT_ERROR, INVOKE, RESULT, ERROR = 1, 2, 3, 4, 5
+READY, INIT_ERROR, INVOKE, RESULT, ERROR, DRAINED = 1, 2, 3, 4, 5, 6
+READY_PIPELINED = REPLY_HELD = 1  # header flags (include/fnd/protocol.h)
 
 
-def send(kind, payload=b""):
-    data = HEADER.pack(len(payload), kind, 0, 0) + payload
+def send(kind, payload=b"", flags=0):
+    data = HEADER.pack(len(payload), kind, flags, 0) + payload
     view = memoryview(data)
     while view:
         n = os.write(FD, view)
@@ -132,16 +137,47 @@ def load_handler():
     return handler, None
 
 
+_unread = bytearray(4)
+
+
+def output_unread():
+    """Whether stdout or stderr holds bytes the daemon has not read (protocol.h,
+    fnd_output_unread): if so the answer is held, and nothing runs before DRAINED."""
+    for fd in (1, 2):
+        try:
+            fcntl.ioctl(fd, termios.FIONREAD, _unread)
+        except OSError:
+            return True
+        if _unread != b"\0\0\0\0":
+            return True
+    return False
+
+
+def read_frame():
+    """The next frame as (kind, payload), or None at EOF."""
+    header = read_exact(HEADER.size)
+    if header is None:
+        return None
+    length, kind, _, _ = HEADER.unpack(header)
+    payload = read_exact(length) if length else b""
+    return None if payload is None else (kind, payload)
+
+
 def serve(handler):
     worker = worker_fields()
+    held = False  # the last answer was held and its DRAINED has not come yet
     while True:
-        header = read_exact(HEADER.size)
-        if header is None:
+        frame = read_frame()
+        if frame is not None and frame[0] == DRAINED:
+            held = False
+            continue
+        if frame is None or frame[0] != INVOKE:
             return
-        length, kind, _, _ = HEADER.unpack(header)
-        payload = read_exact(length) if length else b""
-        if payload is None or kind != INVOKE:
-            return
+        payload = frame[1]
+        if held:  # sent ahead of the last answer's DRAINED, which comes next
+            if (read_frame() or (None,))[0] != DRAINED:
+                return
+            held = False
         (meta_len,) = struct.unpack_from("<I", payload)
         meta = json.loads(payload[4 : 4 + meta_len])
         event_bytes = payload[4 + meta_len :]
@@ -165,7 +201,8 @@ def serve(handler):
             reply = (ERROR, json.dumps(error_object(exc)).encode())
         sys.stdout.flush()
         sys.stderr.flush()
-        send(*reply)
+        held = output_unread()
+        send(*reply, REPLY_HELD if held else 0)
 
 
 def warm_up():
@@ -192,7 +229,7 @@ def main():
         sys.exit(1)
     if ahead_of_need:
         warm_up()
-    send(READY)
+    send(READY, flags=READY_PIPELINED)
     serve(handler)
 
 

@@ -37,9 +37,10 @@ static uint32_t checksum(struct slice s)
     return h;
 }
 
-static bool on_frame(void *data, uint8_t type, struct slice payload)
+static bool on_frame(void *data, uint8_t type, uint8_t flags, struct slice payload)
 {
     struct seen *s = data;
+    FUZZ_CHECK(flags == 0 || type != FND_FRAME_INIT_ERROR);
     FUZZ_CHECK(payload.len <= MAX_PAYLOAD);
     FUZZ_CHECK(type == FND_FRAME_READY || type == FND_FRAME_INIT_ERROR ||
                type == FND_FRAME_RESULT || type == FND_FRAME_ERROR);

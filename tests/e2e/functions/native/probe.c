@@ -27,6 +27,14 @@ int echo(const struct fnd_context *ctx, const char *event, size_t len, struct fn
     return fnd_response_write(res, event, len);
 }
 
+/* Echoes, and prints the event first when it asks to be said. */
+int say(const struct fnd_context *ctx, const char *event, size_t len, struct fnd_response *res)
+{
+    if (strstr(event, "\"say\"") != NULL)
+        printf("said %.*s\n", (int)len, event);
+    return fnd_response_write(res, event, len);
+}
+
 int nap(const struct fnd_context *ctx, const char *event, size_t len, struct fnd_response *res)
 {
     usleep((useconds_t)atoi(event) * 1000);
