@@ -282,7 +282,11 @@ static bool run_on(struct pool *p, struct worker *w, struct invocation *inv)
         metrics_observe(METRIC_COLD_START_DURATION, (double)w->init_us / 1e6, rt, NULL);
     }
     w->served++;
-    worker_invoke(w, inv);
+    /* The next invocation may be sent ahead to w (feed_ahead) only if none is idle
+     * then: w is the last idle worker (it still counts as idle) of a full pool. */
+    bool may_send_ahead = pool_live(p) >= p->version->config.max_instances &&
+                          p->count[WORKER_IDLE] <= 1;
+    worker_invoke(w, inv, may_send_ahead);
     busy_poll_kick(p->ctl->opts.busy_poll);
     account(p, w);
     return spare;

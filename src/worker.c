@@ -123,7 +123,7 @@ static void drain_output(struct worker *w, struct worker_output *o);
 static void flush_output(struct worker *w, struct buf *line, const char *stream);
 static uint64_t peak_memory(const struct worker *w);
 static void shut(struct worker *w);
-static void begin(struct worker *w, struct invocation *inv);
+static void begin(struct worker *w, struct invocation *inv, bool pipelined);
 static void send_drained(struct worker *w);
 
 /*
@@ -134,8 +134,10 @@ static void send_drained(struct worker *w);
  *
  * The price is telling the two invocations' output apart: the pipes carry no marks,
  * and once the worker has answered, what it prints is the next invocation's, while
- * the daemon may not have read the last one's yet. So the runtime says, with each
- * answer, whether its pipes still hold unread bytes (FND_REPLY_HELD). If they do, it
+ * the daemon may not have read the last one's yet. So an INVOKE after which the next
+ * may come says so (FND_INVOKE_PIPELINED), and the runtime then says, with its
+ * answer, whether its pipes still hold unread bytes (FND_REPLY_HELD); asking them
+ * costs two system calls before the answer, so it asks only when told. If they do, it
  * runs nothing until the daemon has read them and sent DRAINED. If they do not,
  * everything the invocation printed was read already. While an event is ahead, the
  * daemon reads output only after it has read the answers waiting in the channel
@@ -159,14 +161,14 @@ static void take_waiting_output(struct worker *w)
 
 /* Closes the last invocation's log, when it is still open: what the function printed
  * before it answered is taken now and attributed to that invocation (unless it was all
- * read already: a pipelined runtime's answer without FND_REPLY_HELD), then END and
+ * read already: an answer without FND_REPLY_HELD to an INVOKE that asked), then END and
  * REPORT with the worker's peak memory. Returns the invocation's log tail
  * (funclog_end), empty when the log was closed already. */
 static struct slice close_log(struct worker *w)
 {
     if (!w->log_open)
         return (struct slice){NULL, 0};
-    if (!w->pipelined || w->held)
+    if (!w->asked_held || w->held)
         take_waiting_output(w);
     flush_output(w, &w->out.line, "stdout");
     flush_output(w, &w->err.line, "stderr");
@@ -215,7 +217,7 @@ static void finish(struct worker *w, enum inv_outcome outcome, struct slice body
             struct invocation *next = w->ahead;
             w->ahead = NULL;
             close_log(w);
-            begin(w, next);
+            begin(w, next, true); /* sent ahead: its pool is at its limit */
         } else {
             w->last_used_ms = uv_now(w->loop);
             w->state = WORKER_IDLE;
@@ -1000,7 +1002,7 @@ static size_t meta_attach(struct event_meta *m, cJSON *item, const char *key, ch
 
 /* Writes inv's INVOKE header and metadata into w->tx; 0, or -ENOBUFS if the metadata
  * did not print (it cannot: the room is a bound). */
-static int encode_event(struct worker *w, struct invocation *inv)
+static int encode_event(struct worker *w, struct invocation *inv, bool pipelined)
 {
     struct event_meta *m = &w->meta;
     m->request_id->valuestring = inv->id;
@@ -1023,15 +1025,17 @@ static int encode_event(struct worker *w, struct invocation *inv)
     size_t meta_len = strlen(text);
     unsigned char *p = (unsigned char *)w->tx.data;
     fnd_frame_header_encode(p, FND_FRAME_INVOKE, (uint32_t)(4 + meta_len + inv->payload.len));
+    p[5] = pipelined ? FND_INVOKE_PIPELINED : 0;
     fnd_put_u32le(p + FND_FRAME_HEADER_SIZE, (uint32_t)meta_len);
     w->tx.len = FND_FRAME_HEADER_SIZE + 4 + meta_len;
     return 0;
 }
 
-/* Sends inv's INVOKE; a failure ends the worker (event_not_sent). */
-static void send_event(struct worker *w, struct invocation *inv)
+/* Sends inv's INVOKE, with FND_INVOKE_PIPELINED when pipelined; a failure ends the
+ * worker (event_not_sent). */
+static void send_event(struct worker *w, struct invocation *inv, bool pipelined)
 {
-    int rc = encode_event(w, inv);
+    int rc = encode_event(w, inv, pipelined);
     if (rc == 0) {
         /* The event goes out straight from the invocation's buffer: no copy. */
         uv_buf_t bufs[2] = {uv_buf_init(w->tx.data, (unsigned)w->tx.len),
@@ -1042,23 +1046,25 @@ static void send_event(struct worker *w, struct invocation *inv)
         event_not_sent(w, rc);
 }
 
-/* inv becomes the running invocation: its log opens and its deadline runs. */
-static void begin(struct worker *w, struct invocation *inv)
+/* inv becomes the running invocation: its log opens and its deadline runs. pipelined:
+ * its INVOKE says FND_INVOKE_PIPELINED (a runtime that is not pipelined is never told). */
+static void begin(struct worker *w, struct invocation *inv, bool pipelined)
 {
     w->state = WORKER_BUSY;
     w->current = inv;
+    w->asked_held = pipelined && w->pipelined;
     memcpy(w->last_request_id, inv->id, sizeof(w->last_request_id));
     inv->dispatched_us = clock_mono_us();
     funclog_start(w->opts->funclog, &w->capture, w->version->name, inv->id);
     uv_timer_start(&w->timer, on_invocation_timeout, w->version->config.timeout_ms, 0);
 }
 
-void worker_invoke(struct worker *w, struct invocation *inv)
+void worker_invoke(struct worker *w, struct invocation *inv, bool may_send_ahead)
 {
     assert(w->state == WORKER_IDLE); /* the controller only hands work to idle workers */
     close_log(w); /* the previous invocation's, when its on_finished brought us here */
-    begin(w, inv);
-    send_event(w, inv);
+    begin(w, inv, may_send_ahead);
+    send_event(w, inv, w->asked_held);
 }
 
 /* Only invocations this short gain from pipelining (a worker's wake-up costs 10-30 µs),
@@ -1068,7 +1074,7 @@ void worker_invoke(struct worker *w, struct invocation *inv)
 
 bool worker_takes_ahead(const struct worker *w)
 {
-    return w->state == WORKER_BUSY && w->pipelined && w->ahead == NULL && !w->stop_requested &&
+    return w->state == WORKER_BUSY && w->asked_held && w->ahead == NULL && !w->stop_requested &&
            !w->channel_closed && w->last_duration_us < WORKER_AHEAD_MAX_US &&
            uv_stream_get_write_queue_size((const uv_stream_t *)&w->channel) == 0;
 }
@@ -1077,7 +1083,7 @@ void worker_send_ahead(struct worker *w, struct invocation *inv)
 {
     assert(worker_takes_ahead(w));
     w->ahead = inv;
-    send_event(w, inv);
+    send_event(w, inv, true);
 }
 
 void worker_stop(struct worker *w)

@@ -8,9 +8,10 @@
  *   INVOKE  payload = meta_len:u32le meta(JSON object) event(bytes)
  *
  * A runtime that says so in its READY (FND_READY_PIPELINED) may be sent its next
- * INVOKE before it has answered the running one; it then tells, with each answer,
- * whether what the invocation printed may still be unread (FND_REPLY_HELD), and if
- * so waits for DRAINED before it runs anything else (docs/protocol.md, "Pipelining").
+ * INVOKE before it has answered one whose INVOKE said so (FND_INVOKE_PIPELINED); it
+ * then tells, with that answer, whether what the invocation printed may still be
+ * unread (FND_REPLY_HELD), and if so waits for DRAINED before it runs anything else
+ * (docs/protocol.md, "Pipelining").
  *
  * The daemon never trusts a worker's lengths: a frame longer than the daemon's
  * limit, an unknown type, a non-zero reserved field or a frame the current state
@@ -47,13 +48,15 @@ enum fnd_frame_type {
 
 /* Flags of a READY frame. */
 #define FND_READY_PIPELINED 0x01 /* the runtime sends FND_REPLY_HELD and honours DRAINED */
+/* Flags of an INVOKE frame. */
+#define FND_INVOKE_PIPELINED 0x01 /* the next INVOKE may come before this one's answer */
 /* Flags of a RESULT or ERROR frame. */
 #define FND_REPLY_HELD 0x01      /* the invocation's output may be unread: wait for DRAINED */
 
 struct fnd_frame_header {
     uint32_t length; /* payload bytes that follow the header */
     uint8_t type;
-    uint8_t flags;   /* FND_READY_* or FND_REPLY_*; 0 on the other types */
+    uint8_t flags;   /* FND_READY_*, FND_INVOKE_* or FND_REPLY_*; 0 on the other types */
     uint16_t reserved; /* 0 */
 };
 
@@ -75,7 +78,7 @@ static inline void fnd_frame_header_encode(unsigned char out[FND_FRAME_HEADER_SI
 {
     fnd_put_u32le(out, length);
     out[4] = type;
-    out[5] = 0; /* flags: fnd_frame_send sets them */
+    out[5] = 0; /* flags: set by the caller (fnd_frame_send) */
     out[6] = 0;
     out[7] = 0;
 }

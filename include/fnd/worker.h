@@ -139,6 +139,7 @@ struct worker {
     bool spawning;          /* its process is being created on the threadpool: no pid yet */
     bool log_open;          /* the last invocation answered; its END and REPORT are to come */
     bool pipelined;         /* its runtime said FND_READY_PIPELINED */
+    bool asked_held;        /* the running (or last) INVOKE said FND_INVOKE_PIPELINED */
     bool held;              /* its last answer said FND_REPLY_HELD: DRAINED is owed */
 };
 
@@ -156,8 +157,10 @@ bool worker_takes_ahead(const struct worker *w);
  * ends before then, inv is reported back through on_finished as undelivered. */
 void worker_send_ahead(struct worker *w, struct invocation *inv);
 /* Sends inv to an IDLE worker, which becomes BUSY. The invocation's payload must stay
- * valid until on_finished. */
-void worker_invoke(struct worker *w, struct invocation *inv);
+ * valid until on_finished. may_send_ahead: the worker may then take its next event
+ * before it answers (worker_takes_ahead); its pipelined runtime is told so, and only
+ * then asks its pipes what they hold before it answers. */
+void worker_invoke(struct worker *w, struct invocation *inv, bool may_send_ahead);
 /* Stops a worker: an idle or starting one at once, a busy one after its invocation
  * finishes (the invocation is not interrupted). */
 void worker_stop(struct worker *w);

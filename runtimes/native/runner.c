@@ -290,8 +290,9 @@ int main(int argc, char **argv)
         fflush(stdout);
         fflush(stderr);
         /* What the daemon has not read of this invocation's output, it must read before
-         * this process runs anything else (protocol.h): the next event may be here. */
-        held = fnd_output_unread();
+         * this process runs anything else (protocol.h), when the next event may be here
+         * already: only then is it worth two system calls to ask. */
+        held = (h.flags & FND_INVOKE_PIPELINED) && fnd_output_unread();
         uint8_t flags = held ? FND_REPLY_HELD : 0;
         if (rc == 0 && !res.failed) {
             send_frame(FND_FRAME_RESULT, flags, res.data, res.len);

@@ -20,7 +20,7 @@ import traceback
 FD = 3
 HEADER = struct.Struct("<IBBH")
 READY, INIT_ERROR, INVOKE, RESULT, ERROR, DRAINED = 1, 2, 3, 4, 5, 6
-READY_PIPELINED = REPLY_HELD = 1  # header flags (include/fnd/protocol.h)
+READY_PIPELINED = INVOKE_PIPELINED = REPLY_HELD = 1  # header flags (include/fnd/protocol.h)
 
 
 def send(kind, payload=b"", flags=0):
@@ -154,13 +154,13 @@ def output_unread():
 
 
 def read_frame():
-    """The next frame as (kind, payload), or None at EOF."""
+    """The next frame as (kind, payload, flags), or None at EOF."""
     header = read_exact(HEADER.size)
     if header is None:
         return None
-    length, kind, _, _ = HEADER.unpack(header)
+    length, kind, flags, _ = HEADER.unpack(header)
     payload = read_exact(length) if length else b""
-    return None if payload is None else (kind, payload)
+    return None if payload is None else (kind, payload, flags)
 
 
 def serve(handler):
@@ -173,7 +173,7 @@ def serve(handler):
             continue
         if frame is None or frame[0] != INVOKE:
             return
-        payload = frame[1]
+        payload, pipelined = frame[1], frame[2] & INVOKE_PIPELINED
         if held:  # sent ahead of the last answer's DRAINED, which comes next
             if (read_frame() or (None,))[0] != DRAINED:
                 return
@@ -201,7 +201,7 @@ def serve(handler):
             reply = (ERROR, json.dumps(error_object(exc)).encode())
         sys.stdout.flush()
         sys.stderr.flush()
-        held = output_unread()
+        held = bool(pipelined) and output_unread()  # only asked when the next may be here
         send(*reply, REPLY_HELD if held else 0)
 
 
