@@ -130,6 +130,8 @@ struct worker {
     uint64_t spawned_us;
     uint64_t init_us;       /* spawn to READY */
     uint64_t last_duration_us; /* of its last answered invocation; UINT64_MAX before */
+    uint64_t peak_memory_bytes; /* its peak memory when last read (peak_memory) */
+    uint64_t peak_memory_read_us; /* when that was; 0 before the first read */
     int open_handles;
     bool reported_start;    /* on_ready or on_start_failed was called */
     bool stop_requested;    /* stop once the running invocation ends */

@@ -73,6 +73,37 @@ def test_invocation_log_has_lambda_frame(daemon, tmp_path):
     assert "first 1" in daemon.get(f"/v1/invocations/{rid}/logs").body.decode()
 
 
+GROWER = """kept = []
+def handler(event, context):
+    kept.append(b"x" * (event.get("mb", 0) << 20))  # written, so resident
+    return None
+"""
+
+
+def max_memory_used_mb(daemon, rid):
+    log = daemon.get(f"/v1/invocations/{rid}/logs").body.decode()
+    m = re.search(r"\tMax Memory Used: (\d+) MB", log)
+    assert m, log
+    return int(m.group(1))
+
+
+def test_max_memory_used_shows_what_the_invocation_allocated(daemon, tmp_path):
+    """The REPORT's peak memory is read again at most once a millisecond (worker.c,
+    peak_memory): a worker's invocations right after one another share a read, but one
+    that allocates takes longer than that, and its own REPORT shows what it kept."""
+    code = write_fn(tmp_path, "g", {"app.py": GROWER})
+    assert daemon.deploy("grower", "python3", "app.handler", code).status == 201
+    small = [daemon.invoke("grower", {}).headers["x-request-id"] for _ in range(5)]
+    before = max(max_memory_used_mb(daemon, rid) for rid in small)
+    grown = daemon.invoke("grower", {"mb": 64})
+    assert grown.status == 200
+    after = max_memory_used_mb(daemon, grown.headers["x-request-id"])
+    assert after >= before + 64, (before, after)
+    # and it stays: the peak only grows
+    again = daemon.invoke("grower", {})
+    assert max_memory_used_mb(daemon, again.headers["x-request-id"]) >= after
+
+
 def test_each_log_closes_before_the_next_invocation_starts(daemon, tmp_path):
     """A worker's log is closed after its answer is out (worker.c, finish). With a
     queue behind one worker, the next invocation is handed over during that answer:
