@@ -58,6 +58,12 @@ int buf_append_str(struct buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+int buf_append_uint(struct buf *b, uint64_t v, unsigned min_digits)
+{
+    char text[20];
+    return buf_append(b, text, format_uint(text, v, min_digits));
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -106,6 +106,43 @@ int64_t clock_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+size_t format_uint(char *out, uint64_t v, unsigned min_digits)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < min_digits && n < sizeof(digits))
+        digits[n++] = '0';
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
+
+size_t format_wall_ms(char out[WALL_TIME_LEN + 1], int64_t ms)
+{
+    /* gmtime_r and strftime once a second: log lines and function records come in
+     * bursts within the same second. Per thread, as the logger runs on several. */
+    static _Thread_local char second_text[20]; /* "YYYY-MM-DDTHH:MM:SS" */
+    static _Thread_local int64_t second_at = INT64_MIN;
+    int64_t secs = ms / 1000;
+    if (secs != second_at) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(second_text, sizeof(second_text), "%Y-%m-%dT%H:%M:%S", &tm);
+        second_at = secs;
+    }
+    memcpy(out, second_text, 19);
+    out[19] = '.';
+    format_uint(out + 20, (uint64_t)(ms % 1000), 3);
+    out[23] = 'Z';
+    out[24] = '\0';
+    return WALL_TIME_LEN;
+}
+
 /* A pool refilled from getrandom(2) 4 KiB at a time, so that ids on the hot path cost
  * no system call. */
 void random_bytes(void *dst, size_t n)

@@ -35,6 +35,7 @@
 #define FUNCLOG_RECENT 4096       /* invocations remembered for lookups by id */
 #define FUNCLOG_TEXT_MAX (16 * 1024) /* longer lines are cut (the worker splits at 8 KB) */
 #define FUNCLOG_NAME_MAX 64
+#define FUNCLOG_STREAM_MAX 16    /* "system", "stdout", "stderr" */
 
 struct open_file {
     struct list_node link; /* in funclog.open, most recently used first */
@@ -60,17 +61,34 @@ struct funclog {
     size_t recent_next;
 };
 
-/* --- time stamps ------------------------------------------------------------------- */
+/* --- building lines ---------------------------------------------------------------- */
 
-static size_t format_time(char out[32], int64_t ms)
+/* Records and system lines are written for every invocation, so they are put together
+ * piece by piece (printf's format parsing was a visible cost). Each line's array is
+ * sized for its longest case, so these need no bounds of their own. */
+static void put(char *line, size_t *n, const char *s, size_t len)
 {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-    return n;
+    memcpy(line + *n, s, len);
+    *n += len;
 }
+
+#define PUT_LIT(line, n, lit) put(line, n, lit, sizeof(lit) - 1)
+
+static void put_id(char *line, size_t *n, const char *id)
+{
+    put(line, n, id, strnlen(id, INVOCATION_ID_LEN));
+}
+
+/* Milliseconds with two decimals (cut, not rounded) from microseconds. */
+static void put_ms(char *line, size_t *n, uint64_t us)
+{
+    *n += format_uint(line + *n, us / 1000, 1);
+    line[(*n)++] = '.';
+    *n += format_uint(line + *n, us % 1000 / 10, 2);
+    PUT_LIT(line, n, " ms");
+}
+
+/* --- time stamps ------------------------------------------------------------------- */
 
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff...]Z" at s (length len). -1 when malformed. */
 static int64_t parse_rfc3339(const char *s, size_t len)
@@ -285,14 +303,14 @@ static struct open_file *rotate(struct funclog *fl, struct open_file *f)
 static void append_record(struct funclog *fl, const char *fn, const char *id, const char *stream,
                           const char *text, size_t len)
 {
-    char record[FUNCLOG_TEXT_MAX + 128];
-    char ts[32];
-    format_time(ts, clock_wall_ms());
-    if (len > FUNCLOG_TEXT_MAX)
-        len = FUNCLOG_TEXT_MAX;
-    int n = snprintf(record, sizeof(record), "%s\t%s\t%s\t", ts, id, stream);
-    memcpy(record + n, text, len);
-    size_t total = (size_t)n + len;
+    char record[WALL_TIME_LEN + INVOCATION_ID_LEN + FUNCLOG_STREAM_MAX + 3 + FUNCLOG_TEXT_MAX + 1];
+    size_t total = format_wall_ms(record, clock_wall_ms());
+    record[total++] = '\t';
+    put_id(record, &total, id);
+    record[total++] = '\t';
+    put(record, &total, stream, strnlen(stream, FUNCLOG_STREAM_MAX));
+    record[total++] = '\t';
+    put(record, &total, text, FND_MIN(len, (size_t)FUNCLOG_TEXT_MAX));
     record[total++] = '\n';
 
     struct open_file *f = get_file(fl, fn);
@@ -349,11 +367,11 @@ static void tail_add(struct funclog_capture *c, const char *text, size_t len)
 }
 
 static void system_line(struct funclog *fl, struct funclog_capture *c, const char *fn,
-                        const char *id, const char *text)
+                        const char *id, const char *text, size_t len)
 {
-    tail_add(c, text, strlen(text));
+    tail_add(c, text, len);
     if (fl)
-        append_record(fl, fn, id, "system", text, strlen(text));
+        append_record(fl, fn, id, "system", text, len);
 }
 
 void funclog_start(struct funclog *fl, struct funclog_capture *c, const char *fn, const char *id)
@@ -361,12 +379,18 @@ void funclog_start(struct funclog *fl, struct funclog_capture *c, const char *fn
     buf_reset(&c->tail);
     c->active = true;
     char line[128];
-    snprintf(line, sizeof(line), "START RequestId: %s Version: $LATEST", id);
-    system_line(fl, c, fn, id, line);
+    size_t n = 0;
+    PUT_LIT(line, &n, "START RequestId: ");
+    put_id(line, &n, id);
+    PUT_LIT(line, &n, " Version: $LATEST");
+    system_line(fl, c, fn, id, line, n);
     if (fl) {
         struct recent *r = &fl->recent[fl->recent_next++ % FUNCLOG_RECENT];
-        snprintf(r->id, sizeof(r->id), "%s", id);
-        snprintf(r->fn, sizeof(r->fn), "%s", fn);
+        size_t idlen = strnlen(id, INVOCATION_ID_LEN), fnlen = strnlen(fn, FUNCLOG_NAME_MAX);
+        memcpy(r->id, id, idlen);
+        r->id[idlen] = '\0';
+        memcpy(r->fn, fn, fnlen);
+        r->fn[fnlen] = '\0';
     }
 }
 
@@ -382,21 +406,28 @@ struct slice funclog_end(struct funclog *fl, struct funclog_capture *c, const ch
                          const char *id, const struct funclog_report *r)
 {
     char line[320];
-    snprintf(line, sizeof(line), "END RequestId: %s", id);
-    system_line(fl, c, fn, id, line);
+    size_t n = 0;
+    PUT_LIT(line, &n, "END RequestId: ");
+    put_id(line, &n, id);
+    system_line(fl, c, fn, id, line, n);
     uint64_t billed = (r->duration_us + 999) / 1000;
-    /* Hundredths of a millisecond from integers (cut, not rounded): %f is slow, and
-     * this line is written for every invocation. */
-    int n = snprintf(line, sizeof(line),
-                     "REPORT RequestId: %s\tDuration: %" PRIu64 ".%02u ms\tBilled Duration: %"
-                     PRIu64 " ms\tMemory Size: %u MB\tMax Memory Used: %" PRIu64 " MB",
-                     id, r->duration_us / 1000, (unsigned)(r->duration_us % 1000 / 10),
-                     billed ? billed : 1, r->memory_mb,
-                     (r->max_memory_bytes + (1 << 20) - 1) >> 20);
-    if (r->cold_start && n > 0 && (size_t)n < sizeof(line))
-        snprintf(line + n, sizeof(line) - (size_t)n, "\tInit Duration: %" PRIu64 ".%02u ms",
-                 r->init_us / 1000, (unsigned)(r->init_us % 1000 / 10));
-    system_line(fl, c, fn, id, line);
+    n = 0;
+    PUT_LIT(line, &n, "REPORT RequestId: ");
+    put_id(line, &n, id);
+    PUT_LIT(line, &n, "\tDuration: ");
+    put_ms(line, &n, r->duration_us);
+    PUT_LIT(line, &n, "\tBilled Duration: ");
+    n += format_uint(line + n, billed ? billed : 1, 1);
+    PUT_LIT(line, &n, " ms\tMemory Size: ");
+    n += format_uint(line + n, r->memory_mb, 1);
+    PUT_LIT(line, &n, " MB\tMax Memory Used: ");
+    n += format_uint(line + n, (r->max_memory_bytes + (1 << 20) - 1) >> 20, 1);
+    PUT_LIT(line, &n, " MB");
+    if (r->cold_start) {
+        PUT_LIT(line, &n, "\tInit Duration: ");
+        put_ms(line, &n, r->init_us);
+    }
+    system_line(fl, c, fn, id, line, n);
     c->active = false;
     size_t keep = FND_MIN(c->tail.len, (size_t)FUNCLOG_TAIL_MAX);
     return (struct slice){c->tail.data + c->tail.len - keep, keep};

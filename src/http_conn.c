@@ -607,8 +607,8 @@ static void account_request(struct http_conn *c, int status)
     uint64_t us = clock_mono_us() - r->started_us;
     double secs = (double)us / 1e6;
     const char *route = r->route ? r->route : "none";
-    char code[8];
-    snprintf(code, sizeof(code), "%d", status);
+    char code[21];
+    code[format_uint(code, (uint64_t)status, 1)] = '\0';
     metrics_inc(METRIC_HTTP_REQUESTS, route, code);
     metrics_observe(METRIC_HTTP_DURATION, secs, route, NULL);
     if (!log_enabled(LOG_INFO))
@@ -625,8 +625,6 @@ static void account_request(struct http_conn *c, int status)
              r->trace_id[0] ? r->trace_id : "-");
 }
 
-/* Accounts for the answer and writes its status line and the handler's headers into
- * c->whead; the caller adds the framing headers and the blank line. */
 /* One header line, appended piece by piece: the head is built for every response, and
  * a printf per line was a visible part of the daemon's time per invocation. The head
  * buffer has no limit (an allocation failure ends the daemon), so appends cannot fail. */
@@ -639,13 +637,19 @@ static void append_header(struct buf *h, const char *name, size_t nlen, const ch
     buf_append(h, "\r\n", 2);
 }
 
+/* Accounts for the answer and writes its status line and the handler's headers into
+ * c->whead; the caller adds the framing headers and the blank line. */
 static struct buf *start_head(struct http_conn *c, int status, const struct http_header *headers,
                               size_t nheaders)
 {
     account_request(c, status);
     struct buf *h = &c->whead;
     buf_reset(h);
-    buf_printf(h, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status));
+    buf_append_str(h, "HTTP/1.1 ");
+    buf_append_uint(h, (uint64_t)status, 3);
+    buf_append(h, " ", 1);
+    buf_append_str(h, http_status_reason(status));
+    buf_append(h, "\r\n", 2);
     for (size_t i = 0; i < nheaders; i++)
         append_header(h, headers[i].name.ptr, headers[i].name.len, headers[i].value.ptr,
                       headers[i].value.len);
@@ -661,7 +665,11 @@ static void write_response(struct http_conn *c, int status, const struct http_he
 {
     struct buf *h = start_head(c, status, headers, nheaders);
     bool head_only = c->req.method == HTTP_HEAD;
-    buf_printf(h, "Content-Length: %zu\r\nDate: %s\r\nServer: fnd\r\n", body->len, http_date());
+    buf_append_str(h, "Content-Length: ");
+    buf_append_uint(h, body->len, 1);
+    buf_append_str(h, "\r\nDate: ");
+    buf_append_str(h, http_date());
+    buf_append_str(h, "\r\nServer: fnd\r\n");
     if (c->gw->draining)
         c->close_after = true; /* shutting down: no further requests on it */
     if (c->close_after || c->gw->closing)

@@ -25,7 +25,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LOG_LINE_MAX 4096
@@ -218,21 +217,8 @@ void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
         va_end(ap);
     }
 
-    /* The date and time to the second, formatted once per second. */
-    static char sec_text[32];
-    static size_t sec_len;
-    static time_t sec_at = -1;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec != sec_at) {
-        struct tm tm;
-        gmtime_r(&now.tv_sec, &tm);
-        sec_len = strftime(sec_text, sizeof(sec_text), "%Y-%m-%dT%H:%M:%S", &tm);
-        sec_at = now.tv_sec;
-    }
-    char ts[40];
-    memcpy(ts, sec_text, sec_len);
-    snprintf(ts + sec_len, sizeof(ts) - sec_len, ".%03ldZ", now.tv_nsec / 1000000);
+    char ts[WALL_TIME_LEN + 1];
+    format_wall_ms(ts, clock_wall_ms());
 
     char line[LOG_LINE_MAX + 64];
     size_t o = 0;

@@ -132,16 +132,37 @@ void trace_from_request(struct trace_context *t, struct http_request *req)
     }
     memcpy(req->trace_id, t->trace_id, sizeof(req->trace_id));
     trace_format(t, req->traceparent);
-    snprintf(req->tracestate, sizeof(req->tracestate), "%s", t->state);
+    size_t st_len = strnlen(t->state, sizeof(req->tracestate) - 1);
+    memcpy(req->tracestate, t->state, st_len);
+    req->tracestate[st_len] = '\0';
 }
 
+/* Both forms are written for every invocation, so they are put together from their
+ * fixed-length parts rather than with printf. */
 void trace_format(const struct trace_context *t, char out[TRACEPARENT_LEN + 1])
 {
-    snprintf(out, TRACEPARENT_LEN + 1, "00-%s-%s-%02x", t->trace_id, t->span_id, t->flags);
+    char *p = out;
+    *p++ = '0';
+    *p++ = '0';
+    *p++ = '-';
+    p = mempcpy(p, t->trace_id, 32);
+    *p++ = '-';
+    p = mempcpy(p, t->span_id, 16);
+    *p++ = '-';
+    hex_encode(p, &t->flags, 1); /* and the NUL */
 }
 
 void trace_format_xray(const struct trace_context *t, char out[TRACE_XRAY_MAX])
 {
-    snprintf(out, TRACE_XRAY_MAX, "Root=1-%.8s-%.24s;Parent=%s;Sampled=%d", t->trace_id,
-             t->trace_id + 8, t->span_id, t->flags & 1);
+    static const char root[] = "Root=1-", parent[] = ";Parent=", sampled[] = ";Sampled=";
+    char *p = out;
+    p = mempcpy(p, root, sizeof(root) - 1);
+    p = mempcpy(p, t->trace_id, 8);
+    *p++ = '-';
+    p = mempcpy(p, t->trace_id + 8, 24);
+    p = mempcpy(p, parent, sizeof(parent) - 1);
+    p = mempcpy(p, t->span_id, 16);
+    p = mempcpy(p, sampled, sizeof(sampled) - 1);
+    *p++ = (t->flags & 1) ? '1' : '0';
+    *p = '\0';
 }

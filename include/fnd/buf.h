@@ -31,6 +31,8 @@ int buf_reserve(struct buf *b, size_t n);
 /* Appends bytes. 0, or -E2BIG past the limit (the buffer is unchanged then). */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
+/* v in decimal, zero-padded to at least min_digits (format_uint in common.h). */
+int buf_append_uint(struct buf *b, uint64_t v, unsigned min_digits);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Moves the contents of src into dst (dst is released first); src is left empty. */
 void buf_move(struct buf *dst, struct buf *src);

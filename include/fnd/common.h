@@ -71,4 +71,15 @@ uint64_t clock_mono_ms(void);
 uint64_t clock_mono_us(void);
 int64_t clock_wall_ms(void);
 
+/* Text written for every invocation is built from these rather than printf, whose
+ * parsing of the format was a visible part of the daemon's time per invocation. */
+
+/* v in decimal, zero-padded to at least min_digits (at most 20), at out without a NUL;
+ * the number of characters written (at most 20). */
+size_t format_uint(char *out, uint64_t v, unsigned min_digits);
+/* ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC), NUL-terminated; returns
+ * WALL_TIME_LEN. The text up to the second is cached per thread. */
+#define WALL_TIME_LEN 24
+size_t format_wall_ms(char out[WALL_TIME_LEN + 1], int64_t ms);
+
 #endif

@@ -1,4 +1,5 @@
-/* Unit tests for the small shared pieces: buf.c, common.c (remove_tree), log.c,
+/* Unit tests for the small shared pieces: buf.c, common.c (remove_tree, number and time
+ * text), log.c,
  * invocation ids. */
 #include "fnd/buf.h"
 #include "fnd/invocation.h"
@@ -22,6 +23,30 @@ TEST(buf_appends_and_terminates)
     ASSERT_STR_EQ(b.data, "hello 42");
     ASSERT_EQ(b.len, 8);
     buf_release(&b);
+}
+
+TEST(numbers_and_times_without_printf)
+{
+    char out[WALL_TIME_LEN + 1];
+    ASSERT_EQ(format_uint(out, 0, 1), 1);
+    ASSERT_EQ(out[0], '0');
+    ASSERT_EQ(format_uint(out, 7, 3), 3);
+    ASSERT(memcmp(out, "007", 3) == 0);
+    ASSERT_EQ(format_uint(out, UINT64_MAX, 2), 20);
+    ASSERT(memcmp(out, "18446744073709551615", 20) == 0);
+    struct buf b;
+    buf_init(&b, 0);
+    ASSERT_EQ(buf_append_uint(&b, 404, 1), 0);
+    ASSERT_EQ(buf_append_uint(&b, 5, 2), 0);
+    ASSERT_STR_EQ(b.data, "40405");
+    buf_release(&b);
+    /* twice in the same second (the cached part), then in the next */
+    ASSERT_EQ(format_wall_ms(out, INT64_C(1767323045007)), WALL_TIME_LEN);
+    ASSERT_STR_EQ(out, "2026-01-02T03:04:05.007Z");
+    format_wall_ms(out, INT64_C(1767323045999));
+    ASSERT_STR_EQ(out, "2026-01-02T03:04:05.999Z");
+    format_wall_ms(out, INT64_C(1767323046000));
+    ASSERT_STR_EQ(out, "2026-01-02T03:04:06.000Z");
 }
 
 TEST(buf_limit_refuses_without_change)

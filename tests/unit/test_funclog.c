@@ -69,6 +69,16 @@ TEST(frame_tail_and_read_back)
     ASSERT_CONTAINS(text, "\tDuration: 1.05 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t"
                           "Max Memory Used: 3 MB\tInit Duration: 2.00 ms\n");
     free(text);
+    funclog_start(fl, &c, "fn1", id); /* warm: no Init Duration */
+    r = (struct funclog_report){.duration_us = 999999, .memory_mb = 1024, .max_memory_bytes = 1};
+    tail = funclog_end(fl, &c, "fn1", id, &r);
+    text = strndup(tail.ptr, tail.len);
+    ASSERT_STR_EQ(text, "START RequestId: 11111111-2222-4333-8444-555555555555 Version: $LATEST\n"
+                        "END RequestId: 11111111-2222-4333-8444-555555555555\n"
+                        "REPORT RequestId: 11111111-2222-4333-8444-555555555555\t"
+                        "Duration: 999.99 ms\tBilled Duration: 1000 ms\tMemory Size: 1024 MB\t"
+                        "Max Memory Used: 1 MB\n");
+    free(text);
 
     /* output between invocations is attributed but not captured */
     funclog_line(fl, NULL, "fn1", id, "stdout", "late", 4);
@@ -84,6 +94,10 @@ TEST(frame_tail_and_read_back)
     ASSERT_EQ(funclog_read_function(fl, "fn1", 0, &out, 300), 0);
     ASSERT_LE(out.len, (size_t)300);
     ASSERT_CONTAINS(out.data, "\tstdout\tlate\n");
+    /* the records begin with their time begins with its time, which read back as now */
+    int64_t at = funclog_record_time((struct slice){out.data, out.len});
+    ASSERT_GT(at, clock_wall_ms() - 60000);
+    ASSERT_LE(at, clock_wall_ms());
     ASSERT_EQ(funclog_read_function(fl, "nobody", 0, &out, 300), -ENOENT);
     buf_release(&out);
     funclog_capture_release(&c);
