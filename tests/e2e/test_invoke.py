@@ -255,7 +255,9 @@ def test_a_warm_worker_sleeps_once_per_invocation(daemon):
     for name, runtime, handler, code in (("n", "native", "probe.echo", NATIVE),
                                          ("p", "python3", "app.echo", PY),
                                          ("j", "nodejs", "index.echo", NODE)):
-        deploy(daemon, name, runtime, handler, code)
+        # one instance: a spare started ahead of need could take the invocations
+        # below from the worker whose processes are watched
+        deploy(daemon, name, runtime, handler, code, max_instances=1)
         assert daemon.invoke(name, {"warm": 1}).status == 200
         pid = worker_pids(daemon, name)[0]
         # the runtime: the process of the worker with the most context switches (the
