@@ -61,7 +61,8 @@ int buf_append_str(struct buf *b, const char *s)
 int buf_append_uint(struct buf *b, uint64_t v, unsigned min_digits)
 {
     char text[20];
-    return buf_append(b, text, format_uint(text, v, min_digits));
+    size_t n = format_uint(text, v, min_digits);
+    return buf_append(b, text, n);
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

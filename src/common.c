@@ -143,6 +143,26 @@ size_t format_wall_ms(char out[WALL_TIME_LEN + 1], int64_t ms)
     return WALL_TIME_LEN;
 }
 
+void text_put(struct text *t, const char *s, size_t len)
+{
+    len = FND_MIN(len, t->cap - 1 - t->len);
+    memcpy(t->data + t->len, s, len);
+    t->len += len;
+    t->data[t->len] = '\0';
+}
+
+void text_put_str(struct text *t, const char *s)
+{
+    text_put(t, s, strlen(s));
+}
+
+void text_put_uint(struct text *t, uint64_t v, unsigned min_digits)
+{
+    char digits[20];
+    size_t n = format_uint(digits, v, min_digits);
+    text_put(t, digits, n);
+}
+
 /* A pool refilled from getrandom(2) 4 KiB at a time, so that ids on the hot path cost
  * no system call. */
 void random_bytes(void *dst, size_t n)

@@ -64,28 +64,20 @@ struct funclog {
 /* --- building lines ---------------------------------------------------------------- */
 
 /* Records and system lines are written for every invocation, so they are put together
- * piece by piece (printf's format parsing was a visible cost). Each line's array is
- * sized for its longest case, so these need no bounds of their own. */
-static void put(char *line, size_t *n, const char *s, size_t len)
+ * piece by piece (struct text) rather than with printf, whose format parsing was a
+ * visible cost. */
+static void put_id(struct text *t, const char *id)
 {
-    memcpy(line + *n, s, len);
-    *n += len;
-}
-
-#define PUT_LIT(line, n, lit) put(line, n, lit, sizeof(lit) - 1)
-
-static void put_id(char *line, size_t *n, const char *id)
-{
-    put(line, n, id, strnlen(id, INVOCATION_ID_LEN));
+    text_put(t, id, strnlen(id, INVOCATION_ID_LEN));
 }
 
 /* Milliseconds with two decimals (cut, not rounded) from microseconds. */
-static void put_ms(char *line, size_t *n, uint64_t us)
+static void put_ms(struct text *t, uint64_t us)
 {
-    *n += format_uint(line + *n, us / 1000, 1);
-    line[(*n)++] = '.';
-    *n += format_uint(line + *n, us % 1000 / 10, 2);
-    PUT_LIT(line, n, " ms");
+    text_put_uint(t, us / 1000, 1);
+    text_put_lit(t, ".");
+    text_put_uint(t, us % 1000 / 10, 2);
+    text_put_lit(t, " ms");
 }
 
 /* --- time stamps ------------------------------------------------------------------- */
@@ -303,15 +295,19 @@ static struct open_file *rotate(struct funclog *fl, struct open_file *f)
 static void append_record(struct funclog *fl, const char *fn, const char *id, const char *stream,
                           const char *text, size_t len)
 {
-    char record[WALL_TIME_LEN + INVOCATION_ID_LEN + FUNCLOG_STREAM_MAX + 3 + FUNCLOG_TEXT_MAX + 1];
-    size_t total = format_wall_ms(record, clock_wall_ms());
-    record[total++] = '\t';
-    put_id(record, &total, id);
-    record[total++] = '\t';
-    put(record, &total, stream, strnlen(stream, FUNCLOG_STREAM_MAX));
-    record[total++] = '\t';
-    put(record, &total, text, FND_MIN(len, (size_t)FUNCLOG_TEXT_MAX));
-    record[total++] = '\n';
+    char record[WALL_TIME_LEN + INVOCATION_ID_LEN + FUNCLOG_STREAM_MAX + FUNCLOG_TEXT_MAX + 5];
+    char ts[WALL_TIME_LEN + 1];
+    size_t ts_len = format_wall_ms(ts, clock_wall_ms());
+    struct text t = text_on(record, sizeof(record));
+    text_put(&t, ts, ts_len);
+    text_put_lit(&t, "\t");
+    put_id(&t, id);
+    text_put_lit(&t, "\t");
+    text_put(&t, stream, strnlen(stream, FUNCLOG_STREAM_MAX));
+    text_put_lit(&t, "\t");
+    text_put(&t, text, FND_MIN(len, (size_t)FUNCLOG_TEXT_MAX));
+    text_put_lit(&t, "\n");
+    size_t total = t.len;
 
     struct open_file *f = get_file(fl, fn);
     if (f && f->size > 0 && f->size + total > fl->file_bytes)
@@ -379,11 +375,11 @@ void funclog_start(struct funclog *fl, struct funclog_capture *c, const char *fn
     buf_reset(&c->tail);
     c->active = true;
     char line[128];
-    size_t n = 0;
-    PUT_LIT(line, &n, "START RequestId: ");
-    put_id(line, &n, id);
-    PUT_LIT(line, &n, " Version: $LATEST");
-    system_line(fl, c, fn, id, line, n);
+    struct text t = text_on(line, sizeof(line));
+    text_put_lit(&t, "START RequestId: ");
+    put_id(&t, id);
+    text_put_lit(&t, " Version: $LATEST");
+    system_line(fl, c, fn, id, t.data, t.len);
     if (fl) {
         struct recent *r = &fl->recent[fl->recent_next++ % FUNCLOG_RECENT];
         size_t idlen = strnlen(id, INVOCATION_ID_LEN), fnlen = strnlen(fn, FUNCLOG_NAME_MAX);
@@ -406,28 +402,28 @@ struct slice funclog_end(struct funclog *fl, struct funclog_capture *c, const ch
                          const char *id, const struct funclog_report *r)
 {
     char line[320];
-    size_t n = 0;
-    PUT_LIT(line, &n, "END RequestId: ");
-    put_id(line, &n, id);
-    system_line(fl, c, fn, id, line, n);
+    struct text t = text_on(line, sizeof(line));
+    text_put_lit(&t, "END RequestId: ");
+    put_id(&t, id);
+    system_line(fl, c, fn, id, t.data, t.len);
     uint64_t billed = (r->duration_us + 999) / 1000;
-    n = 0;
-    PUT_LIT(line, &n, "REPORT RequestId: ");
-    put_id(line, &n, id);
-    PUT_LIT(line, &n, "\tDuration: ");
-    put_ms(line, &n, r->duration_us);
-    PUT_LIT(line, &n, "\tBilled Duration: ");
-    n += format_uint(line + n, billed ? billed : 1, 1);
-    PUT_LIT(line, &n, " ms\tMemory Size: ");
-    n += format_uint(line + n, r->memory_mb, 1);
-    PUT_LIT(line, &n, " MB\tMax Memory Used: ");
-    n += format_uint(line + n, (r->max_memory_bytes + (1 << 20) - 1) >> 20, 1);
-    PUT_LIT(line, &n, " MB");
+    t = text_on(line, sizeof(line));
+    text_put_lit(&t, "REPORT RequestId: ");
+    put_id(&t, id);
+    text_put_lit(&t, "\tDuration: ");
+    put_ms(&t, r->duration_us);
+    text_put_lit(&t, "\tBilled Duration: ");
+    text_put_uint(&t, billed ? billed : 1, 1);
+    text_put_lit(&t, " ms\tMemory Size: ");
+    text_put_uint(&t, r->memory_mb, 1);
+    text_put_lit(&t, " MB\tMax Memory Used: ");
+    text_put_uint(&t, (r->max_memory_bytes + (1 << 20) - 1) >> 20, 1);
+    text_put_lit(&t, " MB");
     if (r->cold_start) {
-        PUT_LIT(line, &n, "\tInit Duration: ");
-        put_ms(line, &n, r->init_us);
+        text_put_lit(&t, "\tInit Duration: ");
+        put_ms(&t, r->init_us);
     }
-    system_line(fl, c, fn, id, line, n);
+    system_line(fl, c, fn, id, t.data, t.len);
     c->active = false;
     size_t keep = FND_MIN(c->tail.len, (size_t)FUNCLOG_TAIL_MAX);
     return (struct slice){c->tail.data + c->tail.len - keep, keep};

@@ -31,7 +31,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <llhttp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -607,22 +606,32 @@ static void account_request(struct http_conn *c, int status)
     uint64_t us = clock_mono_us() - r->started_us;
     double secs = (double)us / 1e6;
     const char *route = r->route ? r->route : "none";
-    char code[21];
-    code[format_uint(code, (uint64_t)status, 1)] = '\0';
+    char code[4]; /* the status: three digits */
+    struct text t = text_on(code, sizeof(code));
+    text_put_uint(&t, (uint64_t)status, 3);
     metrics_inc(METRIC_HTTP_REQUESTS, route, code);
     metrics_observe(METRIC_HTTP_DURATION, secs, route, NULL);
     if (!log_enabled(LOG_INFO))
         return;
-    char path[512];
-    /* The milliseconds are printed from integers: %f is glibc's slowest conversion,
-     * and this line is written for every request. */
-    log_info("request", "method=%s path=%s status=%d duration_ms=%" PRIu64 ".%03u "
-             "request_id=%s trace_id=%s",
-             r->method_name ? r->method_name : "-",
-             log_quote(path, sizeof(path), r->path.ptr ? r->path.ptr : "-",
-                       r->path.ptr ? r->path.len : 1),
-             status, us / 1000, (unsigned)(us % 1000), r->request_id[0] ? r->request_id : "-",
-             r->trace_id[0] ? r->trace_id : "-");
+    /* Put together piece by piece, as every request writes it. */
+    char kv[1024], path[512];
+    t = text_on(kv, sizeof(kv));
+    text_put_lit(&t, "method=");
+    text_put_str(&t, r->method_name ? r->method_name : "-");
+    text_put_lit(&t, " path=");
+    text_put_str(&t, log_quote(path, sizeof(path), r->path.ptr ? r->path.ptr : "-",
+                               r->path.ptr ? r->path.len : 1));
+    text_put_lit(&t, " status=");
+    text_put_str(&t, code);
+    text_put_lit(&t, " duration_ms=");
+    text_put_uint(&t, us / 1000, 1);
+    text_put_lit(&t, ".");
+    text_put_uint(&t, us % 1000, 3);
+    text_put_lit(&t, " request_id=");
+    text_put_str(&t, r->request_id[0] ? r->request_id : "-");
+    text_put_lit(&t, " trace_id=");
+    text_put_str(&t, r->trace_id[0] ? r->trace_id : "-");
+    log_write_kv(LOG_INFO, "request", kv);
 }
 
 /* One header line, appended piece by piece: the head is built for every response, and

@@ -216,25 +216,43 @@ void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
         vsnprintf(kv, sizeof(kv), kv_fmt, ap);
         va_end(ap);
     }
+    log_write_kv(level, msg, kv);
+}
 
+void log_write_kv(enum log_level level, const char *msg, const char *kv)
+{
+    if (level < min_level)
+        return;
     char ts[WALL_TIME_LEN + 1];
     format_wall_ms(ts, clock_wall_ms());
 
+    /* Put together piece by piece: this runs for every request (account_request). */
     char line[LOG_LINE_MAX + 64];
-    size_t o = 0;
+    struct text t = text_on(line, LOG_LINE_MAX);
+    size_t o;
     if (out_format == LOG_FORMAT_JSON) {
-        o = (size_t)snprintf(line, LOG_LINE_MAX, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts,
-                             level_names[level]);
+        text_put_lit(&t, "{\"ts\":\"");
+        text_put_str(&t, ts);
+        text_put_lit(&t, "\",\"level\":\"");
+        text_put_str(&t, level_names[level]);
+        text_put_lit(&t, "\",\"msg\":");
+        o = t.len;
         json_string(line, &o, msg, strlen(msg));
         kv_to_json(line, &o, kv);
         line[o++] = '}';
     } else {
         char qmsg[512];
-        o = (size_t)snprintf(line, LOG_LINE_MAX, "ts=%s level=%s msg=%s%s%s", ts,
-                             level_names[level], log_quote(qmsg, sizeof(qmsg), msg, strlen(msg)),
-                             kv[0] ? " " : "", kv);
-        if (o > LOG_LINE_MAX - 1)
-            o = LOG_LINE_MAX - 1;
+        text_put_lit(&t, "ts=");
+        text_put_str(&t, ts);
+        text_put_lit(&t, " level=");
+        text_put_str(&t, level_names[level]);
+        text_put_lit(&t, " msg=");
+        text_put_str(&t, log_quote(qmsg, sizeof(qmsg), msg, strlen(msg)));
+        if (kv[0]) {
+            text_put_lit(&t, " ");
+            text_put_str(&t, kv);
+        }
+        o = t.len;
     }
     line[o++] = '\n';
     pthread_mutex_lock(&batch_lock);

@@ -82,4 +82,22 @@ size_t format_uint(char *out, uint64_t v, unsigned min_digits);
 #define WALL_TIME_LEN 24
 size_t format_wall_ms(char out[WALL_TIME_LEN + 1], int64_t ms);
 
+/* A line put together piece by piece in a fixed array of cap bytes: it always holds a
+ * NUL-terminated string, and what would pass its end is cut. */
+struct text {
+    char *data;
+    size_t len;
+    size_t cap; /* counts the NUL: at most cap - 1 characters */
+};
+
+static inline struct text text_on(char *data, size_t cap)
+{
+    data[0] = '\0';
+    return (struct text){data, 0, cap};
+}
+void text_put(struct text *t, const char *s, size_t len);
+void text_put_str(struct text *t, const char *s);
+#define text_put_lit(t, lit) text_put(t, lit, sizeof(lit) - 1)
+void text_put_uint(struct text *t, uint64_t v, unsigned min_digits);
+
 #endif

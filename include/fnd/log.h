@@ -24,6 +24,8 @@ int log_enabled(enum log_level level);
 
 void log_write(enum log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with the pairs already put together (for lines written on every request). */
+void log_write_kv(enum log_level level, const char *msg, const char *kv);
 /* With batching on, debug and info lines wait in a buffer for log_flush (the daemon
  * flushes within 50 ms, with its function log records); warnings and errors flush it
  * and go out at once. Turning it off flushes. */

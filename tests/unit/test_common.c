@@ -155,6 +155,38 @@ TEST(log_batching_defers_info_until_flush)
     close(fds[1]);
 }
 
+/* One line each way: logfmt, and JSON from the same pairs. */
+TEST(log_lines_in_both_formats)
+{
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    char out[4096], q[64];
+    log_setup(LOG_INFO, LOG_FORMAT_LOGFMT);
+    log_info("two words", "n=%d path=%s", 7, log_quote(q, sizeof(q), "a \"b\"", 5));
+    ssize_t n = read(fds[0], out, sizeof(out) - 1);
+    ASSERT(n > (ssize_t)WALL_TIME_LEN + 3);
+    out[n] = '\0';
+    ASSERT(strncmp(out, "ts=", 3) == 0 && out[3 + 10] == 'T' && out[3 + WALL_TIME_LEN - 1] == 'Z');
+    ASSERT_STR_EQ(out + 3 + WALL_TIME_LEN,
+                  " level=info msg=\"two words\" n=7 path=\"a \\\"b\\\"\"\n");
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_write_kv(LOG_WARN, "request", "status=200 path=\"a \\\"b\\\"\"");
+    n = read(fds[0], out, sizeof(out) - 1);
+    ASSERT(n > 0);
+    out[n] = '\0';
+    ASSERT(strncmp(out, "{\"ts\":\"", 7) == 0);
+    ASSERT_STR_EQ(out + 7 + WALL_TIME_LEN,
+                  "\",\"level\":\"warn\",\"msg\":\"request\",\"status\":\"200\","
+                  "\"path\":\"a \\\"b\\\"\"}\n");
+    log_setup(LOG_INFO, LOG_FORMAT_LOGFMT);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 TEST(remove_tree_does_not_follow_links)
 {
     char outside[] = "/tmp/fnd-common-XXXXXX", root[] = "/tmp/fnd-common-XXXXXX";
