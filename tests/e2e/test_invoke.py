@@ -251,7 +251,9 @@ def test_a_warm_worker_sleeps_once_per_invocation(daemon):
     """Between two invocations a warm runtime sleeps once, waiting for the next event.
     A runtime blocked in read() on its channel was also woken, for nothing, when the
     daemon read its reply (fnd_channel_wait in include/fnd/protocol.h): two voluntary
-    context switches an invocation instead of one."""
+    context switches an invocation instead of one. On a loaded machine a runtime may
+    sleep less (preempted after its reply, it finds the next event there when it runs
+    again), never more."""
     for name, runtime, handler, code in (("n", "native", "probe.echo", NATIVE),
                                          ("p", "python3", "app.echo", PY),
                                          ("j", "nodejs", "index.echo", NODE)):
@@ -260,20 +262,23 @@ def test_a_warm_worker_sleeps_once_per_invocation(daemon):
         deploy(daemon, name, runtime, handler, code, max_instances=1)
         assert daemon.invoke(name, {"warm": 1}).status == 200
         pid = worker_pids(daemon, name)[0]
-        # the runtime: the process of the worker with the most context switches (the
-        # init sleeps through all of this)
         procs = list(worker_processes(pid))
 
         def switches():
-            return {p: proc_status(p, "voluntary_ctxt_switches") for p in procs}
+            return {p: (proc_status(p, "voluntary_ctxt_switches"),
+                        proc_status(p, "nonvoluntary_ctxt_switches")) for p in procs}
 
         before = switches()
         n = 200
         for i in range(n):
             assert daemon.invoke(name, {"i": i}).status == 200
         after = switches()
-        per_invocation = max(after[p] - before[p] for p in procs) / n
-        assert 0 < per_invocation <= 1.3, (name, per_invocation)
+        # the runtime: the process of the worker switched out the most (the init
+        # sleeps through all of this)
+        rt = max(procs, key=lambda p: sum(after[p]) - sum(before[p]))
+        assert sum(after[rt]) - sum(before[rt]) >= n / 2, (name, before[rt], after[rt])
+        per_invocation = (after[rt][0] - before[rt][0]) / n
+        assert per_invocation <= 1.3, (name, per_invocation)
 
 
 def daemon_sleeps_per_invocation(d, name, n=100):
