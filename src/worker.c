@@ -818,11 +818,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
         rc = cgroup_open_join(&w->cg, j->join);
     if (rc < 0)
         goto fail_worker;
-    /* After the cgroups, not before: with the zygote polling on one of the two CPUs,
-     * creating them took 0.35-0.4 ms instead of 0.2 in paired runs. */
     bool via_zygote = v->config.runtime == RUNTIME_PYTHON3 || v->config.runtime == RUNTIME_NATIVE;
-    if (via_zygote)
-        zygote_expect(opts->zygote);
     runtime_command_build(&j->cmd, opts->paths, v, w->tag,
                           opts->fsroot_base ? FSROOT_TASK_ROOT : NULL, ahead_of_need);
     j->spec = (struct sandbox_spec){

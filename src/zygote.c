@@ -9,7 +9,6 @@
  *   wire    = struct zygote_wire, then the two seccomp programs' instructions
  *   env     = the worker's environment, "NAME=value\0" each
  *   reply   = result:i32 flags:i32                   + the worker's pidfd, dead blanks'
- *   heads-up = 0:u32 0:u32                           (no reply)
  *
  * The descriptors are the worker's channel, stdout and stderr, then the tasks files of
  * the worker's cgroups and of the daemon's own (where the zygote lives too): the daemon
@@ -18,10 +17,10 @@
  * (fnd_zygote_serve, called once by the Python runtime through ctypes) reads each
  * request, decodes it back into a sandbox_spec and calls sandbox_fork; the child is
  * the daemon's own (CLONE_PARENT), and its pidfd travels back in the reply, so the
- * worker module handles it like any spawned worker. A heads-up (zygote_expect) comes
- * ahead of a request, while the daemon prepares the worker's cgroups and root: the
- * zygote then polls for the request for up to EXPECT_POLL_MS instead of sleeping, as
- * waking a process costs 0.3-0.5 ms on these machines.
+ * worker module handles it like any spawned worker. The zygote sleeps until a request
+ * comes: a heads-up that kept it polling while the daemon prepared the request made
+ * native cold starts 0.6 ms slower (docs/benchmarks.md), as the woken zygote spun on
+ * the daemon's own CPU.
  *
  * Blanks: once the zygote has had a request and then nothing for BLANK_DELAY_MS, it
  * forks a blank (sandbox.c): a child in the namespaces and the root that request's
@@ -92,7 +91,6 @@
 #define READY_TIMEOUT_MS 10000
 #define REPLY_TIMEOUT_MS 10000
 #define REQUEST_MAX (1u << 20) /* wire and environment; both are far smaller */
-#define EXPECT_POLL_MS 3         /* how long a heads-up keeps the zygote awake */
 #define REQUEST_STACK (32u << 10) /* the stack below the zygote's loop a request uses */
 #define BLANK_DELAY_MS 50      /* idle after a request before a blank is made */
 
@@ -147,14 +145,6 @@ static void stop(struct zygote *z)
 }
 
 /* Polls fd without sleeping until it is readable, for up to timeout_ms. */
-static void poll_awake(int fd, int timeout_ms)
-{
-    uint64_t end = clock_mono_us() + (uint64_t)timeout_ms * 1000u;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    while (poll(&p, 1, 0) == 0 && clock_mono_us() < end)
-        sched_yield(); /* to the daemon's thread, should it have woken on this CPU */
-}
-
 /* Waits up to timeout_ms for fd to become readable: 0, -ETIMEDOUT or -errno. */
 static int wait_readable(int fd, int timeout_ms)
 {
@@ -392,18 +382,6 @@ int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, bool blank_o
     int rc = spawn_locked(z, spec, blank_only, out, blank);
     pthread_mutex_unlock(&z->lock);
     return rc;
-}
-
-void zygote_expect(struct zygote *z)
-{
-    /* Only between spawns: a spawn's request and reply own the socket meanwhile. */
-    if (z == NULL || pthread_mutex_trylock(&z->lock) != 0)
-        return;
-    if (z->sock >= 0) {
-        uint32_t heads_up[2] = {0, 0};
-        (void)send(z->sock, heads_up, sizeof(heads_up), MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
-    pthread_mutex_unlock(&z->lock);
 }
 
 void zygote_close(struct zygote *z)
@@ -804,12 +782,6 @@ int fnd_zygote_serve(int sock, char **env, size_t *env_len)
         int rc = read_request(sock, buf, head, fds, MAX_FDS, &nfds);
         if (rc == -1)
             break; /* the daemon is gone */
-        if (rc == 0 && head[0] == 0 && head[1] == 0 && nfds == 0) {
-            /* A heads-up (zygote_expect): a request follows within a millisecond or
-             * so, and waking from sleep for it would cost a third of that or more. */
-            poll_awake(sock, EXPECT_POLL_MS);
-            continue;
-        }
         if (rc == 0) {
             request_len = (size_t)head[0] + head[1];
             rc = serve_request(buf, head, fds, nfds, &pidfd, &flags);

@@ -45,12 +45,6 @@ int zygote_open(struct zygote **out, const char *python, const char *bootstrap,
 int zygote_spawn(struct zygote *z, const struct sandbox_spec *spec, bool blank_only,
                  struct sandbox_process *out, bool *blank);
 
-/* Tells the zygote that a request is on its way (a worker's cgroups and root are being
- * prepared), so that it is awake when the request comes: it polls for it for a few
- * milliseconds instead of sleeping. From any thread; nothing when a spawn is under way
- * or z is NULL. */
-void zygote_expect(struct zygote *z);
-
 /* Stops the zygote and frees z. Workers it started are unaffected. */
 void zygote_close(struct zygote *z);
 
