@@ -19,8 +19,8 @@
  * the daemon's own (CLONE_PARENT), and its pidfd travels back in the reply, so the
  * worker module handles it like any spawned worker. The zygote sleeps until a request
  * comes: a heads-up that kept it polling while the daemon prepared the request made
- * native cold starts 0.6 ms slower (docs/benchmarks.md), as the woken zygote spun on
- * the daemon's own CPU.
+ * native cold starts 0.4-0.6 ms slower (docs/benchmarks.md), as the woken zygote
+ * spun on the daemon's own CPU.
  *
  * Blanks: once the zygote has had a request and then nothing for BLANK_DELAY_MS, it
  * forks a blank (sandbox.c): a child in the namespaces and the root that request's
