@@ -144,7 +144,6 @@ static void stop(struct zygote *z)
     }
 }
 
-/* Polls fd without sleeping until it is readable, for up to timeout_ms. */
 /* Waits up to timeout_ms for fd to become readable: 0, -ETIMEDOUT or -errno. */
 static int wait_readable(int fd, int timeout_ms)
 {
