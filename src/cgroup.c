@@ -1,12 +1,13 @@
 /*
  * Per-worker control groups (include/fnd/cgroup.h).
  *
- * Layout: <memory hierarchy>/fnd-<daemon pid>/w<tag> and the same under the pids
- * hierarchy. The parent creates the groups and writes the limits before the clone; the
- * worker is then born inside them, or moved in right after (sandbox.c says how, and
- * why through the tasks files, which move one thread, and not cgroup.procs). The memory
- * limit is set on memory.limit_in_bytes first and then on memory.memsw.limit_in_bytes
- * (the kernel requires that order), so swap cannot extend a function's memory.
+ * Layout: <memory hierarchy>/fnd-<daemon pid>/w<n> and the same under the pids
+ * hierarchy. The daemon creates the groups and writes the limits before the clone,
+ * most often well before, for the stock (include/fnd/cgroup.h says why); the worker is
+ * then born inside them, or moved in right after (sandbox.c says how, and why through
+ * the tasks files, which move one thread, and not cgroup.procs). The memory limit is
+ * set on memory.limit_in_bytes and on memory.memsw.limit_in_bytes, so swap cannot
+ * extend a function's memory.
  *
  * NEEDSWORK: cgroup v2 (a delegated unified hierarchy) is not used yet.
  */
@@ -128,12 +129,83 @@ static void open_home(struct cgroup_root *root)
     }
 }
 
-void cgroup_setup(struct cgroup_root *root)
+/* Moves cg's memory limit from `from` bytes to `to`, the swap-inclusive one too. The
+ * kernel keeps memory.limit_in_bytes at or below memory.memsw.limit_in_bytes at every
+ * step, so a limit that grows is raised on memsw first and one that shrinks on memory
+ * first. A fresh group is unlimited: from is UINT64_MAX. */
+static int set_memory_limit(const struct cgroup *cg, uint64_t from, uint64_t to)
+{
+    static const char *const files[] = {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes"};
+    char value[24];
+    snprintf(value, sizeof(value), "%llu", (unsigned long long)to);
+    bool growing = to > from;
+    int rc = write_file(cg->memory_dir, files[growing ? 1 : 0], value);
+    if (rc == 0)
+        rc = write_file(cg->memory_dir, files[growing ? 0 : 1], value);
+    return rc;
+}
+
+static void release_ready(struct cgroup_ready *r)
+{
+    for (size_t i = 0; i < 2; i++) {
+        if (r->join_fds[i] >= 0)
+            close(r->join_fds[i]);
+        r->join_fds[i] = -1;
+    }
+    cgroup_destroy(&r->cg);
+}
+
+/* Makes group w<name> with its limits and opens what a spawn needs. Runs on the loop
+ * or the threadpool: it reads only what cgroup_setup wrote. 0 or a negative errno;
+ * out holds nothing on failure. */
+static int make_group(const struct cgroup_root *root, uint64_t name, uint64_t memory_bytes,
+                      struct cgroup_ready *out)
+{
+    struct cgroup *cg = &out->cg;
+    out->join_fds[0] = out->join_fds[1] = -1;
+    out->memory_bytes = memory_bytes;
+    cg->memory_dir = xasprintf("%s/w%llu", root->memory_dir, (unsigned long long)name);
+    cg->pids_dir = xasprintf("%s/w%llu", root->pids_dir, (unsigned long long)name);
+    cg->peak_fd = -1;
+    int rc = 0;
+    if (mkdir(cg->memory_dir, 0700) < 0 || mkdir(cg->pids_dir, 0700) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = set_memory_limit(cg, UINT64_MAX, memory_bytes);
+    if (rc == 0) {
+        char value[24];
+        snprintf(value, sizeof(value), "%u", root->pids_max);
+        rc = write_file(cg->pids_dir, "pids.max", value);
+    }
+    char path[512];
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/memory.max_usage_in_bytes", cg->memory_dir);
+        cg->peak_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (cg->peak_fd < 0)
+            rc = -errno;
+    }
+    const char *dirs[] = {cg->memory_dir, cg->pids_dir};
+    for (size_t i = 0; i < 2 && rc == 0; i++) {
+        snprintf(path, sizeof(path), "%s/tasks", dirs[i]);
+        out->join_fds[i] = open(path, O_WRONLY | O_CLOEXEC);
+        if (out->join_fds[i] < 0)
+            rc = -errno;
+    }
+    if (rc < 0) {
+        log_error("cgroup creation failed", "path=%s err=\"%s\"", cg->memory_dir, strerror(-rc));
+        release_ready(out);
+    }
+    return rc;
+}
+
+void cgroup_setup(struct cgroup_root *root, unsigned pids_max, uint64_t memory_bytes)
 {
     remove_stale(V1_BASE "/memory");
     remove_stale(V1_BASE "/pids");
     memset(root, 0, sizeof(*root));
     root->home_fds[0] = root->home_fds[1] = -1;
+    root->pids_max = pids_max;
+    root->stock_memory = memory_bytes;
     root->memory_dir = xasprintf(V1_BASE "/memory/fnd-%d", (int)getpid());
     root->pids_dir = xasprintf(V1_BASE "/pids/fnd-%d", (int)getpid());
     const char *dirs[] = {root->memory_dir, root->pids_dir};
@@ -156,10 +228,18 @@ void cgroup_setup(struct cgroup_root *root)
     }
     root->enabled = true;
     open_home(root);
+    /* The first starts find their groups ready too. */
+    while (root->stocked < CGROUP_STOCK &&
+           make_group(root, root->next_name, memory_bytes, &root->stock[root->stocked]) == 0) {
+        root->next_name++;
+        root->stocked++;
+    }
 }
 
 void cgroup_teardown(struct cgroup_root *root)
 {
+    while (root->stocked > 0)
+        release_ready(&root->stock[--root->stocked]);
     if (root->enabled) {
         rmdir(root->memory_dir);
         rmdir(root->pids_dir);
@@ -173,60 +253,62 @@ void cgroup_teardown(struct cgroup_root *root)
     root->memory_dir = root->pids_dir = NULL;
 }
 
-int cgroup_create(const struct cgroup_root *root, struct cgroup *cg, uint64_t tag,
-                  uint64_t memory_bytes, unsigned pids_max)
+int cgroup_take(struct cgroup_root *root, struct cgroup *cg, int join_fds[2],
+                uint64_t memory_bytes)
 {
     memset(cg, 0, sizeof(*cg));
     cg->peak_fd = -1;
+    join_fds[0] = join_fds[1] = -1;
     if (!root->enabled)
         return 0;
-    cg->memory_dir = xasprintf("%s/w%llu", root->memory_dir, (unsigned long long)tag);
-    cg->pids_dir = xasprintf("%s/w%llu", root->pids_dir, (unsigned long long)tag);
-    char value[32];
-    int rc = 0;
-    if (mkdir(cg->memory_dir, 0700) < 0 || mkdir(cg->pids_dir, 0700) < 0)
-        rc = -errno;
-    snprintf(value, sizeof(value), "%llu", (unsigned long long)memory_bytes);
-    if (rc == 0)
-        rc = write_file(cg->memory_dir, "memory.limit_in_bytes", value);
-    if (rc == 0)
-        rc = write_file(cg->memory_dir, "memory.memsw.limit_in_bytes", value);
-    snprintf(value, sizeof(value), "%u", pids_max);
-    if (rc == 0)
-        rc = write_file(cg->pids_dir, "pids.max", value);
-    if (rc == 0) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/memory.max_usage_in_bytes", cg->memory_dir);
-        cg->peak_fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (cg->peak_fd < 0)
-            rc = -errno;
-    }
-    if (rc < 0) {
-        log_error("cgroup_create failed", "path=%s err=\"%s\"", cg->memory_dir, strerror(-rc));
-        cgroup_destroy(cg);
-    }
-    return rc;
-}
-
-int cgroup_open_join(const struct cgroup *cg, int fds[2])
-{
-    fds[0] = fds[1] = -1;
-    if (cg->memory_dir == NULL)
-        return 0;
-    const char *dirs[] = {cg->memory_dir, cg->pids_dir};
-    for (size_t i = 0; i < 2; i++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/tasks", dirs[i]);
-        fds[i] = open(path, O_WRONLY | O_CLOEXEC);
-        if (fds[i] < 0) {
-            int rc = -errno;
-            if (i == 1)
-                close(fds[0]);
-            fds[0] = fds[1] = -1;
-            return rc;
+    root->stock_memory = memory_bytes;
+    struct cgroup_ready r;
+    int rc = -ENOENT;
+    if (root->stocked > 0) {
+        r = root->stock[--root->stocked];
+        rc = r.memory_bytes == memory_bytes ? 0 : set_memory_limit(&r.cg, r.memory_bytes,
+                                                                   memory_bytes);
+        if (rc < 0) {
+            log_warn("stocked cgroup unusable", "path=%s err=\"%s\"", r.cg.memory_dir,
+                     strerror(-rc));
+            release_ready(&r);
         }
     }
+    if (rc < 0)
+        rc = make_group(root, root->next_name++, memory_bytes, &r);
+    if (rc < 0)
+        return rc;
+    *cg = r.cg;
+    join_fds[0] = r.join_fds[0];
+    join_fds[1] = r.join_fds[1];
     return 0;
+}
+
+static void restock_work(uv_work_t *req)
+{
+    struct cgroup_root *root = container_of(req, struct cgroup_root, restock_req);
+    root->making_rc = make_group(root, root->making_name, root->making.memory_bytes,
+                                 &root->making);
+}
+
+static void restock_done(uv_work_t *req, int status)
+{
+    struct cgroup_root *root = container_of(req, struct cgroup_root, restock_req);
+    root->restocking = false;
+    if (status < 0 || root->making_rc < 0)
+        return; /* make_group said why; the next start makes its own */
+    root->stock[root->stocked++] = root->making;
+    cgroup_restock(root, req->loop);
+}
+
+void cgroup_restock(struct cgroup_root *root, uv_loop_t *loop)
+{
+    if (!root->enabled || root->restocking || root->stocked == CGROUP_STOCK)
+        return;
+    root->restocking = true;
+    root->making_name = root->next_name++;
+    root->making.memory_bytes = root->stock_memory;
+    uv_queue_work(loop, &root->restock_req, restock_work, restock_done);
 }
 
 bool cgroup_oom_killed(const struct cgroup *cg)

@@ -396,7 +396,9 @@ int daemon_run(const struct config *cfg)
     d.cgroups.home_fds[0] = d.cgroups.home_fds[1] = -1;
     memset(&d.seccomp, 0, sizeof(d.seccomp));
     if (sandbox) {
-        cgroup_setup(&d.cgroups);
+        struct fn_config defaults; /* most functions keep the default memory limit */
+        fn_config_init_defaults(&defaults);
+        cgroup_setup(&d.cgroups, (unsigned)cfg->worker_pids, (uint64_t)defaults.memory_mb << 20);
         if (!d.cgroups.enabled)
             log_warn("sandbox layer unavailable", "layer=cgroups reason=\"%s\" effect=\"no "
                      "memory or pids limit per worker\"", d.cgroups.reason);
@@ -479,7 +481,7 @@ int daemon_run(const struct config *cfg)
                    .fsroot_base = d.fsroot_base, .tmp_bytes = cfg->worker_tmp,
                    .drop_privileges = drop_privileges,
                    .sched_batch = strcmp(cfg->worker_scheduling, "batch") == 0,
-                   .pids_max = (unsigned)cfg->worker_pids, .cpu_seconds = cfg->worker_cpu,
+                   .cpu_seconds = cfg->worker_cpu,
                    .zygote = zygote, .funclog = d.funclog},
         .max_workers = cfg->max_workers,
         .memory_budget_mb = memory_budget_mb(cfg),

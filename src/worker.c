@@ -479,6 +479,9 @@ static void handle_frame(struct worker *w, uint8_t type, uint8_t flags, struct s
             log_debug("worker ready", "fn=%s worker=%llu pid=%d init_us=%llu", w->version->name,
                       (unsigned long long)w->tag, w->proc.pid, (unsigned long long)w->init_us);
             w->ev->on_ready(w);
+            /* The start is over (its invocation, if one waited, is sent): the group
+             * it took is made again now, not while the next start waits. */
+            cgroup_restock(w->opts->cgroups, w->loop);
             if (w->stop_requested && w->state == WORKER_IDLE)
                 worker_stop(w);
             return;
@@ -812,10 +815,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, const struct worker_optio
     j->join[0] = j->join[1] = -1;
     j->child_ends[0] = j->child_ends[1] = j->child_ends[2] = -1;
     w->tag = next_tag++;
-    rc = cgroup_create(opts->cgroups, &w->cg, w->tag, (uint64_t)v->config.memory_mb << 20,
-                       opts->pids_max);
-    if (rc == 0)
-        rc = cgroup_open_join(&w->cg, j->join);
+    rc = cgroup_take(opts->cgroups, &w->cg, j->join, (uint64_t)v->config.memory_mb << 20);
     if (rc < 0)
         goto fail_worker;
     bool via_zygote = v->config.runtime == RUNTIME_PYTHON3 || v->config.runtime == RUNTIME_NATIVE;

@@ -79,14 +79,13 @@ struct worker_options {
     uint64_t init_timeout_ms;
     size_t max_response; /* largest RESULT/ERROR payload accepted */
     const char *region;
-    const struct cgroup_root *cgroups;
+    struct cgroup_root *cgroups;
     const struct seccomp_policy *seccomp;
     uint64_t namespaces;      /* CLONE_NEW* flags workers get */
     const char *fsroot_base;  /* mount point of workers' roots; NULL: host filesystem */
     uint64_t tmp_bytes;       /* size of a worker's /tmp */
     bool drop_privileges;     /* run each worker as its own unprivileged uid */
     bool sched_batch;         /* workers run as SCHED_BATCH (--worker-scheduling) */
-    unsigned pids_max;        /* processes and threads per worker */
     uint64_t cpu_seconds;     /* RLIMIT_CPU of each worker process */
     struct zygote *zygote;    /* forks python3 workers; NULL: they are exec'd */
     struct funclog *funclog;  /* function output goes here; NULL: the daemon log only */

@@ -104,6 +104,39 @@ def test_workers_start_in_their_groups_and_the_daemon_stays_home(sandboxed):
     still_healthy(d)
 
 
+def group_limits(pid):
+    """The memory (with swap) and pids limits of the groups worker pid is in."""
+    groups = limit_groups(f"/proc/{pid}/cgroup")
+    read = lambda c, f: int(open(f"/sys/fs/cgroup/{c}{groups[c]}/{f}").read().split()[0])
+    return (read("memory", "memory.limit_in_bytes"), read("memory", "memory.memsw.limit_in_bytes"),
+            read("pids", "pids.max"))
+
+
+def test_each_worker_gets_its_own_functions_limits(sandboxed):
+    """Groups are made ahead of need with the limit the last start asked for
+    (src/cgroup.c): a start that asks for more, or less, gets exactly its own."""
+    d = sandboxed
+    mib = 1 << 20
+    for name, memory_mb in (("small", 128), ("large", 512), ("again", 128), ("mid", 256),
+                            ("mid2", 256), ("mid3", 256), ("least", 64)):
+        assert d.deploy(name, "native", "probe.echo", NATIVE, memory_mb=memory_mb).status == 201
+        assert d.invoke(name, raw="x").status == 200
+        (pid,) = worker_pids(d, name)
+        assert group_limits(pid) == (memory_mb * mib, memory_mb * mib, 64), name
+    assert "stocked cgroup unusable" not in d.log()  # changed in place, in the right order
+    # and the stock is made again after the starts: two groups no worker is in
+    names = ("healthy", "small", "large", "again", "mid", "mid2", "mid3", "least")
+    parent = f"/sys/fs/cgroup/memory/fnd-{d.proc.pid}"
+
+    def unused():
+        used = {limit_groups(f"/proc/{p}/cgroup")["memory"].rsplit("/", 1)[1]
+                for n in names for p in worker_pids(d, n)}
+        return {g for g in os.listdir(parent) if g.startswith("w")} - used
+
+    assert wait_for(lambda: len(unused()) == 2, 10), unused()
+    still_healthy(d)
+
+
 def test_escaped_process_does_not_survive_teardown(sandboxed):
     d = sandboxed
     d.deploy("escaper", "python3", "attack.escape", HOSTILE, idle_timeout_ms=60000)
