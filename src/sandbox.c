@@ -406,16 +406,35 @@ static int child_chdir(const char *dir)
     return chdir(dir) < 0 ? errno : 0;
 }
 
-static int child_seccomp(const struct seccomp_policy *p)
+/* Loads p's programs from the first one the process does not have yet. */
+static int child_seccomp(const struct seccomp_policy *p, unsigned loaded)
 {
     /* Last before exec: the filters allow execve, and everything before them may use
      * calls that functions may not. The programs were built by the parent. */
     if (p == NULL || !p->enabled)
         return 0;
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->allowlist) < 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->args) < 0)
-        return errno;
+    for (size_t i = loaded; i < SECCOMP_PROGRAMS; i++)
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->programs[i]) < 0)
+            return errno;
     return 0;
+}
+
+/* A blank's first programs, loaded while it waits rather than while its request does:
+ * the kernel translates and compiles each program per process, 0.3 ms for the
+ * allowlist here. What the blank does after them, the code's mount and the cgroup
+ * namespace included, they allow; the seal that refuses those two comes last, as in
+ * every worker. The fork server tells the blank with its request that they are loaded
+ * (spec->seccomp_loaded), when the request's programs are the ones it was born with.
+ * no_new_privs first: without CAP_SYS_ADMIN the kernel requires it. */
+static int child_seccomp_ahead(const struct seccomp_policy *p)
+{
+    if (p == NULL || !p->enabled)
+        return 0;
+    int rc = child_no_new_privs();
+    for (size_t i = 0; rc == 0 && i < SECCOMP_AHEAD; i++)
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->programs[i]) < 0)
+            rc = errno;
+    return rc;
 }
 
 /* pid 1 of the worker's namespace, from the fork of the runtime until the runtime
@@ -485,8 +504,9 @@ static void child_birth(struct child_plan *plan)
         child_fail(plan, STEP_FSROOT, rc);
 }
 
-/* The second part: from the worker's cgroups to its seccomp filters. */
-static void child_confine(struct child_plan *plan)
+/* The second part: from the worker's cgroups to its seccomp filters, of which the
+ * process has the first `loaded` programs already. */
+static void child_confine(struct child_plan *plan, unsigned loaded)
 {
     const struct sandbox_spec *s = plan->spec;
     int rc;
@@ -504,7 +524,7 @@ static void child_confine(struct child_plan *plan)
         child_fail(plan, STEP_UMASK, rc);
     if ((rc = child_chdir(s->cwd)))
         child_fail(plan, STEP_CHDIR, rc);
-    if ((rc = child_seccomp(s->seccomp)))
+    if ((rc = child_seccomp(s->seccomp, loaded)))
         child_fail(plan, STEP_SECCOMP, rc);
 }
 
@@ -514,7 +534,7 @@ static void child_checklist(struct child_plan *plan)
 {
     int rc;
     child_birth(plan);
-    child_confine(plan);
+    child_confine(plan, 0); /* a fresh clone: no filter yet, whatever the spec says */
     /* Last, so that the init is as contained as the runtime: filtered, unprivileged,
      * in the private root. */
     if ((rc = child_start_init(plan->spec)))
@@ -525,7 +545,8 @@ static void child_checklist(struct child_plan *plan)
  *
  * A blank is a worker born before anyone knows whose it will be (zygote.c keeps one).
  * It walks the first half of the checklist, child_birth: its namespaces, session and
- * descriptors, and its root without the function's code at /var/task. Then it returns
+ * descriptors, and its root without the function's code at /var/task; and it loads the
+ * seccomp programs that still allow the second half (child_seccomp_ahead). Then it returns
  * into the fork server's program, which warms itself up and waits. sandbox_specialise
  * later walks it through the second half for one worker: the function's code, the
  * worker's cgroups, its uid, limits and filters. Why: a forked interpreter pays a page
@@ -554,13 +575,13 @@ struct blank_order {
     uint64_t max_cpu_seconds;
     uint32_t uid;
     uint32_t gid;
-    uint32_t allow_len;
-    uint32_t args_len;
+    uint32_t program_len[SECCOMP_PROGRAMS];
+    uint32_t programs_loaded; /* inherited from the blank: see child_seccomp_ahead */
 };
 
 static void blank_init_main(int sock, pid_t runtime, int runtime_pidfd)
 {
-    static struct sock_filter filters[2 * BPF_MAXINSNS];
+    static struct sock_filter filters[SECCOMP_PROGRAMS * BPF_MAXINSNS];
     /* Nothing but the socket and the runtime's pidfd: the worker's descriptors are the
      * runtime's. */
     int keep_lo = sock < runtime_pidfd ? sock : runtime_pidfd;
@@ -583,8 +604,17 @@ static void blank_init_main(int sock, pid_t runtime, int runtime_pidfd)
     size_t nfds = 0;
     /* On anything short, the runtime is gone or about to fail: only reap it. */
     if (fdpass_recv(sock, &o, sizeof(o), fds, 2, &nfds) != (ssize_t)sizeof(o) ||
-        o.allow_len > BPF_MAXINSNS || o.args_len > BPF_MAXINSNS ||
-        fnd_read_full(sock, filters, (o.allow_len + o.args_len) * sizeof(filters[0])) < 0)
+        o.programs_loaded > SECCOMP_PROGRAMS)
+        init_main(runtime);
+    struct seccomp_policy policy = {.enabled = o.program_len[0] > 0};
+    size_t total = 0;
+    for (size_t i = 0; i < SECCOMP_PROGRAMS; i++) {
+        if (o.program_len[i] > BPF_MAXINSNS)
+            init_main(runtime);
+        policy.programs[i] = (struct sock_fprog){(unsigned short)o.program_len[i], filters + total};
+        total += o.program_len[i];
+    }
+    if (fnd_read_full(sock, filters, total * sizeof(filters[0])) < 0)
         init_main(runtime);
     int tasks[2] = {nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1};
     int32_t err = write_tasks(tasks, "0");
@@ -593,11 +623,6 @@ static void blank_init_main(int sock, pid_t runtime, int runtime_pidfd)
                                   .max_file_size = o.max_file_size,
                                   .max_cpu_seconds = o.max_cpu_seconds};
     struct child_plan plan = {.uid = o.uid, .gid = o.gid};
-    struct seccomp_policy policy = {
-        .enabled = o.allow_len > 0,
-        .allowlist = {(unsigned short)o.allow_len, filters},
-        .args = {(unsigned short)o.args_len, filters + o.allow_len},
-    };
     if (err == 0)
         err = child_drop_privileges(&plan);
     if (err == 0)
@@ -605,7 +630,7 @@ static void blank_init_main(int sock, pid_t runtime, int runtime_pidfd)
     if (err == 0)
         err = child_no_new_privs();
     if (err == 0)
-        err = child_seccomp(&policy);
+        err = child_seccomp(&policy, o.programs_loaded);
     (void)send(sock, &err, sizeof(err), MSG_NOSIGNAL);
     init_main(runtime);
 }
@@ -632,17 +657,19 @@ int sandbox_order_blank_init(int sock, const struct sandbox_spec *s)
 {
     const struct seccomp_policy *p = s->seccomp && s->seccomp->enabled ? s->seccomp : NULL;
     struct blank_order o = {s->max_open_files, s->max_file_size, s->max_cpu_seconds,
-                            (uint32_t)s->uid, (uint32_t)s->gid, p ? p->allowlist.len : 0,
-                            p ? p->args.len : 0};
-    struct iovec iov[3] = {{&o, sizeof(o)},
-                           {p ? p->allowlist.filter : NULL, o.allow_len * sizeof(struct sock_filter)},
-                           {p ? p->args.filter : NULL, o.args_len * sizeof(struct sock_filter)}};
+                            (uint32_t)s->uid, (uint32_t)s->gid, {0}, s->seccomp_loaded};
+    struct iovec iov[1 + SECCOMP_PROGRAMS] = {{&o, sizeof(o)}};
+    for (size_t i = 0; p && i < SECCOMP_PROGRAMS; i++) {
+        o.program_len[i] = p->programs[i].len;
+        iov[1 + i] = (struct iovec){p->programs[i].filter,
+                                    p->programs[i].len * sizeof(struct sock_filter)};
+    }
     int fds[2];
     size_t nfds = 0;
     for (int i = 0; i < 2; i++)
         if (s->cgroup_fds[i] >= 0)
             fds[nfds++] = s->cgroup_fds[i];
-    return fdpass_send(sock, iov, 3, fds, nfds);
+    return fdpass_send(sock, iov, 1 + SECCOMP_PROGRAMS, fds, nfds);
 }
 
 /* Its answer, once it has carried them out. 0 or an errno. */
@@ -678,7 +705,7 @@ void sandbox_specialise(const struct sandbox_spec *s, int code_tree)
     /* As child_close_fds, but the init's socket stays until its answer. */
     if (syscall(SYS_close_range, BLANK_INIT_FD + 1, ~0U, 0) < 0)
         child_fail(&plan, STEP_CLOSE_FDS, errno);
-    child_confine(&plan);
+    child_confine(&plan, s->seccomp_loaded);
     if (has_init && (rc = blank_init_answer()))
         child_fail(&plan, STEP_JOIN_CGROUPS, rc);
     struct sandbox_report done = {SANDBOX_DONE, 0};
@@ -796,6 +823,9 @@ static pid_t start_child(const struct sandbox_spec *spec, enum child_kind kind, 
     if (pid == 0) {
         if (kind == CHILD_BLANK) {
             child_birth(&plan);
+            /* Before the init's birth, which then inherits them. */
+            if ((rc = child_seccomp_ahead(spec->seccomp)))
+                child_fail(&plan, STEP_SECCOMP, rc);
             if ((rc = child_start_blank_init(&plan)))
                 child_fail(&plan, STEP_START_INIT, rc);
             if (spec->argv == NULL) {

@@ -1,5 +1,5 @@
 /*
- * The workers' seccomp policy (include/fnd/seccomp_policy.h), two stacked filters:
+ * The workers' seccomp policy (include/fnd/seccomp_policy.h), three stacked filters:
  *
  * 1. An allowlist derived from Docker's default profile, minus what functions never
  *    need. Anything not listed fails with ENOSYS, which is what a kernel too old for a
@@ -14,8 +14,13 @@
  *    way the kernel reads the argument), sockets of the AF_ALG, AF_VSOCK and AF_PACKET
  *    families, personality changes other than the query, and kill/tkill aimed at every
  *    process (-1) or at a process group.
+ * 3. The seal: move_mount and unshare, which the first filter lets through because
+ *    the checklist itself makes them after a blank has loaded the first two (it
+ *    attaches the function's code and enters the cgroup namespace once it knows its
+ *    worker), fail with EPERM like the rest of the mount and namespace family. Every
+ *    worker runs with all three.
  *
- * Both are exported to BPF here, once; the child only calls prctl(PR_SET_SECCOMP).
+ * All are exported to BPF here, once; the child only calls prctl(PR_SET_SECCOMP).
  */
 #include "fnd/seccomp_policy.h"
 
@@ -80,8 +85,8 @@ static const char *const allowed[] = {
 /* Known and refused on purpose: EPERM, so the caller learns it is not allowed. */
 static const char *const refused[] = {
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "mount", "umount2",
-    "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount",
-    "fspick", "mount_setattr", "unshare", "setns", "keyctl", "add_key", "request_key",
+    "pivot_root", "chroot", "open_tree", "fsopen", "fsconfig", "fsmount",
+    "fspick", "mount_setattr", "setns", "keyctl", "add_key", "request_key",
     "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf",
     "perf_event_open", "kexec_load", "kexec_file_load", "init_module", "finit_module",
     "delete_module", "sethostname", "setdomainname", "clock_settime", "clock_adjtime",
@@ -91,6 +96,9 @@ static const char *const refused[] = {
     "_sysctl", "nfsservctl", "vm86", "vm86old", "create_module", "get_kernel_syms",
     "query_module", "process_madvise", "memfd_secret",
 };
+
+/* Refused by the seal (3.) rather than the allowlist: see the header comment. */
+static const char *const sealed[] = {"move_mount", "unshare"};
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -121,6 +129,8 @@ static int build_allowlist(scmp_filter_ctx ctx)
         rc = add_named(ctx, SCMP_ACT_ALLOW, allowed[i]);
     for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(refused); i++)
         rc = add_named(ctx, SCMP_ACT_ERRNO(EPERM), refused[i]);
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(sealed); i++)
+        rc = add_named(ctx, SCMP_ACT_ALLOW, sealed[i]);
     /* clone3 is in neither list on purpose: it gets the default ENOSYS, and glibc then
      * falls back to clone, whose flags the second filter can inspect (clone3 passes
      * them in memory, out of seccomp's reach). */
@@ -157,6 +167,14 @@ static int build_arg_checks(scmp_filter_ctx ctx)
     return rc;
 }
 
+static int build_seal(scmp_filter_ctx ctx)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(sealed); i++)
+        rc = add_named(ctx, SCMP_ACT_ERRNO(EPERM), sealed[i]);
+    return rc;
+}
+
 /* Exports ctx as classic BPF into prog (a private copy). */
 static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
 {
@@ -183,30 +201,34 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
 
 void seccomp_policy_build(struct seccomp_policy *policy)
 {
+    static int (*const build[SECCOMP_PROGRAMS])(scmp_filter_ctx) = {
+        [SECCOMP_ALLOWLIST] = build_allowlist,
+        [SECCOMP_ARGS] = build_arg_checks,
+        [SECCOMP_SEAL] = build_seal,
+    };
     memset(policy, 0, sizeof(*policy));
-    scmp_filter_ctx allow = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
-    scmp_filter_ctx args = seccomp_init(SCMP_ACT_ALLOW);
-    int rc = allow && args ? 0 : -ENOMEM;
-    if (rc == 0)
-        rc = build_allowlist(allow);
-    if (rc == 0)
-        rc = build_arg_checks(args);
-    if (rc == 0)
-        rc = export_bpf(allow, &policy->allowlist);
-    if (rc == 0)
-        rc = export_bpf(args, &policy->args);
-    if (rc == 0)
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < SECCOMP_PROGRAMS; i++) {
+        /* Only the allowlist refuses what it does not name. */
+        scmp_filter_ctx ctx = seccomp_init(i == SECCOMP_ALLOWLIST ? SCMP_ACT_ERRNO(ENOSYS)
+                                                                   : SCMP_ACT_ALLOW);
+        rc = ctx ? build[i](ctx) : -ENOMEM;
+        if (rc == 0)
+            rc = export_bpf(ctx, &policy->programs[i]);
+        if (ctx)
+            seccomp_release(ctx);
+    }
+    if (rc == 0) {
         policy->enabled = true;
-    else
-        snprintf(policy->reason, sizeof(policy->reason), "building the filter: %s",
-                 strerror(-rc));
-    seccomp_release(allow);
-    seccomp_release(args);
+        return;
+    }
+    seccomp_policy_release(policy);
+    snprintf(policy->reason, sizeof(policy->reason), "building the filter: %s", strerror(-rc));
 }
 
 void seccomp_policy_release(struct seccomp_policy *policy)
 {
-    free(policy->allowlist.filter);
-    free(policy->args.filter);
+    for (size_t i = 0; i < SECCOMP_PROGRAMS; i++)
+        free(policy->programs[i].filter);
     memset(policy, 0, sizeof(*policy));
 }

@@ -118,8 +118,8 @@ struct zygote_wire {
     uint8_t has_fsroot;
     uint8_t seccomp;
     uint8_t blank_only; /* from a blank, or not at all (-ENOENT): the daemon execs */
-    uint32_t allow_len; /* instructions of the allowlist program, then of the args one */
-    uint32_t args_len;
+    uint32_t program_len[SECCOMP_PROGRAMS]; /* instructions of each, in that order */
+    uint32_t programs_loaded; /* 0 from the daemon; to a blank, what it was born with */
     struct fsroot_plan fsroot;
 };
 
@@ -224,8 +224,10 @@ static struct zygote_wire *encode(const struct sandbox_spec *spec, bool blank_on
 {
     const struct seccomp_policy *sc = spec->seccomp && spec->seccomp->enabled ? spec->seccomp
                                                                               : NULL;
-    size_t nallow = sc ? sc->allowlist.len : 0, nargs = sc ? sc->args.len : 0;
-    *len = sizeof(struct zygote_wire) + (nallow + nargs) * sizeof(struct sock_filter);
+    size_t ninsns = 0;
+    for (size_t i = 0; sc && i < SECCOMP_PROGRAMS; i++)
+        ninsns += sc->programs[i].len;
+    *len = sizeof(struct zygote_wire) + ninsns * sizeof(struct sock_filter);
     struct zygote_wire *w = xcalloc(1, *len);
     w->magic = WIRE_MAGIC;
     size_t n = 0;
@@ -264,11 +266,12 @@ static struct zygote_wire *encode(const struct sandbox_spec *spec, bool blank_on
     }
     if (sc) {
         w->seccomp = 1;
-        w->allow_len = (uint32_t)nallow;
-        w->args_len = (uint32_t)nargs;
         struct sock_filter *prog = (struct sock_filter *)(w + 1);
-        memcpy(prog, sc->allowlist.filter, nallow * sizeof(*prog));
-        memcpy(prog + nallow, sc->args.filter, nargs * sizeof(*prog));
+        for (size_t i = 0; i < SECCOMP_PROGRAMS; i++) {
+            w->program_len[i] = sc->programs[i].len;
+            memcpy(prog, sc->programs[i].filter, sc->programs[i].len * sizeof(*prog));
+            prog += sc->programs[i].len;
+        }
     }
     return w;
 }
@@ -401,9 +404,15 @@ static int decode(const void *data, size_t len, const int *fds, size_t nfds,
                   struct sandbox_spec *spec, struct seccomp_policy *policy)
 {
     const struct zygote_wire *w = data;
+    size_t ninsns = 0;
+    for (size_t i = 0; len >= sizeof(*w) && i < SECCOMP_PROGRAMS; i++) {
+        if (w->program_len[i] > BPF_MAXINSNS)
+            return -EINVAL;
+        ninsns += w->program_len[i];
+    }
     if (len < sizeof(*w) || w->magic != WIRE_MAGIC || w->nfds != nfds || nfds < 3 ||
-        nfds > MAX_FDS || len != sizeof(*w) + ((size_t)w->allow_len + w->args_len) *
-                                                  sizeof(struct sock_filter) ||
+        w->programs_loaded > SECCOMP_PROGRAMS ||
+        nfds > MAX_FDS || len != sizeof(*w) + ninsns * sizeof(struct sock_filter) ||
         memchr(w->cwd, '\0', sizeof(w->cwd)) == NULL)
         return -EINVAL;
     for (int i = 0; i < 2; i++)
@@ -413,10 +422,10 @@ static int decode(const void *data, size_t len, const int *fds, size_t nfds,
     if (w->seccomp) {
         struct sock_filter *prog = (struct sock_filter *)(w + 1);
         policy->enabled = true;
-        policy->allowlist.len = (unsigned short)w->allow_len;
-        policy->allowlist.filter = prog;
-        policy->args.len = (unsigned short)w->args_len;
-        policy->args.filter = prog + w->allow_len;
+        for (size_t i = 0; i < SECCOMP_PROGRAMS; i++) {
+            policy->programs[i] = (struct sock_fprog){(unsigned short)w->program_len[i], prog};
+            prog += w->program_len[i];
+        }
     }
     *spec = (struct sandbox_spec){
         .path = "(zygote)",
@@ -432,6 +441,7 @@ static int decode(const void *data, size_t len, const int *fds, size_t nfds,
         .max_file_size = w->max_file_size,
         .max_cpu_seconds = w->max_cpu_seconds,
         .seccomp = w->seccomp ? policy : NULL,
+        .seccomp_loaded = w->programs_loaded,
         .namespaces = w->namespaces,
         .own_network = w->own_network != 0,
         .sched_batch = w->sched_batch != 0,
@@ -502,6 +512,7 @@ static struct blank {
 } blanks[BLANK_KINDS] = {{.pidfd = -1, .sock = -1, .init_orders = -1},
                          {.pidfd = -1, .sock = -1, .init_orders = -1}};
 static struct zygote_wire last[BLANK_KINDS]; /* the shape of the last request of a kind */
+static struct seccomp_policy last_policy[BLANK_KINDS]; /* and a copy of its programs */
 static bool have_last[BLANK_KINDS];
 static struct zygote_wire request_shape;     /* serve_request's, of the request at hand */
 static bool blanks_off;        /* they failed once: the zygote forks on request only */
@@ -523,6 +534,7 @@ static void shape_of(const struct zygote_wire *w, struct zygote_wire *shape)
     shape->namespaces = w->namespaces;
     shape->own_network = w->own_network;
     shape->sched_batch = w->sched_batch;
+    shape->seccomp = w->seccomp; /* a blank loads the first programs at birth */
     shape->has_fsroot = w->has_fsroot;
     if (w->has_fsroot) {
         shape->fsroot = w->fsroot;
@@ -589,6 +601,24 @@ static void own_request_pages(const char *buf, size_t len)
     }
 }
 
+/* Keeps a copy of policy's programs as those of the last request of kind k: its
+ * blank loads them at birth (sandbox.c), long after the request's buffer is reused. */
+static void remember_policy(enum blank_kind k, const struct seccomp_policy *policy)
+{
+    struct seccomp_policy *kept = &last_policy[k];
+    for (size_t i = 0; i < SECCOMP_PROGRAMS; i++) {
+        free(kept->programs[i].filter);
+        kept->programs[i] = (struct sock_fprog){0, NULL};
+        if (policy->enabled) {
+            size_t size = policy->programs[i].len * sizeof(struct sock_filter);
+            kept->programs[i].filter = memcpy(xmalloc(size ? size : 1),
+                                              policy->programs[i].filter, size);
+            kept->programs[i].len = policy->programs[i].len;
+        }
+    }
+    kept->enabled = policy->enabled;
+}
+
 /* Forks a blank of kind k in the shape of its last request. 1 in a python3 blank
  * (a blank of a program execs it), 0 in the zygote. */
 static int make_blank(int k)
@@ -610,6 +640,7 @@ static int make_blank(int k)
         .home_fds = {-1, -1}, .namespaces = shape->namespaces,
         .own_network = shape->own_network != 0, .sched_batch = shape->sched_batch != 0,
         .fsroot = shape->has_fsroot ? &plan : NULL,
+        .seccomp = last_policy[k].enabled ? &last_policy[k] : NULL,
     };
     int pidfd = -1, init_orders = -1;
     pid_t pid = sandbox_fork_blank(&spec, &pidfd, &init_orders);
@@ -698,12 +729,30 @@ static int hand_to_blank(struct blank *b, const struct zygote_wire *w, const uin
     return report.err > 0 ? -report.err : -EIO;
 }
 
+/* How many of policy's first programs blank k has had since its birth (make_blank):
+ * those of the last request of its kind, the same as every request's unless the
+ * daemon's policy changed, when the blank loads them all on top. */
+static unsigned born_programs(enum blank_kind k, const struct seccomp_policy *policy)
+{
+    const struct seccomp_policy *born = &last_policy[k];
+    if (!born->enabled || !policy->enabled)
+        return 0;
+    for (size_t i = 0; i < SECCOMP_AHEAD; i++)
+        if (born->programs[i].len != policy->programs[i].len ||
+            memcmp(born->programs[i].filter, policy->programs[i].filter,
+                   policy->programs[i].len * sizeof(struct sock_filter)) != 0)
+            return 0;
+    return SECCOMP_AHEAD;
+}
+
 /* One request: to the blank of its kind when that fits, else a fresh fork, or, for a
- * request that only a blank may serve, -ENOENT. As fnd_zygote_fork, plus *flags. */
-static int serve_request(const char *buf, const uint32_t head[2], const int *fds, size_t nfds,
+ * request that only a blank may serve, -ENOENT. As fnd_zygote_fork, plus *flags. The
+ * request's buffer is the zygote's own: before it goes on to a blank, it is told how
+ * many of the filters the blank has loaded already. */
+static int serve_request(char *buf, const uint32_t head[2], const int *fds, size_t nfds,
                          int *pidfd, int32_t *flags)
 {
-    const struct zygote_wire *w = (const void *)buf;
+    struct zygote_wire *w = (void *)buf;
     struct sandbox_spec spec;
     struct seccomp_policy policy;
     *pidfd = -1;
@@ -717,14 +766,18 @@ static int serve_request(const char *buf, const uint32_t head[2], const int *fds
     struct blank *b = &blanks[k];
     shape_of(w, &request_shape);
     if (b->pid) {
+        struct sandbox_spec to_blank = spec;
+        to_blank.seccomp_loaded = w->programs_loaded = born_programs(k, &policy);
         if (same_shape(&request_shape, &b->shape) &&
-            (rc = hand_to_blank(b, w, head, fds, nfds, &spec, pidfd)) != -ECHILD) {
+            (rc = hand_to_blank(b, w, head, fds, nfds, &to_blank, pidfd)) != -ECHILD) {
             *flags |= REPLY_BLANK;
             return rc;
         }
+        w->programs_loaded = 0;
         discard_blank(b);
     }
     last[k] = request_shape;
+    remember_policy(k, &policy);
     have_last[k] = !(w->namespaces & CLONE_NEWUSER);
     return w->blank_only ? -ENOENT : (int)sandbox_fork(&spec, pidfd);
 }

@@ -29,6 +29,8 @@ struct sandbox_spec {
     uint64_t max_file_size;  /* RLIMIT_FSIZE, bytes */
     uint64_t max_cpu_seconds; /* RLIMIT_CPU; 0: unlimited */
     const struct seccomp_policy *seccomp; /* NULL or disabled: no filter */
+    unsigned seccomp_loaded;              /* its first programs the process has already
+                                           * (a blank's, loaded at birth): not loaded again */
     uint64_t namespaces;     /* CLONE_NEW* flags for the child */
     bool own_network;        /* a network namespace with only loopback, up */
     bool sched_batch;        /* SCHED_BATCH: its wake-ups do not preempt (see sandbox.c) */

@@ -159,6 +159,7 @@ import errno  # noqa: E402
 REFUSED = {
     "ptrace": errno.EPERM, "process_vm_readv": errno.EPERM, "mount": errno.EPERM,
     "umount": errno.EPERM, "pivot_root": errno.EPERM, "unshare": errno.EPERM,
+    "unshare_cgroup": errno.EPERM, "move_mount": errno.EPERM,
     "setns": errno.EPERM, "clone_newns": errno.EPERM, "clone3": errno.ENOSYS,
     "keyctl": errno.EPERM, "add_key": errno.EPERM, "userfaultfd": errno.EPERM,
     "io_uring_setup": errno.EPERM, "bpf": errno.EPERM, "perf_event_open": errno.EPERM,
@@ -410,6 +411,7 @@ def test_workers_have_no_privileges(unprivileged):
     assert int(me["Uid"]) >= 100000 and int(me["Gid"]) >= 100000
     assert me["CapEff"] == me["CapPrm"] == me["CapBnd"] == me["CapAmb"] == "0000000000000000"
     assert me["NoNewPrivs"] == "1" and me["Seccomp"] == "2"
+    assert me["Seccomp_filters"] == "3"  # the allowlist, the argument checks, the seal
     assert d.invoke("who2").json()["Uid"] != me["Uid"]  # a distinct id per worker
     assert d.invoke("attack", raw="setuid0").json() == {"rc": -1, "errno": errno.EPERM}
 

@@ -213,7 +213,8 @@ def test_a_blank_worker_and_its_init_are_in_its_own_groups(blanks):
     def status(p):
         with open(f"/proc/{p}/status") as f:
             fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-        return {k: fields[k] for k in ("Uid", "Gid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
+        return {k: fields[k] for k in ("Uid", "Gid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp",
+                                       "Seccomp_filters")}
 
     def limits(p):
         with open(f"/proc/{p}/limits") as f:
@@ -308,7 +309,7 @@ def test_the_zygote_serves_a_blank_without_copying_pages(blanks):
 
 
 NATIVE = os.path.join(BUILD_DIR, "tests", "functions", "native")
-ATTACKS = ("ptrace", "mount", "unshare", "setns", "clone_newns", "bpf", "personality",
+ATTACKS = ("ptrace", "mount", "unshare", "unshare_cgroup", "move_mount", "setns", "clone_newns", "bpf", "personality",
            "kill_everyone", "kill_group", "kill_self", "setuid0", "shm_find", "af_packet")
 
 
@@ -319,7 +320,8 @@ def process_view(pid):
     with open(f"/proc/{pid}/limits") as f:
         limits = [l.split() for l in f if l.startswith(("Max open files", "Max file size",
                                                         "Max cpu time", "Max core file size"))]
-    return {k: fields[k] for k in ("CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}, limits
+    return {k: fields[k] for k in ("CapEff", "CapBnd", "NoNewPrivs", "Seccomp",
+                                   "Seccomp_filters")}, limits
 
 
 def test_a_native_worker_from_a_blank_is_contained_like_an_exec_one(blanks, start_daemon):

@@ -113,7 +113,7 @@ def whoami(event, context):
         for line in f:
             key, _, value = line.partition(":")
             if key in ("Uid", "Gid", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs",
-                       "Seccomp"):
+                       "Seccomp", "Seccomp_filters"):
                 fields[key] = value.split()[0]
             elif key in ("SigBlk", "SigIgn", "SigCgt"):
                 # signals 1-31 only: 32 and 33 belong to the C library's threads

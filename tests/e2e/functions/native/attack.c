@@ -48,6 +48,17 @@ static long attempt(const char *name)
         return syscall(SYS_pivot_root, ".", ".");
     if (!strcmp(name, "unshare"))
         return unshare(CLONE_NEWUSER);
+    /* The two calls the checklist itself makes late, refused by the last filter: */
+    if (!strcmp(name, "unshare_cgroup"))
+        return unshare(CLONE_NEWCGROUP);
+    if (!strcmp(name, "move_mount")) { /* the root's mount onto /tmp */
+        int root = open("/", O_PATH | O_CLOEXEC);
+        long rc = syscall(SYS_move_mount, root, "", AT_FDCWD, "/tmp", 4 /* F_EMPTY_PATH */);
+        int saved = errno;
+        close(root);
+        errno = saved;
+        return rc;
+    }
     if (!strcmp(name, "setns"))
         return setns(0, 0);
     if (!strcmp(name, "clone_newns")) {
