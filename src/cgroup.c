@@ -28,6 +28,11 @@
 
 #define V1_BASE "/sys/fs/cgroup"
 
+/* How long after a start the stock is made again. The threadpool's quarter of a
+ * millisecond then runs after the start's answer went out, and not beside it: the
+ * client woken by the answer would wait for the CPU it takes. */
+#define RESTOCK_DELAY_MS 20
+
 static int write_file(const char *dir, const char *file, const char *value)
 {
     char path[512];
@@ -198,7 +203,8 @@ static int make_group(const struct cgroup_root *root, uint64_t name, uint64_t me
     return rc;
 }
 
-void cgroup_setup(struct cgroup_root *root, unsigned pids_max, uint64_t memory_bytes)
+void cgroup_setup(struct cgroup_root *root, uv_loop_t *loop, unsigned pids_max,
+                  uint64_t memory_bytes)
 {
     remove_stale(V1_BASE "/memory");
     remove_stale(V1_BASE "/pids");
@@ -228,6 +234,8 @@ void cgroup_setup(struct cgroup_root *root, unsigned pids_max, uint64_t memory_b
     }
     root->enabled = true;
     open_home(root);
+    uv_timer_init(loop, &root->restock_timer);
+    uv_unref((uv_handle_t *)&root->restock_timer); /* it never keeps the daemon up */
     /* The first starts find their groups ready too. */
     while (root->stocked < CGROUP_STOCK &&
            make_group(root, root->next_name, memory_bytes, &root->stock[root->stocked]) == 0) {
@@ -284,11 +292,23 @@ int cgroup_take(struct cgroup_root *root, struct cgroup *cg, int join_fds[2],
     return 0;
 }
 
+static void restock_done(uv_work_t *req, int status);
+
 static void restock_work(uv_work_t *req)
 {
     struct cgroup_root *root = container_of(req, struct cgroup_root, restock_req);
     root->making_rc = make_group(root, root->making_name, root->making.memory_bytes,
                                  &root->making);
+}
+
+static void restock_one(struct cgroup_root *root)
+{
+    if (root->closed || root->restocking || root->stocked == CGROUP_STOCK)
+        return;
+    root->restocking = true;
+    root->making_name = root->next_name++;
+    root->making.memory_bytes = root->stock_memory;
+    uv_queue_work(root->restock_timer.loop, &root->restock_req, restock_work, restock_done);
 }
 
 static void restock_done(uv_work_t *req, int status)
@@ -298,17 +318,27 @@ static void restock_done(uv_work_t *req, int status)
     if (status < 0 || root->making_rc < 0)
         return; /* make_group said why; the next start makes its own */
     root->stock[root->stocked++] = root->making;
-    cgroup_restock(root, req->loop);
+    restock_one(root);
 }
 
-void cgroup_restock(struct cgroup_root *root, uv_loop_t *loop)
+static void on_restock_timer(uv_timer_t *t)
 {
-    if (!root->enabled || root->restocking || root->stocked == CGROUP_STOCK)
+    restock_one(container_of(t, struct cgroup_root, restock_timer));
+}
+
+void cgroup_restock(struct cgroup_root *root)
+{
+    if (root->enabled && !root->closed && root->stocked < CGROUP_STOCK &&
+        !uv_is_active((uv_handle_t *)&root->restock_timer))
+        uv_timer_start(&root->restock_timer, on_restock_timer, RESTOCK_DELAY_MS, 0);
+}
+
+void cgroup_close(struct cgroup_root *root)
+{
+    if (!root->enabled || root->closed)
         return;
-    root->restocking = true;
-    root->making_name = root->next_name++;
-    root->making.memory_bytes = root->stock_memory;
-    uv_queue_work(loop, &root->restock_req, restock_work, restock_done);
+    root->closed = true;
+    uv_close((uv_handle_t *)&root->restock_timer, NULL);
 }
 
 bool cgroup_oom_killed(const struct cgroup *cg)

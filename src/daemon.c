@@ -192,6 +192,7 @@ static void on_controller_closed(void *data)
     uv_close((uv_handle_t *)&d->flush_prepare, on_signal_closed);
     uv_close((uv_handle_t *)&d->flush_timer, on_signal_closed);
     busy_poll_close(&d->busy_poll);
+    cgroup_close(&d->cgroups);
     log_info("stopped", "%s", "");
 }
 
@@ -398,7 +399,8 @@ int daemon_run(const struct config *cfg)
     if (sandbox) {
         struct fn_config defaults; /* most functions keep the default memory limit */
         fn_config_init_defaults(&defaults);
-        cgroup_setup(&d.cgroups, (unsigned)cfg->worker_pids, (uint64_t)defaults.memory_mb << 20);
+        cgroup_setup(&d.cgroups, d.loop, (unsigned)cfg->worker_pids,
+                     (uint64_t)defaults.memory_mb << 20);
         if (!d.cgroups.enabled)
             log_warn("sandbox layer unavailable", "layer=cgroups reason=\"%s\" effect=\"no "
                      "memory or pids limit per worker\"", d.cgroups.reason);

@@ -480,8 +480,8 @@ static void handle_frame(struct worker *w, uint8_t type, uint8_t flags, struct s
                       (unsigned long long)w->tag, w->proc.pid, (unsigned long long)w->init_us);
             w->ev->on_ready(w);
             /* The start is over (its invocation, if one waited, is sent): the group
-             * it took is made again now, not while the next start waits. */
-            cgroup_restock(w->opts->cgroups, w->loop);
+             * it took is made again, not while the next start waits. */
+            cgroup_restock(w->opts->cgroups);
             if (w->stop_requested && w->state == WORKER_IDLE)
                 worker_stop(w);
             return;

@@ -45,6 +45,8 @@ struct cgroup_root {
     size_t stocked;
     uint64_t stock_memory; /* the limit restocked groups get: the last one asked for */
     bool restocking;       /* restock_req is on the threadpool, making `making` */
+    bool closed;           /* cgroup_close: no more restocking */
+    uv_timer_t restock_timer;
     uint64_t making_name;
     int making_rc;
     struct cgroup_ready making;
@@ -54,7 +56,10 @@ struct cgroup_root {
 /* Creates the daemon's parent groups and fills the stock with groups of
  * memory_bytes each, limited to pids_max processes and threads. Never fails: when it
  * cannot, root->enabled is false and root->reason says why (the caller warns). */
-void cgroup_setup(struct cgroup_root *root, unsigned pids_max, uint64_t memory_bytes);
+void cgroup_setup(struct cgroup_root *root, uv_loop_t *loop, unsigned pids_max,
+                  uint64_t memory_bytes);
+/* Stops restocking, as the daemon shuts down (the loop then closes root's timer). */
+void cgroup_close(struct cgroup_root *root);
 /* Removes the stock and the parent groups (the workers' must be gone) and frees
  * root's strings. The loop has run out: no restock is on the threadpool. */
 void cgroup_teardown(struct cgroup_root *root);
@@ -65,9 +70,10 @@ void cgroup_teardown(struct cgroup_root *root);
  * join_fds[0..1]. 0 or a negative errno; with the layer off, 0, an empty cg and -1s. */
 int cgroup_take(struct cgroup_root *root, struct cgroup *cg, int join_fds[2],
                 uint64_t memory_bytes);
-/* Refills the stock on loop's threadpool, one group at a time, unless it is full or
- * being refilled. Called where a start no longer waits for the CPU it uses. */
-void cgroup_restock(struct cgroup_root *root, uv_loop_t *loop);
+/* Refills the stock a little later (after the answer that may be on its way), on the
+ * loop's threadpool, one group at a time, unless it is full or being refilled. Called
+ * once a start is over. */
+void cgroup_restock(struct cgroup_root *root);
 /* Whether the memory limit killed a process of cg. */
 bool cgroup_oom_killed(const struct cgroup *cg);
 /* The peak memory use of cg's processes in bytes (memory.max_usage_in_bytes); 0 when
