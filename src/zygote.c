@@ -6,7 +6,7 @@
  * python3 worker sends one request on a private stream socket:
  *
  *   request = wire_len:u32 env_len:u32 wire env      + descriptors (SCM_RIGHTS)
- *   wire    = struct zygote_wire, then the two seccomp programs' instructions
+ *   wire    = struct zygote_wire, then the three seccomp programs' instructions
  *   env     = the worker's environment, "NAME=value\0" each
  *   reply   = result:i32 flags:i32                   + the worker's pidfd, dead blanks'
  *
